@@ -1,0 +1,33 @@
+/// The identity of an article: derived from its normalised URL, so the same
+/// page saved on two offline devices is one article everywhere.
+///
+/// `id = hex(SHA-256("url-v1\n" + normalised URL))[0..<32]`.
+public struct ArticleID: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
+    public let rawValue: String
+
+    /// Wraps an id that is already known to be one (32 lowercase hex digits).
+    public init(validating rawValue: String) throws(ModelError) {
+        guard rawValue.count == 32, rawValue.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            throw .invalidArticleID(rawValue)
+        }
+        self.rawValue = rawValue
+    }
+
+    package init(unchecked rawValue: String) { self.rawValue = rawValue }
+
+    /// The id of the article saved at `url`.
+    public init(url: NormalizedURL) {
+        rawValue = String(SHA256.hex(NormalizedURL.version + "\n" + url.string).prefix(32))
+    }
+
+    public var description: String { rawValue }
+    public static func < (lhs: ArticleID, rhs: ArticleID) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

@@ -1,0 +1,109 @@
+/// A URL in its canonical form, the identity of an article (`url-v1`).
+///
+/// `url-v1` normalisation: the scheme and host are lowercased, a default port
+/// (80 for http, 443 for https) is removed, the fragment is removed, the
+/// tracking parameters `utm_*`, `fbclid`, `gclid`, `mc_cid`, `mc_eid` and
+/// `ref_src` are removed (the other parameters keep their order), an empty
+/// path becomes `/`, and the trailing slash of a non-root path is removed.
+/// Only `http` and `https` URLs are accepted.
+public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The name of the normalisation, part of every article id.
+    public static let version = "url-v1"
+
+    /// The canonical text, e.g. `https://example.com/a?id=3`.
+    public let string: String
+
+    public var description: String { string }
+
+    /// Normalises `raw`, or throws ``ModelError/invalidURL(_:reason:)``.
+    public init(_ raw: String) throws(ModelError) {
+        string = try Self.normalize(raw)
+    }
+
+    /// Parameters removed by `url-v1` (compared case-insensitively), besides any `utm_*`.
+    public static let trackingParameters: Set<String> = ["fbclid", "gclid", "mc_cid", "mc_eid", "ref_src"]
+
+    private static func normalize(_ input: String) throws(ModelError) -> String {
+        let raw = input.trimmingWhitespace()
+        func fail(_ reason: String) -> ModelError { .invalidURL(input, reason: reason) }
+        guard !raw.isEmpty else { throw fail("the URL is empty") }
+        if raw.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
+            throw fail("it contains spaces or control characters")
+        }
+        guard let colon = raw.firstIndex(of: ":"), raw[colon...].hasPrefix("://") else {
+            throw fail("it has no scheme (expected http:// or https://)")
+        }
+        let scheme = raw[raw.startIndex..<colon].lowercased()
+        guard scheme == "http" || scheme == "https" else {
+            throw fail("only http and https URLs can be saved, not '\(scheme)'")
+        }
+        var rest = raw[raw.index(colon, offsetBy: 3)...]
+        // Drop the fragment first: nothing after '#' is part of the identity.
+        if let hash = rest.firstIndex(of: "#") { rest = rest[rest.startIndex..<hash] }
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        var authority = Substring(rest[rest.startIndex..<authorityEnd])
+        let afterAuthority = rest[authorityEnd...]
+
+        var userinfo = ""
+        if let at = authority.lastIndex(of: "@") {
+            userinfo = String(authority[authority.startIndex...at])
+            authority = authority[authority.index(after: at)...]
+        }
+        var host: Substring
+        var port: Substring = ""
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { throw fail("its IPv6 host has no closing ']'") }
+            host = authority[authority.startIndex...close]
+            let tail = authority[authority.index(after: close)...]
+            if !tail.isEmpty {
+                guard tail.hasPrefix(":") else { throw fail("unexpected text after the IPv6 host") }
+                port = tail.dropFirst()
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[authority.startIndex..<colon]
+            port = authority[authority.index(after: colon)...]
+        } else {
+            host = authority
+        }
+        guard !host.isEmpty else { throw fail("it has no host") }
+        if !host.hasPrefix("["), host.contains(where: { "/\\?#[]@%<>\"{}|^`".contains($0) }) {
+            throw fail("its host '\(host)' contains characters a host cannot have")
+        }
+        if host.hasPrefix(".") || host.contains("..") { throw fail("its host '\(host)' is not a valid name") }
+        var portText = ""
+        if !port.isEmpty {
+            guard port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port), number <= 65535 else {
+                throw fail("its port '\(port)' is not a number from 0 to 65535")
+            }
+            let isDefault = (scheme == "http" && number == 80) || (scheme == "https" && number == 443)
+            if !isDefault { portText = ":\(number)" }
+        }
+
+        var path: Substring
+        var query: Substring = ""
+        if let questionMark = afterAuthority.firstIndex(of: "?") {
+            path = afterAuthority[afterAuthority.startIndex..<questionMark]
+            query = afterAuthority[afterAuthority.index(after: questionMark)...]
+        } else {
+            path = afterAuthority
+        }
+        if path.isEmpty { path = "/" }
+        while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+
+        let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { parameter in
+            let key = (parameter.split(separator: "=", maxSplits: 1).first ?? "").lowercased()
+            return !(key.hasPrefix("utm_") || trackingParameters.contains(key))
+        }
+        let queryText = kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
+        return "\(scheme)://\(userinfo)\(host.lowercased())\(portText)\(path)\(queryText)"
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return String(String.UnicodeScalarView(scalars[first...last]))
+    }
+}

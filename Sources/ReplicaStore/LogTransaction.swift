@@ -1,0 +1,251 @@
+import Foundation
+import GRDB
+import ReadingListModel
+import SyncCore
+
+/// The state of one write transaction on the change log: knowledge, clock
+/// and local sequence are read once, updated in memory, and written back in
+/// `commit()`, together with the materialised articles the transaction touched.
+struct LogTransaction {
+    let db: Database
+    let replica: ReplicaID
+    let now: Int64
+    var knowledge: VersionVector
+    var clock: HybridClock
+    var nextSeq: Int64
+    private var changedReplicas: Set<ReplicaID> = []
+    private(set) var touched: Set<ArticleID> = []
+    private(set) var appliedChanges = 0
+
+    init(db: Database, replica: ReplicaID, now: Int64) throws {
+        self.db = db
+        self.replica = replica
+        self.now = now
+        knowledge = try Self.readKnowledge(db)
+        clock = HybridClock(last: HLC(rawValue: UInt64(try Meta.get("hlc", db) ?? "0") ?? 0))
+        let maxChange = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+        let maxRange = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM replaced_range") ?? 0
+        nextSeq = max(maxChange, maxRange, Int64(try Meta.get("seq", db) ?? "0") ?? 0) + 1
+    }
+
+    static func readKnowledge(_ db: Database) throws -> VersionVector {
+        var counters: [ReplicaID: UInt64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT replica, counter FROM version_vector") {
+            guard let id = ReplicaID(row[0] as String) else { continue }
+            counters[id] = UInt64(row[1] as Int64)
+        }
+        return VersionVector(counters)
+    }
+
+    // MARK: Writing
+
+    /// Writes `value` into `field` of `entity` as this replica's next change.
+    /// Its context is everything this replica has seen, so it replaces every
+    /// live sibling of the field.
+    @discardableResult
+    mutating func writeLocal(_ entity: EntityRef, _ field: String, _ value: JSONValue) throws -> Change {
+        let counter = knowledge[replica] + 1
+        let change = Change(
+            dot: Dot(replica, counter), entity: entity, field: field, value: value,
+            context: knowledge, hlc: clock.tick(now: now))
+        knowledge[replica] = counter
+        changedReplicas.insert(replica)
+        try integrate(change)
+        return change
+    }
+
+    /// Applies a change the causal gate admitted.
+    mutating func applyRemote(_ change: Change) throws {
+        knowledge[change.dot.replica] = change.dot.counter
+        changedReplicas.insert(change.dot.replica)
+        clock.observe(change.hlc, now: now)
+        try integrate(change)
+    }
+
+    /// Records a range of replaced dots the gate admitted.
+    mutating func applyRemote(_ range: ReplacedRange) throws {
+        knowledge[range.replica] = range.to
+        changedReplicas.insert(range.replica)
+        let seq = takeSeq()
+        try addReplaced(range.replica, from: range.from, to: range.to, seq: seq)
+    }
+
+    private mutating func integrate(_ change: Change) throws {
+        var register = FieldRegister(siblings: try siblings(of: change.entity, change.field))
+        let outcome = register.apply(change)
+        for old in outcome.replaced {
+            let seq = try Int64.fetchOne(
+                db, sql: "SELECT seq FROM change_log WHERE replica = ? AND counter = ?",
+                arguments: [old.dot.replica.rawValue, Int64(old.dot.counter)]) ?? takeSeq()
+            try db.execute(
+                sql: "DELETE FROM change_log WHERE replica = ? AND counter = ?",
+                arguments: [old.dot.replica.rawValue, Int64(old.dot.counter)])
+            try addReplaced(old.dot.replica, from: old.dot.counter, to: old.dot.counter, seq: seq)
+        }
+        let seq = takeSeq()
+        if outcome.added {
+            try db.cachedStatement(sql: """
+                INSERT INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    seq, change.dot.replica.rawValue, Int64(change.dot.counter), change.entity.type, change.entity.id,
+                    change.field, change.value.canonicalText, Self.encode(change.context), Int64(bitPattern: change.hlc.rawValue),
+                    change.entity.articleID?.rawValue,
+                ])
+            appliedChanges += 1
+        } else {
+            // Known already replaced (cannot happen under causal delivery, kept for safety): record the dot only.
+            try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, seq: seq)
+        }
+        if let article = change.entity.articleID { touched.insert(article) }
+    }
+
+    private mutating func takeSeq() -> Int64 {
+        defer { nextSeq += 1 }
+        return nextSeq
+    }
+
+    /// Adds `from...to` of `replica` to the replaced ranges, merging it with
+    /// adjacent ranges so that their number stays bounded by the live writes.
+    private func addReplaced(_ replica: ReplicaID, from: UInt64, to: UInt64, seq: Int64) throws {
+        var lower = Int64(from), upper = Int64(to), first = seq
+        if let left = try Row.fetchOne(
+            db, sql: "SELECT from_counter, seq FROM replaced_range WHERE replica = ? AND to_counter = ?",
+            arguments: [replica.rawValue, lower - 1]) {
+            lower = left[0]
+            first = min(first, left[1])
+            try db.execute(sql: "DELETE FROM replaced_range WHERE replica = ? AND from_counter = ?", arguments: [replica.rawValue, lower])
+        }
+        if let right = try Row.fetchOne(
+            db, sql: "SELECT to_counter, seq FROM replaced_range WHERE replica = ? AND from_counter = ?",
+            arguments: [replica.rawValue, upper + 1]) {
+            try db.execute(sql: "DELETE FROM replaced_range WHERE replica = ? AND from_counter = ?", arguments: [replica.rawValue, upper + 1])
+            upper = right[0]
+            first = min(first, right[1])
+        }
+        try db.execute(
+            sql: "INSERT INTO replaced_range (replica, from_counter, to_counter, seq) VALUES (?, ?, ?, ?)",
+            arguments: [replica.rawValue, lower, upper, first])
+    }
+
+    // MARK: Reading inside the transaction
+
+    func siblings(of entity: EntityRef, _ field: String) throws -> [Change] {
+        try Self.decodeChanges(Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(Self.columns) FROM change_log WHERE entity_type = ? AND entity_id = ? AND field = ?"),
+            arguments: [entity.type, entity.id, field]))
+    }
+
+    func liveChanges(ofArticle id: ArticleID) throws -> [Change] {
+        try Self.liveChanges(ofArticle: id, db)
+    }
+
+    static func liveChanges(ofArticle id: ArticleID, _ db: Database) throws -> [Change] {
+        try decodeChanges(Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(columns) FROM change_log WHERE article_id = ?"), arguments: [id.rawValue]))
+    }
+
+    // MARK: Commit
+
+    /// Writes back knowledge, clock and sequence, and re-materialises every touched article.
+    mutating func commit() throws {
+        for replica in changedReplicas {
+            try db.execute(
+                sql: "INSERT INTO version_vector (replica, counter) VALUES (?, ?) ON CONFLICT (replica) DO UPDATE SET counter = excluded.counter",
+                arguments: [replica.rawValue, Int64(knowledge[replica])])
+        }
+        changedReplicas.removeAll()
+        try Meta.set("hlc", String(clock.last.rawValue), db)
+        try Meta.set("seq", String(nextSeq - 1), db)
+        for id in touched { try Materializer.rematerialize(id, db) }
+    }
+
+    // MARK: Encoding
+
+    static let columns = "replica, counter, entity_type, entity_id, field, value, context, hlc"
+
+    static func decodeChanges(_ rows: [Row]) throws -> [Change] {
+        try rows.map(decodeChange)
+    }
+
+    static func decodeChange(_ row: Row) throws -> Change {
+        let replicaText: String = row[0]
+        guard let replica = ReplicaID(replicaText) else { throw StoreError.database("corrupt replica id '\(replicaText)' in change_log") }
+        return Change(
+            dot: Dot(replica, UInt64(row[1] as Int64)),
+            entity: EntityRef(type: row[2], id: row[3]),
+            field: row[4],
+            value: try decodeValue(row[5]),
+            context: try decodeContext(row[6]),
+            hlc: HLC(rawValue: UInt64(bitPattern: row[7] as Int64)))
+    }
+
+    static func decodeValue(_ text: String) throws -> JSONValue {
+        do { return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
+            throw StoreError.database("corrupt value in change_log: \(text.prefix(60))")
+        }
+    }
+
+    /// Contexts are stored as `replica:counter,replica:counter` (sorted), compact and exact.
+    static func encode(_ context: VersionVector) -> String {
+        context.counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
+    }
+
+    static func decodeContext(_ text: String) throws -> VersionVector {
+        var counters: [ReplicaID: UInt64] = [:]
+        for part in text.split(separator: ",") {
+            let pieces = part.split(separator: ":")
+            guard pieces.count == 2, let id = ReplicaID(String(pieces[0])), let counter = UInt64(pieces[1]) else {
+                throw StoreError.database("corrupt context in change_log: \(text.prefix(60))")
+            }
+            counters[id] = counter
+        }
+        return VersionVector(counters)
+    }
+}
+
+/// Key-value settings of a replica (`replica_meta`).
+enum Meta {
+    static func get(_ key: String, _ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM replica_meta WHERE key = ?", arguments: [key])
+    }
+
+    static func set(_ key: String, _ value: String?, _ db: Database) throws {
+        if let value {
+            try db.execute(
+                sql: "INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                arguments: [key, value])
+        } else {
+            try db.execute(sql: "DELETE FROM replica_meta WHERE key = ?", arguments: [key])
+        }
+    }
+}
+
+/// Keeps the `article` and `article_tag` tables equal to what the live writes say.
+enum Materializer {
+    static func rematerialize(_ id: ArticleID, _ db: Database) throws {
+        let changes = try LogTransaction.liveChanges(ofArticle: id, db)
+        try db.execute(sql: "DELETE FROM article_tag WHERE article_id = ?", arguments: [id.rawValue])
+        guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
+            try db.execute(sql: "DELETE FROM article WHERE id = ?", arguments: [id.rawValue])
+            return
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO article (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET visible = excluded.visible, normalized_url = excluded.normalized_url,
+                    is_read = excluded.is_read, is_archived = excluded.is_archived, is_favorite = excluded.is_favorite,
+                    added_at = excluded.added_at, conflict_count = excluded.conflict_count, json = excluded.json
+                """,
+            arguments: [
+                id.rawValue, visible, article.normalizedURL, article.isRead, article.isArchived, article.isFavorite,
+                article.addedAt, article.conflicts.count, try String(decoding: JSONEncoder().encode(article), as: UTF8.self),
+            ])
+        if visible {
+            for tag in article.tags {
+                try db.execute(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)", arguments: [id.rawValue, tag])
+            }
+        }
+    }
+}

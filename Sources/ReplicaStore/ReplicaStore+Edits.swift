@@ -1,0 +1,246 @@
+import Foundation
+import GRDB
+import ReadingListModel
+import SyncCore
+
+/// What `save` writes besides the URL.
+public struct SaveRequest: Sendable, Hashable {
+    public var url: String
+    public var title: String?
+    public var tags: [String]
+    public var note: String?
+    public var content: String?
+    public var excerpt: String?
+
+    public init(url: String, title: String? = nil, tags: [String] = [], note: String? = nil, content: String? = nil, excerpt: String? = nil) {
+        self.url = url
+        self.title = title
+        self.tags = tags
+        self.note = note
+        self.content = content
+        self.excerpt = excerpt
+    }
+}
+
+/// The outcome of `save`.
+public enum SaveOutcome: Sendable, Hashable {
+    /// The URL was not in the list (or was deleted): a fresh article.
+    case created
+    /// The URL was already in the list: only what the save gave was written.
+    case updated
+}
+
+extension ReplicaStore {
+    /// Saves a URL.
+    ///
+    /// - Not in the list, or deleted: a fresh save. `deleted = false`, the URL
+    ///   as given and `addedAt` are written, and every field this replica
+    ///   knows of (tags, progress, note, read state, highlights...) returns to
+    ///   its default; writes this replica never saw survive as usual.
+    /// - Already visible: nothing is reset; only what `request` gives is written.
+    @discardableResult
+    public func save(_ request: SaveRequest) throws(StoreError) -> (article: Article, outcome: SaveOutcome) {
+        let url: NormalizedURL
+        let tags: [String]
+        do {
+            url = try NormalizedURL(request.url)
+            tags = try request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
+        } catch { throw .invalidInput(error) }
+        let id = ArticleID(url: url)
+        let entity = EntityRef.article(id)
+        let outcome: SaveOutcome = try transaction { tx in
+            let live = try tx.liveChanges(ofArticle: id)
+            let current = ArticleMaterializer.materialize(id: id, changes: live)
+            let visible = current?.isVisible ?? false
+            var given: [String: JSONValue] = [:]
+            if let title = request.title { given[Fields.title] = .string(title) }
+            if let note = request.note { given[Fields.note] = .string(note) }
+            if let content = request.content { given[Fields.content] = .string(content) }
+            if let excerpt = request.excerpt { given[Fields.excerpt] = .string(excerpt) }
+            for tag in tags { given[Fields.tag(tag)] = true }
+            if visible {
+                for (field, value) in given.sorted(by: { $0.key < $1.key }) { try tx.writeLocal(entity, field, value) }
+                return .updated
+            }
+            try tx.writeLocal(entity, Fields.deleted, false)
+            try tx.writeLocal(entity, Fields.url, .string(request.url.trimmingCharacters(in: .whitespacesAndNewlines)))
+            try tx.writeLocal(entity, Fields.addedAt, .number(Double(tx.now)))
+            for (field, value) in given.sorted(by: { $0.key < $1.key }) { try tx.writeLocal(entity, field, value) }
+            // A save after a delete is a fresh save: reset what this replica knows of.
+            let written: Set<String> = Set(given.keys).union([Fields.deleted, Fields.url, Fields.addedAt])
+            let state = EntityState(entity: entity, changes: live.filter { $0.entity == entity })
+            for field in state.fields.keys.sorted() where !written.contains(field) {
+                guard let reset = Self.defaultValue(of: field, in: state) else { continue }
+                try tx.writeLocal(entity, field, reset)
+            }
+            let highlightIDs = Set(live.filter { $0.entity.type == EntityRef.highlightType }.map(\.entity))
+            for highlight in highlightIDs.sorted() {
+                let highlightState = EntityState(entity: highlight, changes: live.filter { $0.entity == highlight })
+                if highlightState.isVisible() { try tx.writeLocal(highlight, Fields.deleted, true) }
+            }
+            return .created
+        }
+        return (try article(id.rawValue), outcome)
+    }
+
+    /// The value a fresh save gives a field this version knows (nil: leave it alone).
+    static func defaultValue(of field: String, in state: EntityState) -> JSONValue? {
+        if field.hasPrefix(Fields.tagPrefix) { return false }
+        switch field {
+        case Fields.isRead, Fields.isArchived, Fields.isFavorite: return false
+        case Fields.progress: return ReadingProgress(epoch: nextEpoch(state), position: 0).jsonValue
+        case Fields.title, Fields.excerpt, Fields.content, Fields.author, Fields.siteName, Fields.imageURL,
+             Fields.language, Fields.wordCount, Fields.note:
+            return .null
+        default: return nil
+        }
+    }
+
+    static func nextEpoch(_ state: EntityState) -> Int {
+        (state.register(Fields.progress).siblings.map { FieldRegister.progress($0.value).epoch }.max() ?? 0) + 1
+    }
+
+    /// Writes fields of a visible article in one transaction. Values are
+    /// JSON (`.null` clears a text field).
+    @discardableResult
+    public func edit(_ idOrURL: String, _ fields: [String: JSONValue]) throws(StoreError) -> Article {
+        let id = try resolve(idOrURL)
+        for field in fields.keys where !Self.editableFields.contains(field) {
+            throw .invalidOperation("'\(field)' is not a field that can be edited (editable: \(Self.editableFields.sorted().joined(separator: ", ")))")
+        }
+        try transaction { tx in
+            for (field, value) in fields.sorted(by: { $0.key < $1.key }) { try tx.writeLocal(.article(id), field, value) }
+        }
+        return try article(id.rawValue)
+    }
+
+    static let editableFields: Set<String> = [
+        Fields.title, Fields.excerpt, Fields.content, Fields.author, Fields.siteName, Fields.imageURL,
+        Fields.language, Fields.wordCount, Fields.note, Fields.isRead, Fields.isArchived, Fields.isFavorite,
+    ]
+
+    /// Marks read (`true`), or unread (`false`), which starts a new read-through: progress returns to 0 in a new epoch.
+    @discardableResult
+    public func setRead(_ idOrURL: String, _ read: Bool) throws(StoreError) -> Article {
+        let id = try resolve(idOrURL)
+        try transaction { tx in
+            let entity = EntityRef.article(id)
+            try tx.writeLocal(entity, Fields.isRead, .bool(read))
+            if !read {
+                let state = EntityState(entity: entity, changes: try tx.siblings(of: entity, Fields.progress))
+                try tx.writeLocal(entity, Fields.progress, ReadingProgress(epoch: Self.nextEpoch(state), position: 0).jsonValue)
+            }
+        }
+        return try article(id.rawValue)
+    }
+
+    /// Sets reading progress (0...1) within the current read-through.
+    @discardableResult
+    public func setProgress(_ idOrURL: String, _ fraction: Double) throws(StoreError) -> Article {
+        let id = try resolve(idOrURL)
+        let current = try article(id.rawValue)
+        let progress: ReadingProgress
+        do { progress = try ReadingProgress.validated(epoch: current.progress.epoch, position: fraction) } catch { throw .invalidInput(error) }
+        try transaction { tx in try tx.writeLocal(.article(id), Fields.progress, progress.jsonValue) }
+        return try article(id.rawValue)
+    }
+
+    /// Adds (`present`) or removes tags.
+    @discardableResult
+    public func setTags(_ idOrURL: String, _ tags: [String], present: Bool) throws(StoreError) -> Article {
+        let id = try resolve(idOrURL)
+        let names: [String]
+        do { names = try tags.map { tag throws(ModelError) in try Tag.validated(tag) } } catch { throw .invalidInput(error) }
+        guard !names.isEmpty else { throw .invalidOperation("name at least one tag") }
+        if !present {
+            let current = Set(try article(id.rawValue).tags)
+            if let missing = names.first(where: { !current.contains($0) }) {
+                throw .invalidOperation("article \(id.rawValue.prefix(8)) has no tag '\(missing)'")
+            }
+        }
+        try transaction { tx in
+            for name in Set(names).sorted() { try tx.writeLocal(.article(id), Fields.tag(name), .bool(present)) }
+        }
+        return try article(id.rawValue)
+    }
+
+    /// Deletes a visible article: `deleted = true`, with everything this
+    /// replica has seen as its context. A concurrent edit brings it back.
+    public func delete(_ idOrURL: String) throws(StoreError) {
+        let id = try resolve(idOrURL)
+        try transaction { tx in try tx.writeLocal(.article(id), Fields.deleted, true) }
+    }
+
+    /// Resolves a conflict on `field` by writing `value`, which replaces every sibling this replica has seen.
+    @discardableResult
+    public func resolveConflict(_ idOrURL: String, field: String, value: JSONValue) throws(StoreError) -> Article {
+        let article = try article(idOrURL)
+        guard article.conflicts.contains(where: { $0.field == field }) else {
+            let fields = article.conflicts.map(\.field)
+            throw .invalidOperation(
+                "article \(article.id.rawValue.prefix(8)) has no conflict on '\(field)'"
+                    + (fields.isEmpty ? "" : " (conflicts: \(fields.joined(separator: ", ")))"))
+        }
+        if field.hasPrefix("highlight:") {
+            let spec = field.dropFirst("highlight:".count)
+            guard let dot = spec.lastIndex(of: ".") else { throw .invalidOperation("bad highlight field '\(field)'") }
+            try transaction { tx in
+                try tx.writeLocal(.highlight(String(spec[spec.startIndex..<dot])), String(spec[spec.index(after: dot)...]), value)
+            }
+        } else {
+            try transaction { tx in try tx.writeLocal(.article(article.id), field, value) }
+        }
+        return try self.article(article.id.rawValue)
+    }
+
+    /// Resolves a conflict by keeping its `index`-th value (1 = the displayed one), as `conflicts` lists them.
+    @discardableResult
+    public func resolveConflict(_ idOrURL: String, field: String, keep index: Int) throws(StoreError) -> Article {
+        let article = try article(idOrURL)
+        guard let conflict = article.conflicts.first(where: { $0.field == field }) else {
+            return try resolveConflict(idOrURL, field: field, value: .null)
+        }
+        guard (1...conflict.values.count).contains(index) else {
+            throw .invalidOperation("--keep must be 1 to \(conflict.values.count) for '\(field)'")
+        }
+        return try resolveConflict(idOrURL, field: field, value: conflict.values[index - 1])
+    }
+
+    /// Adds a highlight to a visible article and returns its id.
+    @discardableResult
+    public func addHighlight(_ idOrURL: String, quote: String, position: Double? = nil, note: String? = nil, color: String? = nil) throws(StoreError) -> String {
+        let id = try resolve(idOrURL)
+        guard !quote.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw .invalidOperation("a highlight needs a quote") }
+        if let position, !(position.isFinite && (0...1).contains(position)) {
+            throw .invalidOperation("a highlight position must be a fraction from 0 to 1, not \(position)")
+        }
+        let highlightID = "\(id.rawValue)/\(randomHex())"
+        try transaction { tx in
+            let entity = EntityRef.highlight(highlightID)
+            try tx.writeLocal(entity, Fields.deleted, false)
+            try tx.writeLocal(entity, Fields.quote, .string(quote))
+            try tx.writeLocal(entity, Fields.createdAt, .number(Double(tx.now)))
+            if let position { try tx.writeLocal(entity, Fields.position, .number(position)) }
+            if let note { try tx.writeLocal(entity, Fields.note, .string(note)) }
+            if let color { try tx.writeLocal(entity, Fields.color, .string(color)) }
+        }
+        return highlightID
+    }
+
+    /// Deletes a highlight of a visible article.
+    public func deleteHighlight(_ highlightID: String) throws(StoreError) {
+        let entity = EntityRef.highlight(highlightID)
+        guard let articleID = entity.articleID, (try? article(articleID.rawValue))?.highlights.contains(where: { $0.id == highlightID }) == true else {
+            throw .highlightNotFound(highlightID)
+        }
+        try transaction { tx in try tx.writeLocal(entity, Fields.deleted, true) }
+    }
+
+    /// Writes arbitrary fields (including ones this version does not know) as
+    /// local changes. For tests and tools that play a newer app version.
+    public func writeRaw(_ writes: [(entity: EntityRef, field: String, value: JSONValue)]) throws(StoreError) {
+        try transaction { tx in
+            for write in writes { try tx.writeLocal(write.entity, write.field, write.value) }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import GRDB
+import ReadingListModel
+import SyncCore
+
+/// What applying a batch did.
+public struct ApplyResult: Sendable, Hashable {
+    /// Changes that were new here (duplicates and replaced ranges not counted).
+    public var appliedChanges: Int
+    /// Entries that were already known (a retry, or a change received by another path).
+    public var duplicates: Int
+    /// This replica's knowledge after the batch.
+    public var knowledge: VersionVector
+}
+
+extension ReplicaStore {
+    /// Up to `limit` entries this replica holds that a replica knowing
+    /// `remote` lacks, in causal order (the local apply order), with replaced
+    /// writes as ranges. Reads only the entries above `remote`: the cost
+    /// follows the delta, not the size of the list.
+    public func outgoing(for remote: VersionVector, limit: Int) throws(StoreError) -> [LogEntry] {
+        precondition(limit > 0)
+        return try read { db in
+            let local = try LogTransaction.readKnowledge(db)
+            var candidates: [(seq: Int64, entry: LogEntry)] = []
+            for (replica, counter) in local.counters where counter > remote[replica] {
+                let floor = Int64(remote[replica])
+                let rows = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter > ? ORDER BY counter LIMIT ?"),
+                    arguments: [replica.rawValue, floor, limit])
+                for row in rows { candidates.append((row[8], .change(try LogTransaction.decodeChange(row)))) }
+                let ranges = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT from_counter, to_counter, seq FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY from_counter LIMIT ?"),
+                    arguments: [replica.rawValue, floor, limit])
+                for row in ranges {
+                    let from = max(UInt64(row[0] as Int64), remote[replica] + 1)
+                    candidates.append((row[2], .replaced(ReplacedRange(replica: replica, from: from, to: UInt64(row[1] as Int64)))))
+                }
+            }
+            candidates.sort { $0.seq < $1.seq }
+            return candidates.prefix(limit).map(\.entry)
+        }
+    }
+
+    /// Applies a batch in one transaction: all of it, or (on any refusal) none of it.
+    ///
+    /// Each replica's entries must continue its counters without a gap and
+    /// each change's context must be known (``CausalGate``). An entry already
+    /// known is skipped, but a stored change whose dot arrives with different
+    /// content is refused as a copied replica.
+    @discardableResult
+    public func apply(_ entries: [LogEntry]) throws(StoreError) -> ApplyResult {
+        try transaction { tx in
+            var gate = CausalGate(knowledge: tx.knowledge)
+            var duplicates = 0
+            for entry in entries {
+                switch try gate.admit(entry) {
+                case let .apply(.change(change)):
+                    try tx.applyRemote(change)
+                case let .apply(.replaced(range)):
+                    try tx.applyRemote(range)
+                case let .duplicate(.change(change)):
+                    duplicates += 1
+                    if let stored = try tx.storedChange(at: change.dot), !stored.sameContent(as: change) {
+                        throw SyncError.conflictingDuplicate(change.dot)
+                    }
+                case .duplicate(.replaced):
+                    duplicates += 1
+                }
+            }
+            return ApplyResult(appliedChanges: tx.appliedChanges, duplicates: duplicates, knowledge: tx.knowledge)
+        }
+    }
+
+    /// Remembers what a sync partner (a replica file or a server) was last known to have.
+    public func recordSync(partner name: String, replica: ReplicaID?, knowledge: VersionVector) throws(StoreError) {
+        let time = now()
+        try mapErrors {
+            try writer.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO sync_partner (name, replica, knowledge, last_sync) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (name) DO UPDATE SET replica = excluded.replica, knowledge = excluded.knowledge, last_sync = excluded.last_sync
+                        """,
+                    arguments: [name, replica?.rawValue, LogTransaction.encode(knowledge), time])
+            }
+        }
+    }
+
+    /// A replica's state at a glance.
+    public struct Status: Sendable, Hashable {
+        public var replicaID: ReplicaID
+        public var path: String?
+        public var knowledge: VersionVector
+        /// Changes made on this replica.
+        public var localChanges: UInt64
+        /// Local changes no sync partner is known to have.
+        public var pendingChanges: UInt64
+        public var liveWrites: Int
+        public var replacedRanges: Int
+        public var visibleArticles: Int
+        public var articlesWithConflicts: Int
+        public var partners: [Partner]
+
+        public struct Partner: Sendable, Hashable {
+            public var name: String
+            public var replica: ReplicaID?
+            public var knowledge: VersionVector
+            public var lastSync: Int64
+        }
+    }
+
+    public func status() throws(StoreError) -> Status {
+        let replica = replicaID
+        return try read { db in
+            let knowledge = try LogTransaction.readKnowledge(db)
+            var partners: [Status.Partner] = []
+            for row in try Row.fetchAll(db, sql: "SELECT name, replica, knowledge, last_sync FROM sync_partner ORDER BY last_sync DESC") {
+                partners.append(Status.Partner(
+                    name: row[0], replica: (row[1] as String?).flatMap(ReplicaID.init),
+                    knowledge: try LogTransaction.decodeContext(row[2]), lastSync: row[3]))
+            }
+            let acknowledged = partners.map { $0.knowledge[replica] }.max() ?? 0
+            return Status(
+                replicaID: replica, path: path, knowledge: knowledge,
+                localChanges: knowledge[replica],
+                pendingChanges: knowledge[replica] - min(acknowledged, knowledge[replica]),
+                liveWrites: try Int.fetchOne(db, sql: "SELECT count(*) FROM change_log") ?? 0,
+                replacedRanges: try Int.fetchOne(db, sql: "SELECT count(*) FROM replaced_range") ?? 0,
+                visibleArticles: try Int.fetchOne(db, sql: "SELECT count(*) FROM article WHERE visible = 1") ?? 0,
+                articlesWithConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM article WHERE visible = 1 AND conflict_count > 0") ?? 0,
+                partners: partners)
+        }
+    }
+
+    /// One line of the change log.
+    public struct LogLine: Sendable, Hashable {
+        public var seq: Int64
+        public var entry: LogEntry
+    }
+
+    /// The change log, newest first: live writes, and replaced writes as ranges of dots.
+    public func log(limit: Int = 50) throws(StoreError) -> [LogLine] {
+        try read { db in
+            var lines: [LogLine] = []
+            for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
+                lines.append(LogLine(seq: row[8], entry: .change(try LogTransaction.decodeChange(row))))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq FROM replaced_range ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
+                guard let replica = ReplicaID(row[0] as String) else { continue }
+                lines.append(LogLine(seq: row[3], entry: .replaced(ReplacedRange(replica: replica, from: UInt64(row[1] as Int64), to: UInt64(row[2] as Int64)))))
+            }
+            return Array(lines.sorted { $0.seq > $1.seq }.prefix(limit))
+        }
+    }
+
+    /// Every live write (for invariant checks and tools).
+    public func liveChanges() throws(StoreError) -> [Change] {
+        try read { db in try LogTransaction.decodeChanges(Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns) FROM change_log ORDER BY seq")) }
+    }
+
+    /// A setting kept in the replica (e.g. the sync server's URL).
+    public func setting(_ key: String) throws(StoreError) -> String? {
+        try read { db in try Meta.get("setting." + key, db) }
+    }
+
+    public func setSetting(_ key: String, _ value: String?) throws(StoreError) {
+        try mapErrors { try writer.write { db in try Meta.set("setting." + key, value, db) } }
+    }
+
+    /// Gives a copied replica file its own identity.
+    ///
+    /// Two files with one replica id write different changes under the same
+    /// dots, which every receiver refuses. This starts the file afresh under
+    /// a new id: its change log and knowledge are cleared and every visible
+    /// article is written again as new local changes (fields, tags, progress,
+    /// highlights). On the next sync they merge with the other replicas'
+    /// history: equal values silently, differing ones as visible conflicts,
+    /// so no edit of the copy is lost. (A delete made only on the copy is not
+    /// carried over: the article comes back from the other replicas.)
+    public static func resetIdentity(path: String) throws(StoreError) -> ReplicaID {
+        let old = try open(path: path, create: false)
+        let snapshot = try old.articles(includeContent: true)
+        var generator = SystemRandomNumberGenerator()
+        let newID = ReplicaID.random(using: &generator)
+        let time = old.now()
+        try old.mapErrors {
+            try old.writer.write { db in
+                for table in ["version_vector", "change_log", "replaced_range", "article", "article_tag", "sync_partner"] {
+                    try db.execute(sql: "DELETE FROM \(table)")
+                }
+                try Meta.set("replica_id", newID.rawValue, db)
+                var tx = try LogTransaction(db: db, replica: newID, now: time)
+                for article in snapshot {
+                    let entity = EntityRef.article(article.id)
+                    var fields: [(String, JSONValue)] = [
+                        (Fields.deleted, false), (Fields.url, .string(article.url)), (Fields.addedAt, .number(Double(article.addedAt))),
+                        (Fields.isRead, .bool(article.isRead)), (Fields.isArchived, .bool(article.isArchived)),
+                        (Fields.isFavorite, .bool(article.isFavorite)), (Fields.progress, article.progress.jsonValue),
+                    ]
+                    let texts: [(String, String?)] = [
+                        (Fields.title, article.title), (Fields.excerpt, article.excerpt), (Fields.content, article.content),
+                        (Fields.author, article.author), (Fields.siteName, article.siteName), (Fields.imageURL, article.imageURL),
+                        (Fields.language, article.language), (Fields.note, article.note),
+                    ]
+                    for (field, text) in texts { if let text { fields.append((field, .string(text))) } }
+                    if let words = article.wordCount { fields.append((Fields.wordCount, .number(Double(words)))) }
+                    for tag in article.tags { fields.append((Fields.tag(tag), true)) }
+                    for (field, value) in fields { try tx.writeLocal(entity, field, value) }
+                    for highlight in article.highlights {
+                        let entity = EntityRef.highlight(highlight.id)
+                        try tx.writeLocal(entity, Fields.deleted, false)
+                        try tx.writeLocal(entity, Fields.quote, .string(highlight.quote))
+                        try tx.writeLocal(entity, Fields.createdAt, .number(Double(highlight.createdAt)))
+                        if let position = highlight.position { try tx.writeLocal(entity, Fields.position, .number(position)) }
+                        if let note = highlight.note { try tx.writeLocal(entity, Fields.note, .string(note)) }
+                        if let color = highlight.color { try tx.writeLocal(entity, Fields.color, .string(color)) }
+                    }
+                }
+                try tx.commit()
+            }
+        }
+        try old.close()
+        return newID
+    }
+}
+
+extension LogTransaction {
+    func storedChange(at dot: Dot) throws -> Change? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(Self.columns) FROM change_log WHERE replica = ? AND counter = ?"),
+            arguments: [dot.replica.rawValue, Int64(dot.counter)]).map(Self.decodeChange)
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import GRDB
+import ReadingListModel
+import SyncCore
+
+/// One replica of the reading list: a SQLite database holding the live
+/// writes (the change log), this replica's knowledge (version vector), and
+/// the materialised articles that queries read.
+///
+/// Every local edit and every incoming batch is one transaction: a crash
+/// leaves the database before or after it, never between.
+public final class ReplicaStore: Sendable {
+    let writer: any DatabaseWriter
+    /// This replica's identity, created with the database.
+    public let replicaID: ReplicaID
+    /// The database file, or nil for an in-memory replica.
+    public let path: String?
+    let now: @Sendable () -> Int64
+    let randomHex: @Sendable () -> String
+
+    /// The current wall clock in milliseconds since 1970.
+    public static let wallClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+    /// Opens (or, with `create`, creates) the replica database at `path`.
+    ///
+    /// Refuses, without changing the file, anything that is not a replica
+    /// database and a replica written by a newer schema version.
+    public static func open(
+        path: String, create: Bool = true, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock
+    ) throws(StoreError) -> ReplicaStore {
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists && !create { throw .missingFile(path: path) }
+        if exists {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw .notAReplica(path: path, reason: "it is a directory")
+            }
+        }
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            return try ReplicaStore(writer: queue, path: path, now: now)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            throw .notAReplica(path: path, reason: "not an SQLite database")
+        } catch {
+            throw .database("\(path): \(error)")
+        }
+    }
+
+    /// A replica in memory (tests, simulations). `seed` draws its identity reproducibly.
+    public static func inMemory(
+        replicaID: ReplicaID? = nil, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock
+    ) throws(StoreError) -> ReplicaStore {
+        do {
+            return try ReplicaStore(writer: DatabaseQueue(), path: nil, now: now, replicaID: replicaID)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .database("\(error)")
+        }
+    }
+
+    /// Wraps `writer`, validates it is a replica (or empty), and migrates it.
+    init(writer: any DatabaseWriter, path: String?, now: @escaping @Sendable () -> Int64, replicaID: ReplicaID? = nil) throws {
+        self.writer = writer
+        self.path = path
+        self.now = now
+        self.randomHex = {
+            var generator = SystemRandomNumberGenerator()
+            return hex16(UInt64.random(in: .min ... .max, using: &generator))
+        }
+        let shownPath = path ?? ":memory:"
+        try writer.read { db in
+            if try db.tableExists("replica_meta") {
+                let format = try Meta.get("format", db)
+                guard format == Schema.format else {
+                    throw StoreError.notAReplica(path: shownPath, reason: "it has no reading-list format marker")
+                }
+                let version = Int(try Meta.get("schema_version", db) ?? "0") ?? 0
+                let superseded = try Schema.migrator.hasBeenSuperseded(db)
+                if version > Schema.version || superseded {
+                    throw StoreError.newerSchema(path: shownPath, version: version, supported: Schema.version)
+                }
+            } else {
+                let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table'") ?? 0
+                if tables > 0 { throw StoreError.notAReplica(path: shownPath, reason: "it holds other tables") }
+            }
+        }
+        if path != nil {
+            try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        }
+        try Schema.migrator.migrate(writer)
+        self.replicaID = try writer.write { db in
+            try Meta.set("format", Schema.format, db)
+            try Meta.set("schema_version", String(Schema.version), db)
+            if let text = try Meta.get("replica_id", db), let id = ReplicaID(text) { return id }
+            var generator = SystemRandomNumberGenerator()
+            let id = replicaID ?? ReplicaID.random(using: &generator)
+            try Meta.set("replica_id", id.rawValue, db)
+            return id
+        }
+    }
+
+    /// Closes the database (checkpointing its write-ahead log into the file).
+    public func close() throws(StoreError) {
+        do { try writer.close() } catch { throw .database("\(error)") }
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one write transaction on the change log.
+    @discardableResult
+    func transaction<T>(_ body: (inout LogTransaction) throws -> T) throws(StoreError) -> T {
+        let replica = replicaID
+        let time = now()
+        return try mapErrors {
+            try writer.write { db in
+                var tx = try LogTransaction(db: db, replica: replica, now: time)
+                let result = try body(&tx)
+                try tx.commit()
+                return result
+            }
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        try mapErrors { try writer.read(body) }
+    }
+
+    func mapErrors<T>(_ body: () throws -> T) throws(StoreError) -> T {
+        do {
+            return try body()
+        } catch let error as StoreError {
+            throw error
+        } catch let error as SyncError {
+            throw .sync(error)
+        } catch let error as ModelError {
+            throw .invalidInput(error)
+        } catch {
+            throw .database("\(error)")
+        }
+    }
+
+    // MARK: Queries
+
+    /// Which articles `articles(_:)` returns.
+    public enum ListFilter: Sendable, Hashable {
+        case all, unread, archived, favorites, tag(String)
+    }
+
+    /// The visible articles, newest save first (then by id: the same order on every replica).
+    /// Without `includeContent`, `content` is left out.
+    public func articles(_ filter: ListFilter = .all, includeContent: Bool = false) throws(StoreError) -> [Article] {
+        try read { db in
+            var sql = "SELECT json FROM article WHERE visible = 1"
+            var arguments: StatementArguments = []
+            switch filter {
+            case .all: break
+            case .unread: sql += " AND is_read = 0 AND is_archived = 0"
+            case .archived: sql += " AND is_archived = 1"
+            case .favorites: sql += " AND is_favorite = 1"
+            case let .tag(tag):
+                sql += " AND id IN (SELECT article_id FROM article_tag WHERE tag = ?)"
+                arguments = [tag.lowercased()]
+            }
+            sql += " ORDER BY added_at DESC, id"
+            return try String.fetchAll(db, sql: sql, arguments: arguments).map { text in
+                var article = try JSONDecoder().decode(Article.self, from: Data(text.utf8))
+                if !includeContent { article.content = nil }
+                return article
+            }
+        }
+    }
+
+    /// The visible article an id, an unambiguous id prefix, or a URL designates.
+    public func article(_ idOrURL: String) throws(StoreError) -> Article {
+        let id = try resolve(idOrURL)
+        return try read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT json FROM article WHERE id = ? AND visible = 1", arguments: [id.rawValue]) else {
+                throw StoreError.articleNotFound(idOrURL)
+            }
+            return try JSONDecoder().decode(Article.self, from: Data(text.utf8))
+        }
+    }
+
+    /// Finds the visible article `idOrURL` designates.
+    public func resolve(_ idOrURL: String) throws(StoreError) -> ArticleID {
+        let text = idOrURL.trimmingCharacters(in: .whitespaces)
+        if text.contains("://") {
+            let url: NormalizedURL
+            do { url = try NormalizedURL(text) } catch { throw .invalidInput(error) }
+            let id = ArticleID(url: url)
+            let visible = try read { db in
+                try Bool.fetchOne(db, sql: "SELECT visible FROM article WHERE id = ?", arguments: [id.rawValue]) ?? false
+            }
+            guard visible else { throw .articleNotFound(idOrURL) }
+            return id
+        }
+        let prefix = text.lowercased()
+        guard prefix.count >= 4, prefix.count <= 32, prefix.allSatisfy(\.isHexDigit) else {
+            // "example.com/a": a URL typed without its scheme.
+            if text.contains("."), !text.contains(" "), (try? NormalizedURL("https://" + text)) != nil {
+                return try resolve("https://" + text)
+            }
+            throw .articleNotFound(idOrURL)
+        }
+        let matches = try read { db in
+            try String.fetchAll(
+                db, sql: "SELECT id FROM article WHERE visible = 1 AND id >= ? AND id < ? LIMIT 2",
+                arguments: [prefix, prefix + "g"])
+        }
+        guard let first = matches.first else { throw .articleNotFound(idOrURL) }
+        guard matches.count == 1 else { throw .ambiguousID(prefix, matches: matches.count) }
+        return ArticleID(unchecked: first)
+    }
+
+    /// This replica's knowledge: the highest counter it has seen of each replica.
+    public func knowledge() throws(StoreError) -> VersionVector {
+        try read { db in try LogTransaction.readKnowledge(db) }
+    }
+
+    /// Every visible article that has at least one conflict.
+    public func conflicted() throws(StoreError) -> [Article] {
+        try articles().filter { !$0.conflicts.isEmpty }
+    }
+}

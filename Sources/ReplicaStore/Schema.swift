@@ -1,0 +1,67 @@
+import GRDB
+
+/// The replica database schema and its one migrator.
+enum Schema {
+    /// Written in `replica_meta` as `format`, so that another SQLite file is never mistaken for a replica.
+    static let format = "readinglist-replica"
+    /// The schema version this build writes and reads. A file with a higher one is refused.
+    static let version = 1
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE replica_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+                -- Highest counter seen per replica: this replica's knowledge.
+                CREATE TABLE version_vector (replica TEXT PRIMARY KEY NOT NULL, counter INTEGER NOT NULL) WITHOUT ROWID;
+                -- The live writes: every write no known write has replaced. seq is the local apply order (a causal order).
+                CREATE TABLE change_log (
+                    seq INTEGER PRIMARY KEY,
+                    replica TEXT NOT NULL,
+                    counter INTEGER NOT NULL,
+                    entity_type TEXT NOT NULL,
+                    entity_id TEXT NOT NULL,
+                    field TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    context TEXT NOT NULL,
+                    hlc INTEGER NOT NULL,
+                    article_id TEXT
+                );
+                CREATE UNIQUE INDEX change_log_dot ON change_log (replica, counter);
+                CREATE INDEX change_log_field ON change_log (entity_type, entity_id, field);
+                CREATE INDEX change_log_article ON change_log (article_id);
+                -- Dots whose writes were replaced, merged into ranges: a receiver needs them to advance without gaps.
+                CREATE TABLE replaced_range (
+                    replica TEXT NOT NULL,
+                    from_counter INTEGER NOT NULL,
+                    to_counter INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY (replica, from_counter)
+                ) WITHOUT ROWID;
+                CREATE UNIQUE INDEX replaced_range_end ON replaced_range (replica, to_counter);
+                -- Materialised articles (derived from change_log after every transaction).
+                CREATE TABLE article (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    visible INTEGER NOT NULL,
+                    normalized_url TEXT NOT NULL,
+                    is_read INTEGER NOT NULL,
+                    is_archived INTEGER NOT NULL,
+                    is_favorite INTEGER NOT NULL,
+                    added_at INTEGER NOT NULL,
+                    conflict_count INTEGER NOT NULL,
+                    json TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX article_listing ON article (visible, added_at);
+                CREATE TABLE article_tag (article_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (tag, article_id)) WITHOUT ROWID;
+                -- What each sync partner (a replica file or a server) was last known to have.
+                CREATE TABLE sync_partner (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    replica TEXT,
+                    knowledge TEXT NOT NULL,
+                    last_sync INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+}

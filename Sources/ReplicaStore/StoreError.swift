@@ -1,0 +1,43 @@
+import ReadingListModel
+import SyncCore
+
+/// Errors of the replica store, each with the context a user needs. A store
+/// operation that throws has changed nothing.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    /// The file exists but is not a reading-list replica database.
+    case notAReplica(path: String, reason: String)
+    /// The file was written by a newer version of this program.
+    case newerSchema(path: String, version: Int, supported: Int)
+    /// The file does not exist (and was not to be created).
+    case missingFile(path: String)
+    /// No article matches what the user typed.
+    case articleNotFound(String)
+    /// An id prefix matches several articles.
+    case ambiguousID(String, matches: Int)
+    /// No highlight with this id.
+    case highlightNotFound(String)
+    /// Bad user input.
+    case invalidInput(ModelError)
+    /// An operation that makes no sense on the article as it is.
+    case invalidOperation(String)
+    /// A sync batch or session was refused.
+    case sync(SyncError)
+    /// SQLite failed (disk full, file locked, corrupted...).
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case let .notAReplica(path, reason): "'\(path)' is not a reading-list replica database (\(reason))"
+        case let .newerSchema(path, version, supported):
+            "'\(path)' was written by a newer version of readinglist (schema \(version); this version reads up to \(supported)); upgrade readinglist to open it"
+        case let .missingFile(path): "no replica database at '\(path)'"
+        case let .articleNotFound(what): "no article '\(what)' in the list"
+        case let .ambiguousID(prefix, count): "id prefix '\(prefix)' matches \(count) articles; type more of the id"
+        case let .highlightNotFound(id): "no highlight '\(id)'"
+        case let .invalidInput(error): error.description
+        case let .invalidOperation(message): message
+        case let .sync(error): error.description
+        case let .database(message): "database error: \(message)"
+        }
+    }
+}

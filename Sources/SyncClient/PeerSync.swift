@@ -1,0 +1,56 @@
+import ReplicaStore
+import SyncCore
+
+/// Syncs two replica databases directly (file to file), both ways, through
+/// the same ``SyncSession`` state machine a server sync uses: exchange
+/// knowledge, push what the other lacks page by page, then pull.
+public enum PeerSync {
+    /// What one `run` moved, as seen from `local`.
+    public struct Report: Sendable, Hashable {
+        public var summary: SyncSession.Summary
+        /// Articles with conflicts on the local side after the sync.
+        public var conflicts: Int
+    }
+
+    /// Syncs `local` and `remote` both ways. `remoteName` is how `local`
+    /// remembers the partner (its path); `localName` how `remote` remembers `local`.
+    @discardableResult
+    public static func run(
+        local: ReplicaStore, remote: ReplicaStore, localName: String? = nil, remoteName: String? = nil, pageSize: Int = 1000
+    ) throws(StoreError) -> Report {
+        var session = SyncSession(local: local.replicaID, localKnowledge: try local.knowledge(), pageSize: pageSize)
+        var action = session.start()
+        while true {
+            switch action {
+            case .fetchRemoteKnowledge:
+                do {
+                    action = try session.receivedRemoteKnowledge(try remote.knowledge(), remoteReplica: remote.replicaID)
+                } catch let error as SyncError {
+                    throw .sync(error)
+                } catch let error as StoreError {
+                    throw error
+                } catch {
+                    throw .database("\(error)")
+                }
+            case let .push(remoteKnowledge, limit):
+                let entries = try local.outgoing(for: remoteKnowledge, limit: limit)
+                let result = entries.isEmpty ? nil : try remote.apply(entries)
+                action = session.pushed(
+                    changes: result?.appliedChanges ?? 0, entries: entries.count,
+                    remoteKnowledge: result?.knowledge ?? remoteKnowledge)
+            case let .pull(localKnowledge, limit):
+                let entries = try remote.outgoing(for: localKnowledge, limit: limit)
+                let result = entries.isEmpty ? nil : try local.apply(entries)
+                action = session.pulled(
+                    changes: result?.appliedChanges ?? 0, entries: entries.count,
+                    localKnowledge: result?.knowledge ?? localKnowledge)
+            case let .finish(summary):
+                let localKnowledge = try local.knowledge()
+                let remoteKnowledge = try remote.knowledge()
+                try local.recordSync(partner: remoteName ?? "replica:\(remote.replicaID)", replica: remote.replicaID, knowledge: remoteKnowledge)
+                try remote.recordSync(partner: localName ?? "replica:\(local.replicaID)", replica: local.replicaID, knowledge: localKnowledge)
+                return Report(summary: summary, conflicts: try local.status().articlesWithConflicts)
+            }
+        }
+    }
+}

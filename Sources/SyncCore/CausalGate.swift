@@ -1,0 +1,41 @@
+/// Decides, entry by entry, whether an incoming stream can be applied: each
+/// replica's counters must continue without a gap, and each change's context
+/// must already be known (causal delivery). Pure: the store applies.
+public struct CausalGate: Sendable {
+    public private(set) var knowledge: VersionVector
+
+    public init(knowledge: VersionVector) { self.knowledge = knowledge }
+
+    public enum Verdict: Sendable, Hashable {
+        /// New: apply it.
+        case apply(LogEntry)
+        /// Already known (a retry or a duplicate): apply nothing, but a
+        /// stored change with the same dot must have the same content.
+        case duplicate(LogEntry)
+    }
+
+    public mutating func admit(_ entry: LogEntry) throws(SyncError) -> Verdict {
+        let replica = entry.replica
+        let known = knowledge[replica]
+        switch entry {
+        case let .replaced(range):
+            if range.to <= known { return .duplicate(entry) }
+            if range.from > known + 1 { throw .gap(replica: replica, expected: known + 1, got: range.from) }
+            knowledge[replica] = range.to
+            return .apply(.replaced(ReplacedRange(replica: replica, from: known + 1, to: range.to)))
+        case let .change(change):
+            let counter = change.dot.counter
+            guard counter >= 1 else { throw .malformed(change.dot, reason: "counters start at 1") }
+            if counter <= known { return .duplicate(entry) }
+            if counter != known + 1 { throw .gap(replica: replica, expected: known + 1, got: counter) }
+            if change.context[replica] != counter - 1 {
+                throw .malformed(change.dot, reason: "its context must cover exactly its replica's previous change (\(counter - 1)), not \(change.context[replica])")
+            }
+            for (other, needed) in change.context.counters where other != replica && knowledge[other] < needed {
+                throw .missingDependency(change: change.dot, needs: Dot(other, needed))
+            }
+            knowledge[replica] = counter
+            return .apply(entry)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ReadingListModel
+
+/// One write of one field of one entity.
+///
+/// `context` is the writer's version vector when it wrote: every write of the
+/// same field that it covers is replaced by this one. `hlc` only breaks ties
+/// between concurrent writes.
+public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var dot: Dot
+    public var entity: EntityRef
+    public var field: String
+    public var value: JSONValue
+    public var context: VersionVector
+    public var hlc: HLC
+
+    public init(dot: Dot, entity: EntityRef, field: String, value: JSONValue, context: VersionVector, hlc: HLC) {
+        self.dot = dot
+        self.entity = entity
+        self.field = field
+        self.value = value
+        self.context = context
+        self.hlc = hlc
+    }
+
+    /// True when `self` replaces `other` (a write of the same field it had seen).
+    public func replaces(_ other: Change) -> Bool { context.covers(other.dot) }
+
+    /// Precedence among concurrent writes: higher `(hlc, replica)` first.
+    public func precedes(_ other: Change) -> Bool {
+        (hlc, dot.replica) > (other.hlc, other.dot.replica)
+    }
+
+    public var description: String { "\(dot) \(entity.type)/\(entity.id.prefix(12)).\(field)=\(value.canonicalText.prefix(40))" }
+
+    /// Everything but the dot, as compared when a dot arrives that is already stored:
+    /// a difference means two databases used the same replica id.
+    public func sameContent(as other: Change) -> Bool {
+        entity == other.entity && field == other.field && value.canonicalText == other.value.canonicalText
+            && context == other.context && hlc == other.hlc
+    }
+}
+
+/// The unit of a sync stream: a change, or a range of replaced dots.
+public enum LogEntry: Sendable, Hashable, Codable {
+    case change(Change)
+    case replaced(ReplacedRange)
+
+    public var replica: ReplicaID {
+        switch self {
+        case let .change(change): change.dot.replica
+        case let .replaced(range): range.replica
+        }
+    }
+
+    /// The highest counter this entry accounts for.
+    public var lastCounter: UInt64 {
+        switch self {
+        case let .change(change): change.dot.counter
+        case let .replaced(range): range.to
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case change, replaced }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let change = try container.decodeIfPresent(Change.self, forKey: .change) {
+            self = .change(change)
+        } else if let range = try container.decodeIfPresent(ReplacedRange.self, forKey: .replaced) {
+            guard range.from >= 1, range.from <= range.to else {
+                throw DecodingError.dataCorruptedError(forKey: .replaced, in: container, debugDescription: "a replaced range needs 1 <= from <= to")
+            }
+            self = .replaced(range)
+        } else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a log entry holds 'change' or 'replaced'"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case let .change(change): try container.encode(change, forKey: .change)
+        case let .replaced(range): try container.encode(range, forKey: .replaced)
+        }
+    }
+}

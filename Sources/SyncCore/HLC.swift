@@ -1,0 +1,58 @@
+/// A hybrid logical clock timestamp: milliseconds since 1970 in the high 48
+/// bits and a logical counter in the low 16. Used only to break ties between
+/// concurrent writes and to show when something was edited.
+public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public let rawValue: UInt64
+
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    public init(millis: Int64, logical: UInt16) {
+        rawValue = UInt64(max(0, millis)) << 16 | UInt64(logical)
+    }
+
+    public var millis: Int64 { Int64(rawValue >> 16) }
+    public var logical: UInt16 { UInt16(truncatingIfNeeded: rawValue) }
+
+    public static let zero = HLC(rawValue: 0)
+
+    public static func < (lhs: HLC, rhs: HLC) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "\(millis).\(logical)" }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(UInt64.self)
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+/// The clock a replica stamps its writes with. Time is passed in (no wall
+/// clock is read here), so simulations can skew it.
+public struct HybridClock: Sendable, Hashable {
+    public private(set) var last: HLC
+    /// How far ahead of the local wall clock a remote timestamp may pull this
+    /// clock: a device whose clock is a year ahead must not drag every other
+    /// device's timestamps a year into the future.
+    public static let maximumPull: Int64 = 60_000
+
+    public init(last: HLC = .zero) { self.last = last }
+
+    /// A timestamp greater than every one this clock has issued or observed.
+    public mutating func tick(now millis: Int64) -> HLC {
+        if millis > last.millis {
+            last = HLC(millis: millis, logical: 0)
+        } else if last.logical == .max {
+            last = HLC(millis: last.millis + 1, logical: 0)
+        } else {
+            last = HLC(millis: last.millis, logical: last.logical + 1)
+        }
+        return last
+    }
+
+    /// Takes a remote timestamp into account, at most `maximumPull` ahead of `now`.
+    public mutating func observe(_ remote: HLC, now millis: Int64) {
+        let bounded = min(remote, HLC(millis: millis + Self.maximumPull, logical: 0))
+        if bounded > last { last = bounded }
+    }
+}

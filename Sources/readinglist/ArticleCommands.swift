@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import ReadingListModel
+import ReplicaStore
+import SyncCore
+
+struct Add: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Save a URL (again: fresh after a delete; adds only what is given when already saved).")
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "The page's URL (http or https).") var url: String
+    @Option(help: "Title.") var title: String?
+    @Option(name: .customLong("tag"), help: "A tag (repeatable).") var tags: [String] = []
+    @Option(help: "A note.") var note: String?
+    @Option(help: "An excerpt.") var excerpt: String?
+    @Option(name: .customLong("content-file"), help: "A file holding the article's text.") var contentFile: String?
+    @Flag(help: "Print the article as JSON.") var json = false
+
+    func run() throws {
+        let content = try readContentFile(contentFile)
+        let (article, outcome) = try database.with(create: true) { store in
+            try store.save(SaveRequest(url: url, title: title, tags: tags, note: note, content: content, excerpt: excerpt))
+        }
+        if json { printJSON(article.jsonValue(includeContent: false)) } else {
+            print("\(outcome == .created ? "saved" : "already saved, updated") \(article.id.rawValue.prefix(8))  \(article.title ?? article.url)")
+        }
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List articles, newest save first.")
+    @OptionGroup var database: DatabaseOption
+    @Flag(help: "Only unread, unarchived articles.") var unread = false
+    @Flag(help: "Only archived articles.") var archived = false
+    @Flag(help: "Only favourites.") var favorites = false
+    @Option(help: "Only articles with this tag.") var tag: String?
+    @Flag(help: "Print a JSON array (without content).") var json = false
+
+    func validate() throws {
+        if [unread, archived, favorites, tag != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("use at most one of --unread, --archived, --favorites, --tag")
+        }
+    }
+
+    func run() throws {
+        let filter: ReplicaStore.ListFilter =
+            unread ? .unread : archived ? .archived : favorites ? .favorites : tag.map { .tag($0) } ?? .all
+        let articles = try database.with { try $0.articles(filter) }
+        if json {
+            printJSON(.array(articles.map { $0.jsonValue(includeContent: false) }))
+            return
+        }
+        if articles.isEmpty { print("(no articles)") }
+        for article in articles { print(Format.line(article)) }
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one article with its conflicts.")
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+    @Flag(help: "Print a JSON object (with content).") var json = false
+
+    func run() throws {
+        let found = try database.with { try $0.article(article) }
+        if json { printJSON(found.jsonValue(includeContent: true)) } else { print(Format.details(found)) }
+    }
+}
+
+struct Edit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Edit fields of an article (an empty value clears a text field).")
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+    @Option var title: String?
+    @Option var note: String?
+    @Option var excerpt: String?
+    @Option var author: String?
+    @Option(name: .customLong("site-name")) var siteName: String?
+    @Option(name: .customLong("image-url")) var imageURL: String?
+    @Option var language: String?
+    @Option(name: .customLong("word-count")) var wordCount: Int?
+    @Option(name: .customLong("content-file")) var contentFile: String?
+    @Flag(help: "Print the article as JSON.") var json = false
+
+    func run() throws {
+        var fields: [String: JSONValue] = [:]
+        let texts: [(String, String?)] = [
+            (Fields.title, title), (Fields.note, note), (Fields.excerpt, excerpt), (Fields.author, author),
+            (Fields.siteName, siteName), (Fields.imageURL, imageURL), (Fields.language, language),
+        ]
+        for (field, value) in texts { if let value { fields[field] = value.isEmpty ? .null : .string(value) } }
+        if let wordCount {
+            guard wordCount >= 0 else { throw CLIError(message: "--word-count must not be negative") }
+            fields[Fields.wordCount] = .number(Double(wordCount))
+        }
+        if let content = try readContentFile(contentFile) { fields[Fields.content] = .string(content) }
+        guard !fields.isEmpty else { throw ValidationError("give at least one field to edit (--title, --note, ...)") }
+        let edited = try database.with { try $0.edit(article, fields) }
+        if json { printJSON(edited.jsonValue(includeContent: false)) } else { print("edited \(Format.line(edited))") }
+    }
+}
+
+/// The six flag commands differ only in the field and value they write.
+protocol FlagCommand: ParsableCommand {
+    var database: DatabaseOption { get }
+    var article: String { get }
+    static var field: String { get }
+    static var value: Bool { get }
+}
+
+extension FlagCommand {
+    func run() throws {
+        let updated = try database.with { store in
+            Self.field == Fields.isRead
+                ? try store.setRead(article, Self.value)
+                : try store.edit(article, [Self.field: .bool(Self.value)])
+        }
+        print(Format.line(updated))
+    }
+}
+
+struct MarkRead: FlagCommand {
+    static let configuration = CommandConfiguration(commandName: "read", abstract: "Mark read.")
+    static let field = Fields.isRead, value = true
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+}
+
+struct MarkUnread: FlagCommand {
+    static let configuration = CommandConfiguration(commandName: "unread", abstract: "Mark unread (\"read again\": progress restarts at 0).")
+    static let field = Fields.isRead, value = false
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+}
+
+struct Archive: FlagCommand {
+    static let configuration = CommandConfiguration(abstract: "Archive.")
+    static let field = Fields.isArchived, value = true
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+}
+
+struct Unarchive: FlagCommand {
+    static let configuration = CommandConfiguration(abstract: "Unarchive.")
+    static let field = Fields.isArchived, value = false
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+}
+
+struct Favorite: FlagCommand {
+    static let configuration = CommandConfiguration(abstract: "Mark as favourite.")
+    static let field = Fields.isFavorite, value = true
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+}
+
+struct Unfavorite: FlagCommand {
+    static let configuration = CommandConfiguration(abstract: "Unmark as favourite.")
+    static let field = Fields.isFavorite, value = false
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+}
+
+struct Progress: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Set reading progress, a fraction from 0 to 1.")
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: "FRACTION (0...1)") var fraction: String
+
+    func run() throws {
+        guard let value = Double(fraction) else { throw CLIError(message: "invalid progress '\(fraction)': it must be a fraction from 0 to 1") }
+        let updated = try database.with { try $0.setProgress(article, value) }
+        print(Format.line(updated))
+    }
+}
+
+struct TagCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tag", abstract: "Add tags.")
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: "TAG...") var tags: [String]
+
+    func run() throws {
+        let updated = try database.with { try $0.setTags(article, tags, present: true) }
+        print(Format.line(updated))
+    }
+}
+
+struct Untag: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove tags.")
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: "TAG...") var tags: [String]
+
+    func run() throws {
+        let updated = try database.with { try $0.setTags(article, tags, present: false) }
+        print(Format.line(updated))
+    }
+}
+
+struct Delete: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete an article (a concurrent edit on another device brings it back).")
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+
+    func run() throws {
+        let id = try database.with { store in
+            let id = try store.resolve(article)
+            try store.delete(id.rawValue)
+            return id
+        }
+        print("deleted \(id.rawValue.prefix(8))")
+    }
+}

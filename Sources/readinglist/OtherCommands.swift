@@ -1,0 +1,270 @@
+import ArgumentParser
+import Foundation
+import ReadingListModel
+import ReplicaStore
+import SyncClient
+import SyncCore
+
+struct HighlightCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "highlight", abstract: "Add, list or delete highlights.",
+        subcommands: [AddHighlight.self, ListHighlights.self, DeleteHighlight.self])
+
+    struct AddHighlight: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Highlight a passage of an article.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "ID-OR-URL") var article: String
+        @Option(help: "The quoted passage.") var quote: String
+        @Option(help: "Where it starts, a fraction from 0 to 1.") var position: Double?
+        @Option var note: String?
+        @Option var color: String?
+
+        func run() throws {
+            let id = try database.with { try $0.addHighlight(article, quote: quote, position: position, note: note, color: color) }
+            print(id)
+        }
+    }
+
+    struct ListHighlights: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List an article's highlights.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "ID-OR-URL") var article: String
+        @Flag var json = false
+
+        func run() throws {
+            let found = try database.with { try $0.article(article) }
+            if json { printJSON(.array(found.highlights.map(\.jsonValue))); return }
+            if found.highlights.isEmpty { print("(no highlights)") }
+            for highlight in found.highlights {
+                print("\(highlight.id)  \"\(highlight.quote)\"\(highlight.note.map { "  — \($0)" } ?? "")")
+            }
+        }
+    }
+
+    struct DeleteHighlight: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a highlight.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "HIGHLIGHT-ID") var highlight: String
+
+        func run() throws {
+            try database.with { try $0.deleteHighlight(highlight) }
+            print("deleted highlight \(highlight)")
+        }
+    }
+}
+
+struct Conflicts: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List articles whose fields have concurrent, disagreeing values.")
+    @OptionGroup var database: DatabaseOption
+    @Flag var json = false
+
+    func run() throws {
+        let articles = try database.with { try $0.conflicted() }
+        if json {
+            printJSON(.array(articles.map { article in
+                .object([
+                    "id": .string(article.id.rawValue), "url": .string(article.url),
+                    "title": article.title.map(JSONValue.string) ?? .null,
+                    "conflicts": .array(article.conflicts.map { .object(["field": .string($0.field), "values": .array($0.values)]) }),
+                ])
+            }))
+            return
+        }
+        if articles.isEmpty { print("no conflicts") }
+        for article in articles {
+            print("\(article.id.rawValue.prefix(8))  \(article.title ?? article.url)")
+            for conflict in article.conflicts {
+                print("  \(conflict.field):")
+                for (index, value) in conflict.values.enumerated() {
+                    print("    \(index + 1). \(Format.value(value))\(index == 0 ? "  (shown)" : "")")
+                }
+            }
+        }
+    }
+}
+
+struct Resolve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Resolve a conflict: write a value that replaces every sibling.")
+    @OptionGroup var database: DatabaseOption
+    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: "FIELD (as `conflicts` names it)") var field: String
+    @Option(help: "The value to keep (text; 'true'/'false' for flags).") var value: String?
+    @Option(help: "Keep the N-th value `conflicts` lists (1 = the one shown).") var keep: Int?
+
+    func validate() throws {
+        if (value == nil) == (keep == nil) { throw ValidationError("give exactly one of --value and --keep") }
+    }
+
+    func run() throws {
+        let resolved = try database.with { store in
+            if let keep { return try store.resolveConflict(article, field: field, keep: keep) }
+            let text = value!
+            let json: JSONValue = ["isArchived", "isFavorite", "isRead"].contains(field)
+                ? (text == "true" ? .bool(true) : text == "false" ? .bool(false) : .string(text))
+                : field == Fields.wordCount ? (Double(text).map(JSONValue.number) ?? .string(text)) : .string(text)
+            return try store.resolveConflict(article, field: field, value: json)
+        }
+        print("resolved \(field): \(Format.line(resolved))")
+    }
+}
+
+struct Sync: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Sync with another replica file (both ways).")
+    @OptionGroup var database: DatabaseOption
+    @Option(help: "Another replica database file.") var peer: String?
+    @Option(name: .customLong("page-size"), help: "Entries per atomically applied page.") var pageSize = 1000
+    @Flag var json = false
+
+    func validate() throws {
+        guard peer != nil else { throw ValidationError("give --peer OTHER.sqlite (server sync is not available yet)") }
+        guard pageSize > 0 else { throw ValidationError("--page-size must be positive") }
+    }
+
+    func run() throws {
+        let peerPath = peer!
+        let report = try database.with { local in
+            let remote = try ReplicaStore.open(path: peerPath, create: false)
+            defer { try? remote.close() }
+            return try PeerSync.run(local: local, remote: remote, localName: local.path, remoteName: peerPath, pageSize: pageSize)
+        }
+        let summary = report.summary
+        if json {
+            printJSON(.object([
+                "pushed": .number(Double(summary.pushedChanges)), "pulled": .number(Double(summary.pulledChanges)),
+                "conflicts": .number(Double(report.conflicts)),
+            ]))
+        } else {
+            print("synced with \(peerPath): pushed \(summary.pushedChanges), pulled \(summary.pulledChanges), \(report.conflicts) article(s) with conflicts")
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Replica id, pending changes, last syncs.")
+    @OptionGroup var database: DatabaseOption
+    @Flag var json = false
+
+    func run() throws {
+        let status = try database.with { try $0.status() }
+        let partners: [JSONValue] = status.partners.map { partner in
+            .object([
+                "name": .string(partner.name), "replica": partner.replica.map { .string($0.rawValue) } ?? .null,
+                "lastSync": .string(Timestamp.iso8601(partner.lastSync)),
+            ])
+        }
+        if json {
+            printJSON(.object([
+                "replicaID": .string(status.replicaID.rawValue), "path": status.path.map(JSONValue.string) ?? .null,
+                "localChanges": .number(Double(status.localChanges)), "pendingChanges": .number(Double(status.pendingChanges)),
+                "knownChanges": .number(Double(status.knowledge.total)), "liveWrites": .number(Double(status.liveWrites)),
+                "replacedRanges": .number(Double(status.replacedRanges)), "articles": .number(Double(status.visibleArticles)),
+                "articlesWithConflicts": .number(Double(status.articlesWithConflicts)), "syncPartners": .array(partners),
+            ]))
+            return
+        }
+        print("replica       \(status.replicaID.rawValue)")
+        print("database      \(status.path ?? ":memory:")")
+        print("articles      \(status.visibleArticles) (\(status.articlesWithConflicts) with conflicts)")
+        print("changes       \(status.localChanges) made here, \(status.knowledge.total) known, \(status.pendingChanges) not yet synced")
+        print("change log    \(status.liveWrites) live writes, \(status.replacedRanges) replaced ranges")
+        if status.partners.isEmpty { print("last sync     never") }
+        for partner in status.partners { print("last sync     \(Timestamp.iso8601(partner.lastSync))  \(partner.name)") }
+    }
+}
+
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The change log, newest first.")
+    @OptionGroup var database: DatabaseOption
+    @Option(help: "How many entries.") var limit = 50
+    @Flag var json = false
+
+    func run() throws {
+        let (lines, me) = try database.with { store in (try store.log(limit: limit), store.replicaID) }
+        if json {
+            printJSON(.array(lines.map { line in
+                switch line.entry {
+                case let .change(change):
+                    .object([
+                        "seq": .number(Double(line.seq)), "replica": .string(change.dot.replica.rawValue),
+                        "counter": .number(Double(change.dot.counter)), "entityType": .string(change.entity.type),
+                        "entityID": .string(change.entity.id), "field": .string(change.field), "value": change.value,
+                        "time": .string(Timestamp.iso8601(change.hlc.millis)), "local": .bool(change.dot.replica == me),
+                    ])
+                case let .replaced(range):
+                    .object([
+                        "seq": .number(Double(line.seq)), "replica": .string(range.replica.rawValue),
+                        "replaced": .array([.number(Double(range.from)), .number(Double(range.to))]),
+                    ])
+                }
+            }))
+            return
+        }
+        for line in lines {
+            switch line.entry {
+            case let .change(change):
+                let origin = change.dot.replica == me ? "here" : change.dot.replica.short
+                print("\(Timestamp.iso8601(change.hlc.millis))  \(change.dot)  \(origin)  \(change.entity.type) \(change.entity.id.prefix(8))  \(change.field) = \(Format.value(change.value))")
+            case let .replaced(range):
+                print("                          \(range)  replaced by later writes")
+            }
+        }
+    }
+}
+
+struct ResetIdentity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset-identity",
+        abstract: "Give a copied replica file its own identity (its list is kept and merges on the next sync).")
+    @OptionGroup var database: DatabaseOption
+
+    func run() throws {
+        let id = try ReplicaStore.resetIdentity(path: database.path)
+        print("new replica id \(id.rawValue); the list was kept and will merge with the other replicas on the next sync")
+    }
+}
+
+enum Format {
+    static func line(_ article: Article) -> String {
+        var flags = ""
+        flags += article.isRead ? "r" : "-"
+        flags += article.isArchived ? "a" : "-"
+        flags += article.isFavorite ? "*" : "-"
+        flags += article.conflicts.isEmpty ? "-" : "!"
+        let progress = article.progress.position > 0 ? String(format: " %3d%%", Int((article.progress.position * 100).rounded())) : ""
+        let tags = article.tags.isEmpty ? "" : "  #" + article.tags.joined(separator: " #")
+        return "\(article.id.rawValue.prefix(8))  \(flags)\(progress)  \(article.title ?? article.url)\(tags)"
+    }
+
+    static func details(_ article: Article) -> String {
+        var lines = [
+            "id          \(article.id.rawValue)",
+            "url         \(article.url)",
+            "title       \(article.title ?? "-")",
+        ]
+        let optional: [(String, String?)] = [
+            ("excerpt", article.excerpt), ("author", article.author), ("site", article.siteName),
+            ("image", article.imageURL), ("language", article.language), ("note", article.note),
+            ("words", article.wordCount.map(String.init)),
+        ]
+        for (label, value) in optional { if let value { lines.append(label.padding(toLength: 12, withPad: " ", startingAt: 0) + value) } }
+        lines.append("tags        \(article.tags.isEmpty ? "-" : article.tags.joined(separator: ", "))")
+        lines.append("state       \(article.isRead ? "read" : "unread")\(article.isArchived ? ", archived" : "")\(article.isFavorite ? ", favourite" : "")")
+        lines.append("progress    \(Int((article.progress.position * 100).rounded()))% (read-through \(article.progress.epoch + 1))")
+        lines.append("added       \(Timestamp.iso8601(article.addedAt))")
+        lines.append("updated     \(Timestamp.iso8601(article.updatedAt))")
+        if let content = article.content { lines.append("content     \(content.count) characters") }
+        for highlight in article.highlights { lines.append("highlight   \(highlight.id.suffix(16))  \"\(highlight.quote)\"") }
+        for conflict in article.conflicts {
+            lines.append("CONFLICT    \(conflict.field): " + conflict.values.map(value).joined(separator: " | "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func value(_ value: JSONValue) -> String {
+        switch value {
+        case let .string(text): "\"\(text.count > 60 ? text.prefix(57) + "..." : text)\""
+        case .null: "(none)"
+        default: value.canonicalText
+        }
+    }
+}
