@@ -50,6 +50,8 @@ struct LogTransaction {
             context: knowledge, hlc: clock.tick(now: now))
         knowledge[replica] = counter
         changedReplicas.insert(replica)
+        try db.cachedStatement(sql: "INSERT INTO own_digest (counter, digest) VALUES (?, ?)")
+            .execute(arguments: [Int64(counter), Int64(bitPattern: change.digest)])
         try integrate(change)
         return change
     }
@@ -67,7 +69,7 @@ struct LogTransaction {
         knowledge[range.replica] = range.to
         changedReplicas.insert(range.replica)
         let seq = takeSeq()
-        try addReplaced(range.replica, from: range.from, to: range.to, seq: seq)
+        try addReplaced(range.replica, from: range.from, to: range.to, digest: range.digest, seq: seq)
     }
 
     private mutating func integrate(_ change: Change) throws {
@@ -80,7 +82,7 @@ struct LogTransaction {
             try db.execute(
                 sql: "DELETE FROM change_log WHERE replica = ? AND counter = ?",
                 arguments: [old.dot.replica.rawValue, Int64(old.dot.counter)])
-            try addReplaced(old.dot.replica, from: old.dot.counter, to: old.dot.counter, seq: seq)
+            try addReplaced(old.dot.replica, from: old.dot.counter, to: old.dot.counter, digest: old.digest, seq: seq)
         }
         let seq = takeSeq()
         if outcome.added {
@@ -95,7 +97,7 @@ struct LogTransaction {
             appliedChanges += 1
         } else {
             // Known already replaced (cannot happen under causal delivery, kept for safety): record the dot only.
-            try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, seq: seq)
+            try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
         }
         if let article = change.entity.articleID { touched.insert(article) }
     }
@@ -107,8 +109,8 @@ struct LogTransaction {
 
     /// Adds `from...to` of `replica` to the replaced ranges, merging it with
     /// adjacent ranges so that their number stays bounded by the live writes.
-    private func addReplaced(_ replica: ReplicaID, from: UInt64, to: UInt64, seq: Int64) throws {
-        var lower = Int64(from), upper = Int64(to), first = seq
+    private func addReplaced(_ replica: ReplicaID, from: UInt64, to: UInt64, digest: UInt64, seq: Int64) throws {
+        var lower = Int64(from), upper = Int64(to), first = seq, lastDigest = Int64(bitPattern: digest)
         if let left = try Row.fetchOne(
             db, sql: "SELECT from_counter, seq FROM replaced_range WHERE replica = ? AND to_counter = ?",
             arguments: [replica.rawValue, lower - 1]) {
@@ -117,15 +119,16 @@ struct LogTransaction {
             try db.execute(sql: "DELETE FROM replaced_range WHERE replica = ? AND from_counter = ?", arguments: [replica.rawValue, lower])
         }
         if let right = try Row.fetchOne(
-            db, sql: "SELECT to_counter, seq FROM replaced_range WHERE replica = ? AND from_counter = ?",
+            db, sql: "SELECT to_counter, seq, digest FROM replaced_range WHERE replica = ? AND from_counter = ?",
             arguments: [replica.rawValue, upper + 1]) {
             try db.execute(sql: "DELETE FROM replaced_range WHERE replica = ? AND from_counter = ?", arguments: [replica.rawValue, upper + 1])
             upper = right[0]
             first = min(first, right[1])
+            lastDigest = right[2]
         }
         try db.execute(
-            sql: "INSERT INTO replaced_range (replica, from_counter, to_counter, seq) VALUES (?, ?, ?, ?)",
-            arguments: [replica.rawValue, lower, upper, first])
+            sql: "INSERT INTO replaced_range (replica, from_counter, to_counter, seq, digest) VALUES (?, ?, ?, ?, ?)",
+            arguments: [replica.rawValue, lower, upper, first, lastDigest])
     }
 
     // MARK: Reading inside the transaction

@@ -30,11 +30,12 @@ extension ReplicaStore {
                     arguments: [replica.rawValue, floor, limit])
                 for row in rows { candidates.append((row[8], .change(try LogTransaction.decodeChange(row)))) }
                 let ranges = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT from_counter, to_counter, seq FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY from_counter LIMIT ?"),
+                    db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY from_counter LIMIT ?"),
                     arguments: [replica.rawValue, floor, limit])
                 for row in ranges {
                     let from = max(UInt64(row[0] as Int64), remote[replica] + 1)
-                    candidates.append((row[2], .replaced(ReplacedRange(replica: replica, from: from, to: UInt64(row[1] as Int64)))))
+                    let range = ReplacedRange(replica: replica, from: from, to: UInt64(row[1] as Int64), digest: UInt64(bitPattern: row[3] as Int64))
+                    candidates.append((row[2], .replaced(range)))
                 }
             }
             candidates.sort { $0.seq < $1.seq }
@@ -146,9 +147,11 @@ extension ReplicaStore {
             for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
                 lines.append(LogLine(seq: row[8], entry: .change(try LogTransaction.decodeChange(row))))
             }
-            for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq FROM replaced_range ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
+            for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
                 guard let replica = ReplicaID(row[0] as String) else { continue }
-                lines.append(LogLine(seq: row[3], entry: .replaced(ReplacedRange(replica: replica, from: UInt64(row[1] as Int64), to: UInt64(row[2] as Int64)))))
+                let range = ReplacedRange(
+                    replica: replica, from: UInt64(row[1] as Int64), to: UInt64(row[2] as Int64), digest: UInt64(bitPattern: row[4] as Int64))
+                lines.append(LogLine(seq: row[3], entry: .replaced(range)))
             }
             return Array(lines.sorted { $0.seq > $1.seq }.prefix(limit))
         }
@@ -186,7 +189,7 @@ extension ReplicaStore {
         let time = old.now()
         try old.mapErrors {
             try old.writer.write { db in
-                for table in ["version_vector", "change_log", "replaced_range", "article", "article_tag", "sync_partner"] {
+                for table in ["version_vector", "change_log", "replaced_range", "own_digest", "article", "article_tag", "sync_partner"] {
                     try db.execute(sql: "DELETE FROM \(table)")
                 }
                 try Meta.set("replica_id", newID.rawValue, db)
@@ -222,6 +225,40 @@ extension ReplicaStore {
         }
         try old.close()
         return newID
+    }
+}
+
+extension ReplicaStore {
+    /// The digest of this replica's latest known change of every replica (see ``ForkCheck``).
+    public func heads() throws(StoreError) -> [ForkCheck.Head] {
+        let me = replicaID
+        return try read { db in
+            try LogTransaction.readKnowledge(db).counters.sorted { $0.key < $1.key }.compactMap { replica, counter in
+                let dot = Dot(replica, counter)
+                return try Self.digest(at: dot, me, db).map { ForkCheck.Head(dot: dot, digest: $0) }
+            }
+        }
+    }
+
+    /// The digest of the change at `dot` as this replica knows it, or nil when it cannot tell.
+    public func digest(at dot: Dot) throws(StoreError) -> UInt64? {
+        let me = replicaID
+        return try read { db in try Self.digest(at: dot, me, db) }
+    }
+
+    static func digest(at dot: Dot, _ me: ReplicaID, _ db: Database) throws -> UInt64? {
+        if dot.replica == me {
+            return try Int64.fetchOne(db, sql: "SELECT digest FROM own_digest WHERE counter = ?", arguments: [Int64(dot.counter)])
+                .map { UInt64(bitPattern: $0) }
+        }
+        if let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(LogTransaction.columns) FROM change_log WHERE replica = ? AND counter = ?"),
+            arguments: [dot.replica.rawValue, Int64(dot.counter)]) {
+            return try LogTransaction.decodeChange(row).digest
+        }
+        return try Int64.fetchOne(
+            db, sql: "SELECT digest FROM replaced_range WHERE replica = ? AND to_counter = ?",
+            arguments: [dot.replica.rawValue, Int64(dot.counter)]).map { UInt64(bitPattern: $0) }
     }
 }
 

@@ -36,8 +36,11 @@ enum Schema {
                     from_counter INTEGER NOT NULL,
                     to_counter INTEGER NOT NULL,
                     seq INTEGER NOT NULL,
+                    digest INTEGER NOT NULL, -- of the change at to_counter
                     PRIMARY KEY (replica, from_counter)
                 ) WITHOUT ROWID;
+                -- The digest of every change made here, to tell a copied file from the original (ForkCheck).
+                CREATE TABLE own_digest (counter INTEGER PRIMARY KEY NOT NULL, digest INTEGER NOT NULL);
                 CREATE UNIQUE INDEX replaced_range_end ON replaced_range (replica, to_counter);
                 -- Materialised articles (derived from change_log after every transaction).
                 CREATE TABLE article (

@@ -25,6 +25,9 @@ public enum PeerSync {
             case .fetchRemoteKnowledge:
                 do {
                     action = try session.receivedRemoteKnowledge(try remote.knowledge(), remoteReplica: remote.replicaID)
+                    // Copies of one replica share dots with different content: compare heads both ways.
+                    try ForkCheck.check(remoteHeads: try remote.heads(), localDigest: local.digest(at:))
+                    try ForkCheck.check(remoteHeads: try local.heads(), localDigest: remote.digest(at:))
                 } catch let error as SyncError {
                     throw .sync(error)
                 } catch let error as StoreError {

@@ -22,7 +22,7 @@ public struct CausalGate: Sendable {
             if range.to <= known { return .duplicate(entry) }
             if range.from > known + 1 { throw .gap(replica: replica, expected: known + 1, got: range.from) }
             knowledge[replica] = range.to
-            return .apply(.replaced(ReplacedRange(replica: replica, from: known + 1, to: range.to)))
+            return .apply(.replaced(ReplacedRange(replica: replica, from: known + 1, to: range.to, digest: range.digest)))
         case let .change(change):
             let counter = change.dot.counter
             guard counter >= 1 else { throw .malformed(change.dot, reason: "counters start at 1") }

@@ -32,6 +32,28 @@ public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public var description: String { "\(dot) \(entity.type)/\(entity.id.prefix(12)).\(field)=\(value.canonicalText.prefix(40))" }
 
+    /// A 64-bit FNV-1a hash of everything but the dot: equal for the same
+    /// change everywhere, different (with overwhelming probability) for two
+    /// changes that two copies of one replica wrote under the same dot.
+    public var digest: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ text: String) {
+            for byte in text.utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01b3
+            }
+            hash ^= 0xff
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        mix(entity.type)
+        mix(entity.id)
+        mix(field)
+        mix(value.canonicalText)
+        for (replica, counter) in context.counters.sorted(by: { $0.key < $1.key }) { mix("\(replica.rawValue):\(counter)") }
+        mix(String(hlc.rawValue))
+        return hash
+    }
+
     /// Everything but the dot, as compared when a dot arrives that is already stored:
     /// a difference means two databases used the same replica id.
     public func sameContent(as other: Change) -> Bool {

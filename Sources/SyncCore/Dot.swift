@@ -21,12 +21,16 @@ public struct ReplacedRange: Sendable, Hashable, Codable, CustomStringConvertibl
     public var replica: ReplicaID
     public var from: UInt64
     public var to: UInt64
+    /// The ``Change/digest`` of the change at `to`, so that a receiver can
+    /// later tell whether a replica file was copied (see ``ForkCheck``).
+    public var digest: UInt64
 
-    public init(replica: ReplicaID, from: UInt64, to: UInt64) {
+    public init(replica: ReplicaID, from: UInt64, to: UInt64, digest: UInt64) {
         precondition(from >= 1 && from <= to, "a replaced range runs from 1 upwards")
         self.replica = replica
         self.from = from
         self.to = to
+        self.digest = digest
     }
 
     public var description: String { from == to ? "\(replica.short):\(from)" : "\(replica.short):\(from)...\(to)" }

@@ -1,0 +1,66 @@
+import Foundation
+import GRDB
+import ReadingListModel
+import SyncCore
+
+extension ReplicaStore {
+    /// Checks the store's representation and returns every violation found
+    /// (empty when sound). Tests call it after every operation.
+    ///
+    /// - no live write replaces another live write of its field;
+    /// - for every replica, the live dots and the replaced ranges cover
+    ///   exactly `1...knowledge[replica]`, without overlap (no gap, no dot seen twice);
+    /// - adjacent replaced ranges are merged;
+    /// - the materialised articles equal what the live writes say.
+    public func checkInvariants() throws(StoreError) -> [String] {
+        try read { db in
+            var problems: [String] = []
+            let knowledge = try LogTransaction.readKnowledge(db)
+            let live = try LogTransaction.decodeChanges(Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns) FROM change_log"))
+            var byField: [String: [Change]] = [:]
+            for change in live { byField["\(change.entity.type)|\(change.entity.id)|\(change.field)", default: []].append(change) }
+            for (key, siblings) in byField {
+                for a in siblings { for b in siblings where a.dot != b.dot && a.replaces(b) {
+                    problems.append("\(key): live \(a.dot) replaces live \(b.dot)")
+                } }
+            }
+            var covered: [ReplicaID: [(UInt64, UInt64)]] = [:]
+            for change in live { covered[change.dot.replica, default: []].append((change.dot.counter, change.dot.counter)) }
+            for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter FROM replaced_range") {
+                guard let replica = ReplicaID(row[0] as String) else { problems.append("bad replica id in replaced_range"); continue }
+                covered[replica, default: []].append((UInt64(row[1] as Int64), UInt64(row[2] as Int64)))
+            }
+            for replica in Set(covered.keys).union(knowledge.counters.keys) {
+                let spans = (covered[replica] ?? []).sorted { $0.0 < $1.0 }
+                var next: UInt64 = 1
+                for (from, to) in spans {
+                    if from != next { problems.append("replica \(replica.short): expected dot \(next), found \(from)...\(to)") }
+                    next = to + 1
+                }
+                if next - 1 != knowledge[replica] {
+                    problems.append("replica \(replica.short): dots cover 1...\(next - 1) but knowledge says \(knowledge[replica])")
+                }
+            }
+            let adjacent = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM replaced_range a JOIN replaced_range b ON a.replica = b.replica AND b.from_counter = a.to_counter + 1
+                """) ?? 0
+            if adjacent > 0 { problems.append("\(adjacent) pairs of adjacent replaced ranges were not merged") }
+
+            var expected: [String: (Article, Bool)] = [:]
+            for id in Set(live.compactMap(\.entity.articleID)) {
+                if let result = ArticleMaterializer.materialize(id: id, changes: live.filter { $0.entity.articleID == id }) {
+                    expected[id.rawValue] = result
+                }
+            }
+            let rows = try Row.fetchAll(db, sql: "SELECT id, visible, json FROM article")
+            if rows.count != expected.count { problems.append("\(rows.count) materialised articles, \(expected.count) expected") }
+            for row in rows {
+                let id: String = row[0]
+                guard let (article, visible) = expected[id] else { problems.append("materialised article \(id) has no live writes"); continue }
+                let stored = try JSONDecoder().decode(Article.self, from: Data((row[2] as String).utf8))
+                if stored != article || (row[1] as Bool) != visible { problems.append("materialised article \(id) is stale") }
+            }
+            return problems
+        }
+    }
+}

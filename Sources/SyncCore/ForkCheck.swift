@@ -1,0 +1,29 @@
+/// Detects copies of one replica that wrote different changes under the same dots.
+///
+/// Version vectors alone cannot see it: both copies claim "replica r, up to
+/// change n". So each side of a session sends the digest of its latest known
+/// change of every replica (its heads), and the other compares the digest it
+/// holds for the same dot. A difference means two databases wrote with one
+/// replica id; the session stops before anything is exchanged.
+public enum ForkCheck {
+    /// A replica's latest known change, by its digest.
+    public struct Head: Sendable, Hashable, Codable {
+        public var dot: Dot
+        public var digest: UInt64
+
+        public init(dot: Dot, digest: UInt64) {
+            self.dot = dot
+            self.digest = digest
+        }
+    }
+
+    /// Compares the remote's heads with the local digests of the same dots
+    /// (`localDigest` returns nil where the local side cannot tell).
+    public static func check(remoteHeads: [Head], localDigest: (Dot) throws -> UInt64?) throws -> Void {
+        for head in remoteHeads {
+            if let local = try localDigest(head.dot), local != head.digest {
+                throw SyncError.conflictingDuplicate(head.dot)
+            }
+        }
+    }
+}
