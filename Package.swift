@@ -40,6 +40,7 @@ let package = Package(
             name: "ReplicaStoreTests",
             dependencies: ["ReplicaStore", "SyncClient", "SyncCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["ReadingListModel"], swiftSettings: strict),
+        // Runs the built `readinglist` executable on temporary databases.
+        .testTarget(name: "EndToEndTests", dependencies: ["readinglist"], swiftSettings: strict),
     ]
 )

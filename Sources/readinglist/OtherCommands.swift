@@ -122,10 +122,11 @@ struct Sync: ParsableCommand {
 
     func run() throws {
         let peerPath = peer!
-        let report = try database.with { local in
-            let remote = try ReplicaStore.open(path: peerPath, create: false)
-            defer { try? remote.close() }
-            return try PeerSync.run(local: local, remote: remote, localName: local.path, remoteName: peerPath, pageSize: pageSize)
+        // The peer must exist; this replica is created when it is new (a device joining).
+        let remote = try ReplicaStore.open(path: peerPath, create: false)
+        defer { try? remote.close() }
+        let report = try database.with(create: true) { local in
+            try PeerSync.run(local: local, remote: remote, localName: local.path, remoteName: peerPath, pageSize: pageSize)
         }
         let summary = report.summary
         if json {
