@@ -12,12 +12,21 @@ let package = Package(
         .library(name: "ReadingListModel", targets: ["ReadingListModel"]),
         .library(name: "SyncCore", targets: ["SyncCore"]),
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
+        .library(name: "SyncProtocol", targets: ["SyncProtocol"]),
         .library(name: "SyncClient", targets: ["SyncClient"]),
+        .library(name: "SyncClientHTTP", targets: ["SyncClientHTTP"]),
+        .library(name: "SyncServer", targets: ["SyncServer"]),
         .executable(name: "readinglist", targets: ["readinglist"]),
+        .executable(name: "readinglist-server", targets: ["readinglist-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Plain value types: articles, highlights, ids, URL normalisation. No dependencies.
@@ -29,18 +38,60 @@ let package = Package(
             name: "ReplicaStore",
             dependencies: ["SyncCore", "ReadingListModel", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
-        // The sync engine a client runs (peer-to-peer sessions today).
-        .target(name: "SyncClient", dependencies: ["ReplicaStore", "SyncCore"], swiftSettings: strict),
+        // The wire types of the sync protocol (versioned JSON), its limits and error codes.
+        .target(name: "SyncProtocol", dependencies: ["SyncCore"], swiftSettings: strict),
+        // The sync engine a client runs: peer sessions, server sessions over any SyncTransport, retries.
+        .target(name: "SyncClient", dependencies: ["ReplicaStore", "SyncCore", "SyncProtocol"], swiftSettings: strict),
+        // The HTTP SyncTransport (AsyncHTTPClient); an app may supply its own transport instead.
+        .target(
+            name: "SyncClientHTTP",
+            dependencies: [
+                "SyncClient", "SyncProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // The sync server as a library: routes, auth, per-user spaces, storage behind a protocol.
+        .target(
+            name: "SyncServer",
+            dependencies: [
+                "SyncProtocol", "SyncCore", "ReplicaStore", "ReadingListModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "readinglist",
-            dependencies: ["SyncClient", "ReplicaStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "SyncClient", "SyncClientHTTP", "ReplicaStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "readinglist-server",
+            dependencies: [
+                "SyncServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore", "ReadingListModel"], swiftSettings: strict),
         .testTarget(
             name: "ReplicaStoreTests",
             dependencies: ["ReplicaStore", "SyncClient", "SyncCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
-        // Runs the built `readinglist` executable on temporary databases.
-        .testTarget(name: "EndToEndTests", dependencies: ["readinglist"], swiftSettings: strict),
+        .testTarget(
+            name: "SyncServerTests",
+            dependencies: [
+                "SyncServer", "SyncClient", "SyncProtocol", "ReplicaStore", "SyncCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict),
+        // Runs the built `readinglist` and `readinglist-server` executables on temporary databases.
+        .testTarget(name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server"], swiftSettings: strict),
     ]
 )

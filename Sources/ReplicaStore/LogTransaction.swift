@@ -16,6 +16,8 @@ struct LogTransaction {
     private var changedReplicas: Set<ReplicaID> = []
     private(set) var touched: Set<ArticleID> = []
     private(set) var appliedChanges = 0
+    /// Whether `commit()` re-materialises touched articles.
+    var materializes = true
 
     init(db: Database, replica: ReplicaID, now: Int64) throws {
         self.db = db
@@ -160,7 +162,9 @@ struct LogTransaction {
         changedReplicas.removeAll()
         try Meta.set("hlc", String(clock.last.rawValue), db)
         try Meta.set("seq", String(nextSeq - 1), db)
-        for id in touched { try Materializer.rematerialize(id, db) }
+        if materializes {
+            for id in touched { try Materializer.rematerialize(id, db) }
+        }
     }
 
     // MARK: Encoding

@@ -88,6 +88,14 @@ extension ReplicaStore {
         }
     }
 
+    /// What `partner` was last known to have, or nil when this replica never synced with it.
+    public func partnerKnowledge(_ name: String) throws(StoreError) -> VersionVector? {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT knowledge FROM sync_partner WHERE name = ?", arguments: [name])
+                .map(LogTransaction.decodeContext)
+        }
+    }
+
     /// A replica's state at a glance.
     public struct Status: Sendable, Hashable {
         public var replicaID: ReplicaID

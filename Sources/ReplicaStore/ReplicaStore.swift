@@ -17,6 +17,9 @@ public final class ReplicaStore: Sendable {
     public let path: String?
     let now: @Sendable () -> Int64
     let randomHex: @Sendable () -> String
+    /// False for a sync server's copy of a list: it keeps the change log only,
+    /// without the materialised articles a client queries.
+    let materializes: Bool
 
     /// The current wall clock in milliseconds since 1970.
     public static let wallClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
@@ -26,7 +29,8 @@ public final class ReplicaStore: Sendable {
     /// Refuses, without changing the file, anything that is not a replica
     /// database and a replica written by a newer schema version.
     public static func open(
-        path: String, create: Bool = true, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock
+        path: String, create: Bool = true, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock,
+        materializes: Bool = true
     ) throws(StoreError) -> ReplicaStore {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .missingFile(path: path) }
@@ -40,7 +44,7 @@ public final class ReplicaStore: Sendable {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             let queue = try DatabaseQueue(path: path, configuration: configuration)
-            return try ReplicaStore(writer: queue, path: path, now: now)
+            return try ReplicaStore(writer: queue, path: path, now: now, materializes: materializes)
         } catch let error as StoreError {
             throw error
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
@@ -64,10 +68,14 @@ public final class ReplicaStore: Sendable {
     }
 
     /// Wraps `writer`, validates it is a replica (or empty), and migrates it.
-    init(writer: any DatabaseWriter, path: String?, now: @escaping @Sendable () -> Int64, replicaID: ReplicaID? = nil) throws {
+    init(
+        writer: any DatabaseWriter, path: String?, now: @escaping @Sendable () -> Int64, replicaID: ReplicaID? = nil,
+        materializes: Bool = true
+    ) throws {
         self.writer = writer
         self.path = path
         self.now = now
+        self.materializes = materializes
         self.randomHex = {
             var generator = SystemRandomNumberGenerator()
             return hex16(UInt64.random(in: .min ... .max, using: &generator))
@@ -116,9 +124,11 @@ public final class ReplicaStore: Sendable {
     func transaction<T>(_ body: (inout LogTransaction) throws -> T) throws(StoreError) -> T {
         let replica = replicaID
         let time = now()
+        let materializes = materializes
         return try mapErrors {
             try writer.write { db in
                 var tx = try LogTransaction(db: db, replica: replica, now: time)
+                tx.materializes = materializes
                 let result = try body(&tx)
                 try tx.commit()
                 return result

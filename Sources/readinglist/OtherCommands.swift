@@ -3,6 +3,7 @@ import Foundation
 import ReadingListModel
 import ReplicaStore
 import SyncClient
+import SyncClientHTTP
 import SyncCore
 
 struct HighlightCommand: ParsableCommand {
@@ -108,20 +109,67 @@ struct Resolve: ParsableCommand {
     }
 }
 
-struct Sync: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Sync with another replica file (both ways).")
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sync with the server, or with another replica file (--peer).",
+        discussion: """
+            With --server/--token (or $READINGLIST_SERVER/$READINGLIST_TOKEN), both are remembered in the \
+            replica after the first successful use, so a bare `readinglist sync` works.
+            """)
     @OptionGroup var database: DatabaseOption
-    @Option(help: "Another replica database file.") var peer: String?
+    @Option(help: "Another replica database file (file-to-file sync, no server).") var peer: String?
+    @Option(help: "The sync server's URL, e.g. http://127.0.0.1:8080.") var server: String?
+    @Option(help: "The bearer token `readinglist-server user add` printed.") var token: String?
     @Option(name: .customLong("page-size"), help: "Entries per atomically applied page.") var pageSize = 1000
     @Flag var json = false
 
     func validate() throws {
-        guard peer != nil else { throw ValidationError("give --peer OTHER.sqlite (server sync is not available yet)") }
         guard pageSize > 0 else { throw ValidationError("--page-size must be positive") }
+        if peer != nil && (server != nil || token != nil) { throw ValidationError("use either --peer or --server, not both") }
     }
 
-    func run() throws {
-        let peerPath = peer!
+    func run() async throws {
+        if let peer { return try syncPeer(peer) }
+        let environment = ProcessInfo.processInfo.environment
+        let store = try database.open(create: true)
+        defer { try? store.close() }
+        let rememberedURL = try store.setting("server.url"), rememberedToken = try store.setting("server.token")
+        guard let url = server ?? environment["READINGLIST_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) ?? rememberedURL else {
+            throw CLIError(message: "no server to sync with: give --server URL --token TOKEN (or --peer FILE) once; they are remembered")
+        }
+        guard let token = token ?? environment["READINGLIST_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) ?? rememberedToken else {
+            throw CLIError(message: "no token for \(url): give --token TOKEN (from 'readinglist-server user add')")
+        }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw CLIError(message: "invalid server URL '\(url)': it must start with http:// or https://") }
+        let transport = HTTPSyncTransport(server: url, token: token)
+        let interactive = isatty(STDERR_FILENO) != 0
+        let report: ServerSync.Report
+        do {
+            report = try await ServerSync(pageSize: pageSize).run(store: store, transport: transport, partner: url) { progress in
+                guard progress.more || progress.roundTrips > 1 else { return }
+                let line = "syncing: \(progress.roundTrips) round trips, pushed \(progress.pushed), pulled \(progress.pulled)"
+                FileHandle.standardError.write(Data((interactive ? "\r" + line : line + "\n").utf8))
+            }
+        } catch {
+            await transport.shutdown()
+            if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+            throw CLIError(message: error.description)
+        }
+        await transport.shutdown()
+        if interactive && report.roundTrips > 1 { FileHandle.standardError.write(Data("\n".utf8)) }
+        try store.setSetting("server.url", url)
+        try store.setSetting("server.token", token)
+        if json {
+            printJSON(.object([
+                "pushed": .number(Double(report.pushed)), "pulled": .number(Double(report.pulled)),
+                "conflicts": .number(Double(report.conflicts)), "roundTrips": .number(Double(report.roundTrips)),
+            ]))
+        } else {
+            print("synced with \(url): pushed \(report.pushed), pulled \(report.pulled), \(report.conflicts) article(s) with conflicts")
+        }
+    }
+
+    private func syncPeer(_ peerPath: String) throws {
         // The peer must exist; this replica is created when it is new (a device joining).
         let remote = try ReplicaStore.open(path: peerPath, create: false)
         defer { try? remote.close() }

@@ -1,0 +1,139 @@
+import ReplicaStore
+import SyncCore
+import SyncProtocol
+
+/// Syncs a replica with a server through any ``SyncTransport``: each round
+/// trip pushes one page of what the server lacks and pulls one page of what
+/// the replica lacks, until neither side has more. Pages are applied
+/// atomically; a retried round trip is harmless (the server skips what it
+/// has), and an interrupted sync resumes where it stopped.
+public struct ServerSync: Sendable {
+    /// Progress after each round trip.
+    public struct Progress: Sendable, Hashable {
+        public var roundTrips: Int
+        public var pushed: Int
+        public var pulled: Int
+        public var more: Bool
+    }
+
+    /// What a sync moved.
+    public struct Report: Sendable, Hashable {
+        public var pushed: Int
+        public var pulled: Int
+        public var roundTrips: Int
+        public var retries: Int
+        /// Articles with conflicts on this replica afterwards.
+        public var conflicts: Int
+    }
+
+    public var pageSize: Int
+    public var retryPolicy: RetryPolicy
+    /// Waits between retries (injected so tests and simulations do not sleep).
+    public var sleep: @Sendable (Duration) async throws -> Void
+    /// Draws the jitter fraction for a retry (injected for reproducibility).
+    public var jitter: @Sendable () -> Double
+
+    public init(
+        pageSize: Int = SyncLimits.defaultPullLimit, retryPolicy: RetryPolicy = RetryPolicy(),
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
+    ) {
+        precondition(pageSize > 0)
+        self.pageSize = pageSize
+        self.retryPolicy = retryPolicy
+        self.sleep = sleep
+        self.jitter = jitter
+    }
+
+    /// Why a server sync stopped.
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        case store(StoreError)
+        case transport(SyncTransportError, attempts: Int)
+
+        public var description: String {
+            switch self {
+            case let .store(error): error.description
+            case let .transport(error, attempts): attempts > 1 ? "\(error) (after \(attempts) attempts)" : error.description
+            }
+        }
+    }
+
+    /// Runs the sync. `partner` names the server in the replica's records (its URL).
+    public func run(
+        store: ReplicaStore, transport: some SyncTransport, partner: String,
+        progress: @Sendable (Progress) -> Void = { _ in }
+    ) async throws(Failure) -> Report {
+        do {
+            return try await runUnmapped(store: store, transport: transport, partner: partner, progress: progress)
+        } catch let error as Failure {
+            throw error
+        } catch let error as StoreError {
+            throw .store(error)
+        } catch let error as SyncError {
+            throw .store(.sync(error))
+        } catch {
+            throw .store(.database("\(error)"))
+        }
+    }
+
+    private func runUnmapped(
+        store: ReplicaStore, transport: some SyncTransport, partner: String, progress: @Sendable (Progress) -> Void
+    ) async throws -> Report {
+        var serverKnowledge = try store.partnerKnowledge(partner)
+        var report = Report(pushed: 0, pulled: 0, roundTrips: 0, retries: 0, conflicts: 0)
+        var forgotOnce = false
+        while true {
+            let local = try store.knowledge()
+            // Without a remembered server knowledge, the first round trip only learns it (and pulls).
+            let push = try serverKnowledge.map { try store.outgoing(for: $0, limit: pageSize) } ?? []
+            let request = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: push, pullLimit: pageSize)
+            let response: SyncResponse
+            do {
+                response = try await send(request, over: transport, report: &report)
+            } catch {
+                // The server has less than remembered (restored from a backup): learn its knowledge again.
+                guard isGap(error), serverKnowledge != nil, !forgotOnce else { throw error }
+                forgotOnce = true
+                serverKnowledge = nil
+                continue
+            }
+            report.roundTrips += 1
+            // A server (or another replica through it) holding different changes under our dots: refuse before applying.
+            if response.knowledge[store.replicaID] > local[store.replicaID] {
+                throw SyncError.replicaBehindItself(
+                    replica: store.replicaID, itsOwnCounter: local[store.replicaID], seenElsewhere: response.knowledge[store.replicaID])
+            }
+            try ForkCheck.check(remoteHeads: response.heads, localDigest: store.digest(at:))
+            if !response.pull.isEmpty {
+                report.pulled += try store.apply(response.pull).appliedChanges
+            }
+            report.pushed += response.stored
+            let knewServer = serverKnowledge != nil
+            serverKnowledge = response.knowledge
+            progress(Progress(roundTrips: report.roundTrips, pushed: report.pushed, pulled: report.pulled, more: response.more || push.count == pageSize))
+            if knewServer && push.count < pageSize && !response.more { break }
+        }
+        if let serverKnowledge { try store.recordSync(partner: partner, replica: nil, knowledge: serverKnowledge) }
+        report.conflicts = try store.status().articlesWithConflicts
+        return report
+    }
+
+    private func isGap(_ error: Failure) -> Bool {
+        guard case let .transport(transportError, _) = error, case let .rejected(_, code, _) = transportError else { return false }
+        return code == .gap
+    }
+
+    private func send(_ request: SyncRequest, over transport: some SyncTransport, report: inout Report) async throws(Failure) -> SyncResponse {
+        var attempt = 1
+        while true {
+            do {
+                return try await transport.send(request)
+            } catch {
+                guard error.isRetryable, attempt < retryPolicy.maxAttempts else { throw .transport(error, attempts: attempt) }
+                report.retries += 1
+                do { try await sleep(retryPolicy.delay(beforeRetry: attempt, fraction: jitter())) } catch { throw .transport(.unreachable("cancelled"), attempts: attempt) }
+                attempt += 1
+            }
+        }
+    }
+}

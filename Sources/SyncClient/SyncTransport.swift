@@ -1,0 +1,71 @@
+import SyncProtocol
+
+/// Carries one sync round trip to a server. The library ships an HTTP
+/// implementation (`HTTPSyncTransport` in `SyncClientHTTP`) and
+/// ``ClosureTransport``; an app can supply its own (URLSession, a test double).
+public protocol SyncTransport: Sendable {
+    /// Sends `request` and returns the server's answer, or throws a ``SyncTransportError``.
+    func send(_ request: SyncRequest) async throws(SyncTransportError) -> SyncResponse
+}
+
+/// Why a round trip failed.
+public enum SyncTransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The server answered with an error; `retryable` ones (503) are retried.
+    case rejected(status: Int, code: SyncErrorCode, message: String)
+    /// The server could not be reached, or the connection broke: retried with backoff.
+    case unreachable(String)
+    /// The server answered something that is not the protocol.
+    case invalidResponse(String)
+
+    public var isRetryable: Bool {
+        switch self {
+        case let .rejected(_, code, _): code.isRetryable
+        case .unreachable: true
+        case .invalidResponse: false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .rejected(status, code, message): "the server refused the sync (\(status) \(code.rawValue)): \(message)"
+        case let .unreachable(reason): "cannot reach the server: \(reason)"
+        case let .invalidResponse(reason): "the server's answer is not the sync protocol: \(reason)"
+        }
+    }
+}
+
+/// A transport that calls a function: in-process servers, simulations, tests.
+public struct ClosureTransport: SyncTransport {
+    let handler: @Sendable (SyncRequest) async throws(SyncTransportError) -> SyncResponse
+
+    public init(_ handler: @escaping @Sendable (SyncRequest) async throws(SyncTransportError) -> SyncResponse) {
+        self.handler = handler
+    }
+
+    public func send(_ request: SyncRequest) async throws(SyncTransportError) -> SyncResponse {
+        try await handler(request)
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` waits a random time in
+/// `0 ... min(maxDelay, baseDelay * 2^n)`. Pure: the random fraction is passed in.
+public struct RetryPolicy: Sendable, Hashable {
+    public var maxAttempts: Int
+    public var baseDelay: Duration
+    public var maxDelay: Duration
+
+    public init(maxAttempts: Int = 6, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(10)) {
+        self.maxAttempts = maxAttempts
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+    }
+
+    /// The wait before retry number `attempt` (1-based), given `fraction` in 0...1.
+    public func delay(beforeRetry attempt: Int, fraction: Double) -> Duration {
+        let ceiling = min(maxDelay, baseDelay * (1 << min(attempt - 1, 20)))
+        return ceiling * max(0, min(1, fraction))
+    }
+
+    /// No retries (tests of failure paths).
+    public static let none = RetryPolicy(maxAttempts: 1)
+}

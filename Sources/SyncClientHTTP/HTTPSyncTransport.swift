@@ -1,0 +1,59 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import SyncClient
+import SyncProtocol
+
+/// The HTTP transport: `POST {server}/v1/sync` with a bearer token, JSON both ways.
+public final class HTTPSyncTransport: SyncTransport {
+    let client: HTTPClient
+    let endpoint: String
+    let token: String
+    let timeout: TimeAmount
+
+    /// `server` is the base URL (`http://127.0.0.1:8080`).
+    public init(server: String, token: String, timeout: Duration = .seconds(60)) {
+        var base = server
+        while base.hasSuffix("/") { base.removeLast() }
+        endpoint = base + "/v1/sync"
+        self.token = token
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
+        client = HTTPClient(eventLoopGroupProvider: .singleton)
+    }
+
+    /// Shuts the HTTP client down; call once when done.
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    public func send(_ request: SyncRequest) async throws(SyncTransportError) -> SyncResponse {
+        var http = HTTPClientRequest(url: endpoint)
+        http.method = .POST
+        http.headers.add(name: "Authorization", value: "Bearer \(token)")
+        http.headers.add(name: "Content-Type", value: "application/json")
+        let body: Data
+        do { body = try JSONEncoder().encode(request) } catch { throw .invalidResponse("cannot encode the request: \(error)") }
+        http.body = .bytes(ByteBuffer(bytes: body))
+        let status: Int
+        let data: Data
+        do {
+            let response = try await client.execute(http, timeout: timeout)
+            status = Int(response.status.code)
+            data = Data(buffer: try await response.body.collect(upTo: 512 << 20))
+        } catch {
+            throw .unreachable("\(error)")
+        }
+        if status == 200 {
+            do { return try JSONDecoder().decode(SyncResponse.self, from: data) } catch {
+                throw .invalidResponse("\(error)")
+            }
+        }
+        if let failure = try? JSONDecoder().decode(ErrorResponse.self, from: data) {
+            throw .rejected(status: status, code: failure.error.code, message: failure.error.message)
+        }
+        if status >= 500 { throw .unreachable("HTTP \(status)") }
+        throw .invalidResponse("HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
+    }
+}

@@ -1,0 +1,131 @@
+import SyncCore
+
+/// The version of the sync protocol these types speak. A request with any
+/// other version is refused with `unsupported_protocol_version`.
+public enum SyncProtocolVersion {
+    public static let current = 1
+}
+
+/// `POST /v1/sync`: one round trip that pushes a page of what the server
+/// lacks and pulls a page of what the client lacks.
+public struct SyncRequest: Sendable, Hashable, Codable {
+    /// Must be ``SyncProtocolVersion/current``.
+    public var protocolVersion: Int
+    /// The client replica.
+    public var replica: ReplicaID
+    /// The client's knowledge (version vector), after everything in `push`.
+    public var knowledge: VersionVector
+    /// The client's latest dot of every replica it knows, with digests (copy detection).
+    public var heads: [ForkCheck.Head]
+    /// Entries the server lacks, in causal order (at most ``SyncLimits/maxPushEntries``).
+    public var push: [LogEntry]
+    /// How many entries to pull at most (1 ... ``SyncLimits/maxPullEntries``; default 1000).
+    public var pullLimit: Int?
+
+    public init(replica: ReplicaID, knowledge: VersionVector, heads: [ForkCheck.Head], push: [LogEntry], pullLimit: Int? = nil) {
+        protocolVersion = SyncProtocolVersion.current
+        self.replica = replica
+        self.knowledge = knowledge
+        self.heads = heads
+        self.push = push
+        self.pullLimit = pullLimit
+    }
+}
+
+/// The answer to a ``SyncRequest``.
+public struct SyncResponse: Sendable, Hashable, Codable {
+    public var protocolVersion: Int
+    /// The server's knowledge after applying the push.
+    public var knowledge: VersionVector
+    /// The server's latest dot of every replica, with digests, to compare before applying `pull`.
+    public var heads: [ForkCheck.Head]
+    /// Changes of the push that were new to the server.
+    public var stored: Int
+    /// A page of entries the client lacks, in causal order.
+    public var pull: [LogEntry]
+    /// True when more entries wait: send another request.
+    public var more: Bool
+
+    public init(knowledge: VersionVector, heads: [ForkCheck.Head], stored: Int, pull: [LogEntry], more: Bool) {
+        protocolVersion = SyncProtocolVersion.current
+        self.knowledge = knowledge
+        self.heads = heads
+        self.stored = stored
+        self.pull = pull
+        self.more = more
+    }
+}
+
+/// Every error answer: `{"error": {"code": ..., "message": ..., "retryable": ...}}`.
+public struct ErrorResponse: Sendable, Hashable, Codable {
+    public struct Body: Sendable, Hashable, Codable {
+        public var code: SyncErrorCode
+        public var message: String
+        public var retryable: Bool
+    }
+
+    public var error: Body
+
+    public init(code: SyncErrorCode, message: String) {
+        error = Body(code: code, message: message, retryable: code.isRetryable)
+    }
+}
+
+/// Machine-readable error codes, each with its HTTP status.
+public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
+    case malformedRequest = "malformed_request"
+    case unsupportedProtocolVersion = "unsupported_protocol_version"
+    case unauthorized
+    case bodyTooLarge = "body_too_large"
+    case tooManyChanges = "too_many_changes"
+    case gap
+    case missingDependency = "missing_dependency"
+    case copiedReplica = "copied_replica"
+    case replicaBehindItself = "replica_behind_itself"
+    case malformedChange = "malformed_change"
+    case notFound = "not_found"
+    case unavailable
+
+    public var httpStatus: Int {
+        switch self {
+        case .malformedRequest, .unsupportedProtocolVersion: 400
+        case .unauthorized: 401
+        case .notFound: 404
+        case .bodyTooLarge, .tooManyChanges: 413
+        case .gap, .missingDependency, .copiedReplica, .replicaBehindItself: 409
+        case .malformedChange: 422
+        case .unavailable: 503
+        }
+    }
+
+    public var isRetryable: Bool { self == .unavailable }
+
+    /// The code for a refused batch or session.
+    public init(_ error: SyncError) {
+        switch error {
+        case .gap: self = .gap
+        case .missingDependency: self = .missingDependency
+        case .conflictingDuplicate, .sameReplica: self = .copiedReplica
+        case .replicaBehindItself: self = .replicaBehindItself
+        case .malformed: self = .malformedChange
+        }
+    }
+}
+
+/// Limits a server enforces (configurable on the server; these are the defaults).
+public struct SyncLimits: Sendable, Hashable, Codable {
+    /// The largest request body, in bytes.
+    public var maxBodyBytes: Int
+    /// The most entries one request may push.
+    public var maxPushEntries: Int
+    /// The most entries one response pulls.
+    public var maxPullEntries: Int
+
+    public init(maxBodyBytes: Int = 8 << 20, maxPushEntries: Int = 5000, maxPullEntries: Int = 5000) {
+        self.maxBodyBytes = maxBodyBytes
+        self.maxPushEntries = maxPushEntries
+        self.maxPullEntries = maxPullEntries
+    }
+
+    public static let defaultPullLimit = 1000
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SyncCore
+import SyncProtocol
+
+/// How to run the server.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var limits: SyncLimits
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, limits: SyncLimits = SyncLimits()) {
+        self.host = host
+        self.port = port
+        self.limits = limits
+    }
+}
+
+/// The server as a value: routes over `service`, bound per `configuration`.
+/// `onServerRunning` receives the bound address (useful with port 0).
+public func buildApplication(
+    service: SyncService, configuration: ServerConfiguration, logger: Logger,
+    onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(service: service, logger: logger),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "readinglist-server"),
+        onServerRunning: { channel in
+            let address = channel.localAddress
+            let host = address?.ipAddress ?? configuration.host
+            let shown = host.contains(":") ? "[\(host)]" : host
+            await onServerRunning("http://\(shown):\(address?.port ?? configuration.port)")
+        },
+        logger: logger)
+}
+
+/// The routes: `GET /health`, `GET /metrics`, `POST /v1/sync`.
+public func buildRouter(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ObservationMiddleware(metrics: service.metrics, logger: logger))
+    router.get("/health") { _, _ in
+        jsonResponse(.ok, ["status": "ok"])
+    }
+    router.get("/metrics") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: service.metrics.render())))
+    }
+    router.post("/v1/sync") { request, context in
+        await SyncRoute(service: service).respond(to: request, context: context)
+    }
+    return router
+}
+
+/// `POST /v1/sync`: authenticate, bound the body, decode, run the round trip, map errors.
+struct SyncRoute: Sendable {
+    let service: SyncService
+
+    func respond(to request: Request, context: BasicRequestContext) async -> Response {
+        do {
+            let user = try await authenticate(request)
+            context.logger.debug("sync", metadata: ["user": .string(user.name)])
+            let limit = service.limits.maxBodyBytes
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+                throw ServerError.refused(.bodyTooLarge, "the body has \(length) bytes; the limit is \(limit)")
+            }
+            let body: ByteBuffer
+            do { body = try await request.body.collect(upTo: limit) } catch {
+                throw ServerError.refused(.bodyTooLarge, "the body is larger than the limit of \(limit) bytes")
+            }
+            let syncRequest: SyncRequest
+            do {
+                syncRequest = try JSONDecoder().decode(SyncRequest.self, from: Data(buffer: body))
+            } catch let error as DecodingError {
+                throw ServerError.refused(.malformedRequest, describe(error))
+            } catch {
+                throw ServerError.refused(.malformedRequest, "the body is not JSON: \(error)")
+            }
+            let response = try await service.handle(syncRequest, for: user)
+            return jsonResponse(.ok, response)
+        } catch let error as ServerError {
+            return errorResponse(error, metrics: service.metrics, logger: context.logger)
+        } catch {
+            return errorResponse(.storage("\(error)"), metrics: service.metrics, logger: context.logger)
+        }
+    }
+
+    private func authenticate(_ request: Request) async throws(ServerError) -> ServerUser {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw .refused(.unauthorized, "missing bearer token: send 'Authorization: Bearer TOKEN'")
+        }
+        let token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        guard let user = try await service.storage.user(tokenHash: Tokens.hash(token)) else {
+            throw .refused(.unauthorized, "unknown or revoked token")
+        }
+        return user
+    }
+}
+
+func errorResponse(_ error: ServerError, metrics: ServerMetrics, logger: Logger) -> Response {
+    let code: SyncErrorCode
+    let message: String
+    switch error {
+    case let .refused(refusedCode, text): (code, message) = (refusedCode, text)
+    case let .storage(text):
+        logger.error("storage failure", metadata: ["error": .string(text)])
+        (code, message) = (.unavailable, "the server's storage is unavailable; retry later")
+    case let .invalidAdminRequest(text): (code, message) = (.malformedRequest, text)
+    }
+    metrics.recordError(code: code.rawValue)
+    var response = jsonResponse(HTTPResponse.Status(code: code.httpStatus), ErrorResponse(code: code, message: message))
+    if code == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
+    if code == .unavailable { response.headers[.retryAfter] = "1" }
+    return response
+}
+
+func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let data = (try? encoder.encode(value)) ?? Data(#"{"error":{"code":"unavailable","message":"encoding failed","retryable":true}}"#.utf8)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// A decoding error as a sentence naming the field.
+func describe(_ error: DecodingError) -> String {
+    func path(_ context: DecodingError.Context) -> String {
+        let text = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return text.isEmpty ? "the body" : String(text.drop { $0 == "." })
+    }
+    switch error {
+    case let .typeMismatch(type, context): return "\(path(context)): expected \(type): \(context.debugDescription)"
+    case let .valueNotFound(type, context): return "\(path(context)): a \(type) is required"
+    case let .keyNotFound(key, context): return "\(path(context)): missing field '\(key.stringValue)'"
+    case let .dataCorrupted(context): return "\(path(context)): \(context.debugDescription)"
+    @unknown default: return "invalid body: \(error)"
+    }
+}
+
+/// Logs every request (method, path, status, duration; never headers or
+/// tokens) and feeds the metrics.
+struct ObservationMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let path = request.uri.path
+        let route = ["/health", "/metrics", "/v1/sync"].contains(path) ? path : "other"
+        do {
+            let response = try await next(request, context)
+            finish(request, route: route, status: Int(response.status.code), since: start)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            finish(request, route: route, status: Int(status), since: start)
+            throw error
+        }
+    }
+
+    private func finish(_ request: Request, route: String, status: Int, since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        metrics.recordRequest(route: route, status: status, seconds: seconds)
+        logger.info("request", metadata: [
+            "method": .string(request.method.rawValue), "path": .string(route), "status": .stringConvertible(status),
+            "ms": .string(String(format: "%.2f", seconds * 1000)),
+        ])
+    }
+}

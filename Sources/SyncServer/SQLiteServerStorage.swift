@@ -1,0 +1,184 @@
+import Foundation
+import GRDB
+import ReplicaStore
+import SyncCore
+import Synchronization
+
+/// The embedded server storage: users and tokens in one SQLite file, and each
+/// user's change log in a file of its own next to it (`NAME.spaces/ID.sqlite`),
+/// so no query can reach another user's list.
+public final class SQLiteServerStorage: ServerStorage {
+    let users: DatabaseQueue
+    let spacesFolder: String
+    let now: @Sendable () -> Int64
+    private let spaces = Mutex<[Int64: SQLiteSpace]>([:])
+
+    /// Opens (creating) the server database at `path`.
+    public init(path: String, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock) throws(ServerError) {
+        self.now = now
+        spacesFolder = path + ".spaces"
+        do {
+            try FileManager.default.createDirectory(atPath: spacesFolder, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            users = try DatabaseQueue(path: path, configuration: configuration)
+            try users.read { db in
+                if try db.tableExists("server_meta") {
+                    let format = try String.fetchOne(db, sql: "SELECT value FROM server_meta WHERE key = 'format'")
+                    guard format == "readinglist-server" else { throw ServerError.invalidAdminRequest("'\(path)' is not a readinglist server database") }
+                    let version = Int(try String.fetchOne(db, sql: "SELECT value FROM server_meta WHERE key = 'schema_version'") ?? "0") ?? 0
+                    if version > 1 {
+                        throw ServerError.invalidAdminRequest("'\(path)' was written by a newer readinglist-server (schema \(version)); upgrade to open it")
+                    }
+                } else if (try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table'") ?? 0) > 0 {
+                    throw ServerError.invalidAdminRequest("'\(path)' is not a readinglist server database")
+                }
+            }
+            try users.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1") { db in
+                try db.execute(sql: """
+                    CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                    INSERT INTO server_meta VALUES ('format', 'readinglist-server'), ('schema_version', '1');
+                    CREATE TABLE user (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        token_hash TEXT NOT NULL UNIQUE,
+                        created_at INTEGER NOT NULL,
+                        revoked_at INTEGER
+                    );
+                    CREATE TABLE replica (
+                        user_id INTEGER NOT NULL REFERENCES user (id),
+                        replica TEXT NOT NULL,
+                        knowledge TEXT NOT NULL,
+                        last_seen INTEGER NOT NULL,
+                        PRIMARY KEY (user_id, replica)
+                    );
+                    """)
+            }
+            try migrator.migrate(users)
+        } catch let error as ServerError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            throw .invalidAdminRequest("'\(path)' is not a readinglist server database (not SQLite)")
+        } catch {
+            throw .storage("\(path): \(error)")
+        }
+    }
+
+    public func addUser(name: String, tokenHash: String) async throws(ServerError) -> ServerUser {
+        let time = now()
+        return try await offload { [users] in
+            try users.write { db in
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE name = ?", arguments: [name]) == true {
+                    throw ServerError.invalidAdminRequest("user '\(name)' already exists")
+                }
+                try db.execute(
+                    sql: "INSERT INTO user (name, token_hash, created_at) VALUES (?, ?, ?)", arguments: [name, tokenHash, time])
+                return ServerUser(id: db.lastInsertedRowID, name: name, createdAt: time)
+            }
+        }
+    }
+
+    public func users() async throws(ServerError) -> [ServerUser] {
+        try await offload { [users] in
+            try users.read { db in
+                try Row.fetchAll(db, sql: "SELECT id, name, created_at, revoked_at FROM user ORDER BY name").map {
+                    ServerUser(id: $0[0], name: $0[1], createdAt: $0[2], revokedAt: $0[3])
+                }
+            }
+        }
+    }
+
+    public func revokeUser(name: String) async throws(ServerError) -> Bool {
+        let time = now()
+        return try await offload { [users] in
+            try users.write { db in
+                try db.execute(sql: "UPDATE user SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [time, name])
+                return db.changesCount > 0
+            }
+        }
+    }
+
+    public func user(tokenHash: String) async throws(ServerError) -> ServerUser? {
+        try await offload { [users] in
+            try users.read { db in
+                try Row.fetchOne(
+                    db, sql: "SELECT id, name, created_at FROM user WHERE token_hash = ? AND revoked_at IS NULL", arguments: [tokenHash]
+                ).map { ServerUser(id: $0[0], name: $0[1], createdAt: $0[2]) }
+            }
+        }
+    }
+
+    public func space(for user: ServerUser) async throws(ServerError) -> any SyncSpace {
+        if let space = spaces.withLock({ $0[user.id] }) { return space }
+        let path = "\(spacesFolder)/\(user.id).sqlite"
+        let now = now
+        let users = users
+        let opened: SQLiteSpace = try await offload {
+            SQLiteSpace(store: try ReplicaStore.open(path: path, create: true, now: now, materializes: false), userID: user.id, users: users)
+        }
+        return spaces.withLock { spaces in
+            if let existing = spaces[user.id] { return existing }
+            spaces[user.id] = opened
+            return opened
+        }
+    }
+
+    public func close() async {
+        let all = spaces.withLock { spaces in
+            defer { spaces.removeAll() }
+            return Array(spaces.values)
+        }
+        for space in all { try? space.store.close() }
+        try? users.close()
+    }
+}
+
+/// One user's change log: a replica-format file the server never writes local changes to.
+struct SQLiteSpace: SyncSpace {
+    let store: ReplicaStore
+    let userID: Int64
+    let users: DatabaseQueue
+
+    func knowledge() async throws(ServerError) -> VersionVector { try await offload { try store.knowledge() } }
+    func heads() async throws(ServerError) -> [ForkCheck.Head] { try await offload { try store.heads() } }
+    func digest(at dot: Dot) async throws(ServerError) -> UInt64? { try await offload { try store.digest(at: dot) } }
+    func apply(_ entries: [LogEntry]) async throws(ServerError) -> ApplyResult { try await offload { try store.apply(entries) } }
+
+    func outgoing(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> [LogEntry] {
+        try await offload { try store.outgoing(for: knowledge, limit: limit) }
+    }
+
+    func recordReplica(_ replica: ReplicaID, knowledge: VersionVector, at time: Int64) async throws(ServerError) {
+        let text = knowledge.counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
+        try await offload { [users, userID] in
+            try users.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (user_id, replica) DO UPDATE SET knowledge = excluded.knowledge, last_seen = excluded.last_seen
+                        """,
+                    arguments: [userID, replica.rawValue, text, time])
+            }
+        }
+    }
+}
+
+/// Runs blocking SQLite work off the cooperative thread pool, mapping errors to ``ServerError``.
+func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(ServerError) -> T {
+    let result: Result<T, ServerError> = await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            do {
+                continuation.resume(returning: .success(try body()))
+            } catch let error as ServerError {
+                continuation.resume(returning: .failure(error))
+            } catch let error as StoreError {
+                continuation.resume(returning: .failure(ServerError(error)))
+            } catch {
+                continuation.resume(returning: .failure(.storage("\(error)")))
+            }
+        }
+    }
+    return try result.get()
+}

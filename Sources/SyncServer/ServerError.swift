@@ -1,0 +1,29 @@
+import ReplicaStore
+import SyncCore
+import SyncProtocol
+
+/// Errors of the server library, each mapped to one protocol error code at the route.
+public enum ServerError: Error, Sendable, CustomStringConvertible {
+    /// A request the protocol refuses (code and message go to the client).
+    case refused(SyncErrorCode, String)
+    /// The storage failed (disk, connection): a retryable 503.
+    case storage(String)
+    /// A user that already exists, or another admin mistake.
+    case invalidAdminRequest(String)
+
+    public var description: String {
+        switch self {
+        case let .refused(code, message): "\(code.rawValue): \(message)"
+        case let .storage(message): "storage error: \(message)"
+        case let .invalidAdminRequest(message): message
+        }
+    }
+
+    /// Maps a store error: refused batches keep their meaning, everything else is a storage failure.
+    init(_ error: StoreError) {
+        switch error {
+        case let .sync(sync): self = .refused(SyncErrorCode(sync), sync.description)
+        default: self = .storage(error.description)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import ReplicaStore
+import SyncCore
+
+/// A user of the sync server: one isolated reading list.
+public struct ServerUser: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var name: String
+    public var createdAt: Int64
+    public var revokedAt: Int64?
+
+    public init(id: Int64, name: String, createdAt: Int64, revokedAt: Int64? = nil) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+}
+
+/// Where the server keeps users, tokens and every user's change log.
+/// `SQLiteServerStorage` is the embedded default; other backends implement
+/// the same protocol.
+public protocol ServerStorage: Sendable {
+    /// Creates a user whose bearer token hashes to `tokenHash`.
+    func addUser(name: String, tokenHash: String) async throws(ServerError) -> ServerUser
+    func users() async throws(ServerError) -> [ServerUser]
+    /// Revokes a user's token; their list stays stored. False when no such active user.
+    func revokeUser(name: String) async throws(ServerError) -> Bool
+    /// The active user whose token hashes to `tokenHash`.
+    func user(tokenHash: String) async throws(ServerError) -> ServerUser?
+    /// The change log of `user`'s list. Nothing in it is reachable from another user's space.
+    func space(for user: ServerUser) async throws(ServerError) -> any SyncSpace
+    /// Releases connections and files.
+    func close() async
+}
+
+/// One user's change log on the server: the same operations a replica
+/// offers its sync partners. Each `apply` is one transaction.
+public protocol SyncSpace: Sendable {
+    func knowledge() async throws(ServerError) -> VersionVector
+    func heads() async throws(ServerError) -> [ForkCheck.Head]
+    func digest(at dot: Dot) async throws(ServerError) -> UInt64?
+    /// Applies a page atomically (all or nothing), refusing gaps, missing dependencies and reused dots.
+    func apply(_ entries: [LogEntry]) async throws(ServerError) -> ApplyResult
+    /// At most `limit` entries a replica knowing `knowledge` lacks, in causal order.
+    func outgoing(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> [LogEntry]
+    /// Records what `replica` acknowledged having, and when.
+    func recordReplica(_ replica: ReplicaID, knowledge: VersionVector, at time: Int64) async throws(ServerError)
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import ReplicaStore
+import SyncProtocol
+import SyncServer
+
+@main
+struct ReadingListServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "readinglist-server",
+        abstract: "The reference sync server for readinglist replicas.",
+        subcommands: [Serve.self, UserCommand.self])
+}
+
+/// `--db`, shared by every command; also `$READINGLIST_SERVER_DB`.
+struct StorageOptions: ParsableArguments {
+    @Option(help: "The server database (SQLite). Default: $READINGLIST_SERVER_DB, else ./readinglist-server.sqlite.")
+    var db: String?
+
+    var path: String {
+        db ?? ProcessInfo.processInfo.environment["READINGLIST_SERVER_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "readinglist-server.sqlite"
+    }
+
+    func open() throws -> SQLiteServerStorage {
+        do { return try SQLiteServerStorage(path: path) } catch { throw Failure(description: error.description) }
+    }
+}
+
+/// An error printed as one line, with a non-zero exit status.
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+}
+
+func environment(_ name: String) -> String? {
+    ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the sync API until SIGTERM or SIGINT (in-flight requests finish first).")
+    @OptionGroup var storage: StorageOptions
+    @Option(help: "Address to bind (default: $READINGLIST_SERVER_HOST, else 127.0.0.1).") var host: String?
+    @Option(help: "Port (0: an ephemeral port, printed at start; default: $READINGLIST_SERVER_PORT, else 8080).") var port: Int?
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body ($READINGLIST_SERVER_MAX_BODY_BYTES).") var maxBodyBytes: Int?
+    @Option(name: .customLong("max-push"), help: "Most entries one request may push ($READINGLIST_SERVER_MAX_PUSH).") var maxPush: Int?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error ($READINGLIST_SERVER_LOG_LEVEL).") var logLevel: String?
+
+    func run() async throws {
+        let levelText = logLevel ?? environment("READINGLIST_SERVER_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else { throw ValidationError("unknown log level '\(levelText)'") }
+        let resolvedPort = try port ?? environment("READINGLIST_SERVER_PORT").map { text in
+            guard let value = Int(text) else { throw ValidationError("READINGLIST_SERVER_PORT must be a number") }
+            return value
+        } ?? 8080
+        guard (0...65535).contains(resolvedPort) else { throw ValidationError("--port must be 0 to 65535") }
+        var limits = SyncLimits()
+        if let value = maxBodyBytes ?? environment("READINGLIST_SERVER_MAX_BODY_BYTES").flatMap(Int.init) { limits.maxBodyBytes = value }
+        if let value = maxPush ?? environment("READINGLIST_SERVER_MAX_PUSH").flatMap(Int.init) { limits.maxPushEntries = value }
+
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        let logger = Logger(label: "readinglist-server")
+        let store = try storage.open()
+        let service = SyncService(storage: store, limits: limits, now: ReplicaStore.wallClock)
+        let configuration = ServerConfiguration(host: host ?? environment("READINGLIST_SERVER_HOST") ?? "127.0.0.1", port: resolvedPort, limits: limits)
+        let app = buildApplication(service: service, configuration: configuration, logger: logger) { address in
+            // Written unbuffered: scripts and tests read the address while the server runs.
+            FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
+        }
+        try await app.runService()
+        await store.close()
+        logger.info("stopped")
+    }
+}
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Manage users and their tokens.", subcommands: [Add.self, List.self, Revoke.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a user; prints its bearer token once (only its hash is stored).")
+        @OptionGroup var storage: StorageOptions
+        @Argument var name: String
+
+        func run() async throws {
+            guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else { throw ValidationError("a user name is 1 to 100 characters on one line") }
+            let store = try storage.open()
+            let token = Tokens.generate()
+            do {
+                _ = try await store.addUser(name: name, tokenHash: Tokens.hash(token))
+            } catch {
+                await store.close()
+                throw Failure(description: error.description)
+            }
+            await store.close()
+            print(token)
+            FileHandle.standardError.write(Data("created user '\(name)'; the token above is shown only once\n".utf8))
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var storage: StorageOptions
+
+        func run() async throws {
+            let store = try storage.open()
+            let users = try await store.users()
+            await store.close()
+            if users.isEmpty { print("(no users)") }
+            for user in users {
+                let state = user.revokedAt.map { "revoked \(Self.iso($0))" } ?? "active"
+                print("\(user.name)\tcreated \(Self.iso(user.createdAt))\t\(state)")
+            }
+        }
+
+        static func iso(_ millis: Int64) -> String {
+            ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a user's token (their list stays stored).")
+        @OptionGroup var storage: StorageOptions
+        @Argument var name: String
+
+        func run() async throws {
+            let store = try storage.open()
+            let revoked = try await store.revokeUser(name: name)
+            await store.close()
+            guard revoked else { throw Failure(description: "no active user '\(name)'") }
+            print("revoked '\(name)'")
+        }
+    }
+}
