@@ -85,13 +85,15 @@ let package = Package(
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
-                "SyncServer", "SyncClient", "SyncProtocol", "ReplicaStore", "SyncCore",
+                "SyncServer", "SyncClient", "SyncProtocol", "ReplicaStore", "SyncCore", "ReadingListModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
         // Runs the built `readinglist` and `readinglist-server` executables on temporary databases.
-        .testTarget(name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server", "ReplicaStore", "ReadingListModel"],
+            swiftSettings: strict),
     ]
 )

@@ -14,13 +14,16 @@ public final class HTTPSyncTransport: SyncTransport {
     let timeout: TimeAmount
 
     /// `server` is the base URL (`http://127.0.0.1:8080`).
-    public init(server: String, token: String, timeout: Duration = .seconds(60)) {
+    /// `connectTimeout` bounds each connection attempt; ``ServerSync`` retries whole round trips.
+    public init(server: String, token: String, timeout: Duration = .seconds(60), connectTimeout: Duration = .seconds(3)) {
         var base = server
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = base + "/v1/sync"
         self.token = token
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
-        client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(connectTimeout.components.seconds))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// Shuts the HTTP client down; call once when done.
@@ -43,7 +46,8 @@ public final class HTTPSyncTransport: SyncTransport {
             status = Int(response.status.code)
             data = Data(buffer: try await response.body.collect(upTo: 512 << 20))
         } catch {
-            throw .unreachable("\(error)")
+            let text = "\(error)"
+            throw .unreachable(text.contains("Connection refused") ? "connection refused at \(endpoint)" : text)
         }
         if status == 200 {
             do { return try JSONDecoder().decode(SyncResponse.self, from: data) } catch {

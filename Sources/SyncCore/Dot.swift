@@ -12,6 +12,30 @@ public struct Dot: Sendable, Hashable, Comparable, Codable, CustomStringConverti
     public var description: String { "\(replica.short):\(counter)" }
 
     public static func < (lhs: Dot, rhs: Dot) -> Bool { (lhs.replica, lhs.counter) < (rhs.replica, rhs.counter) }
+
+    /// The largest counter accepted (2^53 - 1: exact in every JSON implementation).
+    public static let maxCounter: UInt64 = (1 << 53) - 1
+
+    private enum CodingKeys: String, CodingKey { case replica, counter }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        replica = try container.decode(ReplicaID.self, forKey: .replica)
+        counter = try container.decode(UInt64.self, forKey: .counter)
+        guard (1...Self.maxCounter).contains(counter) else {
+            throw DecodingError.dataCorruptedError(forKey: .counter, in: container, debugDescription: "a counter is 1 to 2^53-1, not \(counter)")
+        }
+    }
+}
+
+/// 64-bit digests travel as 16 lowercase hex digits.
+enum DigestCoding {
+    static func encode(_ digest: UInt64) -> String { hex16(digest) }
+
+    static func decode(_ text: String) -> UInt64? {
+        guard text.utf8.count == 16 else { return nil }
+        return UInt64(text, radix: 16)
+    }
 }
 
 /// Consecutive dots of one replica, `from...to`, whose changes were replaced
@@ -34,4 +58,29 @@ public struct ReplacedRange: Sendable, Hashable, Codable, CustomStringConvertibl
     }
 
     public var description: String { from == to ? "\(replica.short):\(from)" : "\(replica.short):\(from)...\(to)" }
+
+    private enum CodingKeys: String, CodingKey { case replica, from, to, digest }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        replica = try container.decode(ReplicaID.self, forKey: .replica)
+        from = try container.decode(UInt64.self, forKey: .from)
+        to = try container.decode(UInt64.self, forKey: .to)
+        guard from >= 1, from <= to, to <= Dot.maxCounter else {
+            throw DecodingError.dataCorruptedError(forKey: .to, in: container, debugDescription: "a replaced range needs 1 <= from <= to <= 2^53-1")
+        }
+        let text = try container.decode(String.self, forKey: .digest)
+        guard let value = DigestCoding.decode(text) else {
+            throw DecodingError.dataCorruptedError(forKey: .digest, in: container, debugDescription: "a digest is 16 hex digits")
+        }
+        digest = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(replica, forKey: .replica)
+        try container.encode(from, forKey: .from)
+        try container.encode(to, forKey: .to)
+        try container.encode(DigestCoding.encode(digest), forKey: .digest)
+    }
 }

@@ -15,6 +15,24 @@ public enum ForkCheck {
             self.dot = dot
             self.digest = digest
         }
+
+        private enum CodingKeys: String, CodingKey { case dot, digest }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            dot = try container.decode(Dot.self, forKey: .dot)
+            let text = try container.decode(String.self, forKey: .digest)
+            guard let value = DigestCoding.decode(text) else {
+                throw DecodingError.dataCorruptedError(forKey: .digest, in: container, debugDescription: "a digest is 16 hex digits")
+            }
+            digest = value
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(dot, forKey: .dot)
+            try container.encode(DigestCoding.encode(digest), forKey: .digest)
+        }
     }
 
     /// Compares the remote's heads with the local digests of the same dots

@@ -18,12 +18,18 @@ public struct HLC: Sendable, Hashable, Comparable, Codable, CustomStringConverti
     public static func < (lhs: HLC, rhs: HLC) -> Bool { lhs.rawValue < rhs.rawValue }
     public var description: String { "\(millis).\(logical)" }
 
+    /// On the wire an HLC is a decimal string: 64-bit values do not survive JSON numbers in every language.
     public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(UInt64.self)
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let value = UInt64(text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "an hlc is a decimal string of a 64-bit unsigned integer, not '\(text.prefix(40))'")
+        }
+        rawValue = value
     }
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
+        try container.encode(String(rawValue))
     }
 }
 

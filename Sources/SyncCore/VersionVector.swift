@@ -55,6 +55,9 @@ public struct VersionVector: Sendable, Hashable, Codable, CustomStringConvertibl
             guard let replica = ReplicaID(key) else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "version vector key '\(key)' is not a replica id"))
             }
+            guard value <= Dot.maxCounter else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "version vector counter \(value) is above 2^53-1"))
+            }
             counters[replica] = value
         }
         self.init(counters)

@@ -83,14 +83,12 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
     case copiedReplica = "copied_replica"
     case replicaBehindItself = "replica_behind_itself"
     case malformedChange = "malformed_change"
-    case notFound = "not_found"
     case unavailable
 
     public var httpStatus: Int {
         switch self {
         case .malformedRequest, .unsupportedProtocolVersion: 400
         case .unauthorized: 401
-        case .notFound: 404
         case .bodyTooLarge, .tooManyChanges: 413
         case .gap, .missingDependency, .copiedReplica, .replicaBehindItself: 409
         case .malformedChange: 422

@@ -24,6 +24,9 @@ public struct SyncService: Sendable {
         guard request.push.count <= limits.maxPushEntries else {
             throw .refused(.tooManyChanges, "\(request.push.count) entries pushed in one request; the limit is \(limits.maxPushEntries)")
         }
+        guard request.heads.count <= max(limits.maxPushEntries, 1000) else {
+            throw .refused(.tooManyChanges, "\(request.heads.count) heads in one request; the limit is \(max(limits.maxPushEntries, 1000))")
+        }
         let pullLimit = request.pullLimit ?? min(SyncLimits.defaultPullLimit, limits.maxPullEntries)
         guard (1...limits.maxPullEntries).contains(pullLimit) else {
             throw .refused(.malformedRequest, "pullLimit must be 1 to \(limits.maxPullEntries), not \(pullLimit)")

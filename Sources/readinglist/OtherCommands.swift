@@ -121,10 +121,12 @@ struct Sync: AsyncParsableCommand {
     @Option(help: "The sync server's URL, e.g. http://127.0.0.1:8080.") var server: String?
     @Option(help: "The bearer token `readinglist-server user add` printed.") var token: String?
     @Option(name: .customLong("page-size"), help: "Entries per atomically applied page.") var pageSize = 1000
+    @Option(help: "Attempts per round trip on network errors, with exponential backoff.") var attempts = 6
     @Flag var json = false
 
     func validate() throws {
         guard pageSize > 0 else { throw ValidationError("--page-size must be positive") }
+        guard attempts > 0 else { throw ValidationError("--attempts must be positive") }
         if peer != nil && (server != nil || token != nil) { throw ValidationError("use either --peer or --server, not both") }
     }
 
@@ -145,7 +147,7 @@ struct Sync: AsyncParsableCommand {
         let interactive = isatty(STDERR_FILENO) != 0
         let report: ServerSync.Report
         do {
-            report = try await ServerSync(pageSize: pageSize).run(store: store, transport: transport, partner: url) { progress in
+            report = try await ServerSync(pageSize: pageSize, retryPolicy: RetryPolicy(maxAttempts: attempts)).run(store: store, transport: transport, partner: url) { progress in
                 guard progress.more || progress.roundTrips > 1 else { return }
                 let line = "syncing: \(progress.roundTrips) round trips, pushed \(progress.pushed), pulled \(progress.pulled)"
                 FileHandle.standardError.write(Data((interactive ? "\r" + line : line + "\n").utf8))

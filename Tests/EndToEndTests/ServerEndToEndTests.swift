@@ -1,0 +1,122 @@
+import Foundation
+import ReadingListModel
+import ReplicaStore
+import Testing
+
+@Suite("readinglist-server end to end", .serialized)
+struct ServerEndToEndTests {
+    @Test func threeReplicasConvergeThroughTheRealServer() throws {
+        let cli = try CLI()
+        let token = try ServerProcess.addUser("alice", database: cli.path("server.sqlite"))
+        #expect(token.hasPrefix("rl_") && token.count == 67)
+        let server = try ServerProcess(database: cli.path("server.sqlite"))
+        defer { server.stop() }
+        try cli.on("phone.sqlite", "add", "https://example.com/a", "--title", "Original", "--tag", "news")
+        try cli.on("phone.sqlite", "add", "https://example.com/b", "--tag", "keep")
+        for device in ["phone", "laptop", "tablet"] {
+            try cli.on("\(device).sqlite", "sync", "--server", server.url, "--token", token)
+        }
+        try cli.on("phone.sqlite", "edit", "https://example.com/a", "--title", "Phone title")
+        try cli.on("laptop.sqlite", "edit", "https://example.com/a", "--title", "Laptop title")
+        try cli.on("laptop.sqlite", "delete", "https://example.com/b")
+        try cli.on("tablet.sqlite", "tag", "https://example.com/b", "fresh")
+        try cli.on("phone.sqlite", "progress", "https://example.com/a", "0.6")
+        try cli.on("tablet.sqlite", "progress", "https://example.com/a", "0.2")
+        try cli.on("phone.sqlite", "add", "https://example.com/c?utm_source=x", "--title", "C")
+        try cli.on("tablet.sqlite", "add", "https://example.com/c/#top", "--title", "C")
+        // Bare `sync`: the server and token were remembered.
+        for device in ["tablet", "phone", "laptop", "tablet", "phone"] {
+            let output = try cli.on("\(device).sqlite", "sync")
+            #expect(output.hasPrefix("synced with \(server.url)"))
+        }
+        let lists = try ["phone", "laptop", "tablet"].map { try cli.on("\($0).sqlite", "list", "--json") }
+        #expect(Set(lists).count == 1)
+        let list = try #require(try cli.json("phone.sqlite", "list") as? [[String: Any]])
+        #expect(list.count == 3)
+        let a = try #require(list.first { ($0["normalizedURL"] as? String) == "https://example.com/a" })
+        #expect(((a["conflicts"] as? [[String: Any]])?.first?["values"] as? [String]).map(Set.init) == ["Phone title", "Laptop title"])
+        #expect(a["progress"] as? Double == 0.6)
+        #expect(list.first { ($0["normalizedURL"] as? String) == "https://example.com/b" }?["tags"] as? [String] == ["fresh", "keep"])
+        for device in ["phone", "laptop", "tablet"] {
+            #expect(try cli.on("\(device).sqlite", "sync").contains("pushed 0, pulled 0"))
+        }
+        // Environment variables work too.
+        let viaEnvironment = try cli.run(["--db", cli.path("fresh.sqlite"), "sync"], environment: ["READINGLIST_SERVER": server.url, "READINGLIST_TOKEN": token])
+        #expect(viaEnvironment.status == 0)
+        #expect(try cli.on("fresh.sqlite", "list", "--json") == lists[0])
+
+        let (status, log) = server.stop()
+        #expect(status == 0, "SIGTERM stops the server cleanly")
+        #expect(!log.contains(token), "tokens never appear in logs")
+        #expect(log.contains(#""path":"/v1/sync""#))
+    }
+
+    @Test func aSyncKilledPartWayLosesAndDuplicatesNothing() throws {
+        let cli = try CLI()
+        let token = try ServerProcess.addUser("alice", database: cli.path("server.sqlite"))
+        let server = try ServerProcess(database: cli.path("server.sqlite"))
+        defer { server.stop() }
+        // A large list made in process, then synced by the CLI in small pages.
+        let big = try ReplicaStore.open(path: cli.path("big.sqlite"))
+        for index in 0..<1500 {
+            try big.save(SaveRequest(url: "https://example.com/article/\(index)", title: "Article \(index)", tags: ["t\(index % 7)"]))
+        }
+        try big.close()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.executable)
+        process.arguments = ["--db", cli.path("big.sqlite"), "sync", "--server", server.url, "--token", token, "--page-size", "50"]
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        Thread.sleep(forTimeInterval: 0.8)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal || process.terminationStatus == 0)
+        // Run again: it resumes where it stopped.
+        let again = try cli.run(["--db", cli.path("big.sqlite"), "sync", "--server", server.url, "--token", token, "--page-size", "200"])
+        #expect(again.status == 0, "\(again.stderr)")
+        try cli.on("other.sqlite", "sync", "--server", server.url, "--token", token)
+        let list = try #require(try cli.json("other.sqlite", "list") as? [[String: Any]])
+        #expect(list.count == 1500)
+        #expect(Set(list.compactMap { $0["id"] as? String }).count == 1500)
+        #expect(try cli.on("other.sqlite", "list", "--json") == cli.on("big.sqlite", "list", "--json"))
+        #expect(try cli.on("big.sqlite", "sync").contains("pushed 0, pulled 0"))
+    }
+
+    @Test func usersAreIsolatedAndRevokedTokensRefused() throws {
+        let cli = try CLI()
+        let alice = try ServerProcess.addUser("alice", database: cli.path("server.sqlite"))
+        let bob = try ServerProcess.addUser("bob", database: cli.path("server.sqlite"))
+        let duplicate = try ServerProcess.runServerCommand(["user", "add", "alice", "--db", cli.path("server.sqlite")])
+        #expect(duplicate.status != 0 && duplicate.stderr.contains("already exists"))
+        let server = try ServerProcess(database: cli.path("server.sqlite"))
+        defer { server.stop() }
+        try cli.on("alice.sqlite", "add", "https://example.com/private", "--title", "Alice only")
+        try cli.on("alice.sqlite", "sync", "--server", server.url, "--token", alice)
+        try cli.on("bob.sqlite", "add", "https://example.com/private", "--title", "Bob's own")
+        try cli.on("bob.sqlite", "sync", "--server", server.url, "--token", bob)
+        let bobList = try #require(try cli.json("bob.sqlite", "list") as? [[String: Any]])
+        #expect(bobList.map { $0["title"] as? String } == ["Bob's own"])
+        try cli.on("alice2.sqlite", "sync", "--server", server.url, "--token", alice)
+        #expect((try cli.json("alice2.sqlite", "list") as? [[String: Any]])?.map { $0["title"] as? String } == ["Alice only"])
+
+        let listed = try ServerProcess.runServerCommand(["user", "list", "--db", cli.path("server.sqlite")])
+        #expect(listed.stdout.contains("alice") && listed.stdout.contains("bob") && !listed.stdout.contains(alice))
+        #expect(try ServerProcess.runServerCommand(["user", "revoke", "bob", "--db", cli.path("server.sqlite")]).status == 0)
+        let refused = try cli.run(["--db", cli.path("bob.sqlite"), "sync"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("401") && refused.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func aServerThatIsNotThereIsRetriedThenReported() throws {
+        let cli = try CLI()
+        try cli.on("me.sqlite", "add", "https://example.com/a")
+        let before = try cli.on("me.sqlite", "log", "--json")
+        let result = try cli.run(["--db", cli.path("me.sqlite"), "sync", "--server", "http://127.0.0.1:9", "--token", "rl_x", "--attempts", "2"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot reach the server") && result.stderr.contains("after 2 attempts"))
+        #expect(try cli.on("me.sqlite", "log", "--json") == before)
+        let status = try #require(try cli.json("me.sqlite", "status") as? [String: Any])
+        #expect((status["syncPartners"] as? [Any])?.isEmpty == true, "a failed first sync remembers nothing")
+    }
+}
