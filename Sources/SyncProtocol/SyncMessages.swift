@@ -76,6 +76,7 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
     case malformedRequest = "malformed_request"
     case unsupportedProtocolVersion = "unsupported_protocol_version"
     case unauthorized
+    case methodNotAllowed = "method_not_allowed"
     case bodyTooLarge = "body_too_large"
     case tooManyChanges = "too_many_changes"
     case gap
@@ -89,6 +90,7 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
         switch self {
         case .malformedRequest, .unsupportedProtocolVersion: 400
         case .unauthorized: 401
+        case .methodNotAllowed: 405
         case .bodyTooLarge, .tooManyChanges: 413
         case .gap, .missingDependency, .copiedReplica, .replicaBehindItself: 409
         case .malformedChange: 422

@@ -51,6 +51,20 @@ public func buildRouter(service: SyncService, logger: Logger) -> Router<BasicReq
     router.post("/v1/sync") { request, context in
         await SyncRoute(service: service).respond(to: request, context: context)
     }
+    // Any other method on a served path: 405 with the allowed ones.
+    let served: [String: HTTPRequest.Method] = ["/health": .get, "/metrics": .get, "/v1/sync": .post]
+    let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options, .trace, .connect, HTTPRequest.Method("QUERY")!]
+    for (path, allowed) in served {
+        for method in methods where method != allowed {
+            router.on(RouterPath(path), method: method) { _, _ in
+                var response = jsonResponse(
+                    .methodNotAllowed,
+                    ErrorResponse(code: .methodNotAllowed, message: "\(path) accepts \(allowed.rawValue) only"))
+                response.headers[.allow] = allowed.rawValue
+                return response
+            }
+        }
+    }
     return router
 }
 

@@ -37,6 +37,10 @@ struct OpenAPITests {
                 }
             }
             try await client.execute(uri: "/v1/undocumented", method: .post) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/sync", method: .get) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+            }
         }
     }
 
@@ -48,7 +52,9 @@ struct OpenAPITests {
         #expect(Set(codes) == Set(SyncErrorCode.allCases.map(\.rawValue)))
         let responses = try #require(((document["paths"] as? [String: Any])?["/v1/sync"] as? [String: Any])?["post"] as? [String: Any])
         let byStatus = try #require(responses["responses"] as? [String: Any])
-        for code in SyncErrorCode.allCases {
+        let info = try #require((document["info"] as? [String: Any])?["description"] as? String)
+        #expect(info.contains("405 method_not_allowed"))
+        for code in SyncErrorCode.allCases where code != .methodNotAllowed {
             let entry = try #require(byStatus[String(code.httpStatus)] as? [String: Any], "status \(code.httpStatus) of \(code) is not documented")
             #expect((entry["description"] as? String)?.contains(code.rawValue) == true, "\(code.rawValue) is not described under \(code.httpStatus)")
         }
