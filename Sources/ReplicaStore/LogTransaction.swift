@@ -104,6 +104,19 @@ struct LogTransaction {
         if let article = change.entity.articleID { touched.insert(article) }
     }
 
+    /// Forgets a live change as if a later change had replaced it: its dot
+    /// joins the replaced ranges. Used by garbage collection only.
+    mutating func forget(_ change: Change) throws {
+        let seq = try Int64.fetchOne(
+            db, sql: "SELECT seq FROM change_log WHERE replica = ? AND counter = ?",
+            arguments: [change.dot.replica.rawValue, Int64(change.dot.counter)]) ?? takeSeq()
+        try db.execute(
+            sql: "DELETE FROM change_log WHERE replica = ? AND counter = ?",
+            arguments: [change.dot.replica.rawValue, Int64(change.dot.counter)])
+        try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
+        if let article = change.entity.articleID { touched.insert(article) }
+    }
+
     private mutating func takeSeq() -> Int64 {
         defer { nextSeq += 1 }
         return nextSeq

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ReadingListModel
 import SyncCore
+import Synchronization
 
 /// One replica of the reading list: a SQLite database holding the live
 /// writes (the change log), this replica's knowledge (version vector), and
@@ -11,8 +12,9 @@ import SyncCore
 /// leaves the database before or after it, never between.
 public final class ReplicaStore: Sendable {
     let writer: any DatabaseWriter
-    /// This replica's identity, created with the database.
-    public let replicaID: ReplicaID
+    /// This replica's identity, created with the database (changed only by ``rejoin()``).
+    public var replicaID: ReplicaID { identity.withLock { $0 } }
+    let identity: Mutex<ReplicaID>
     /// The database file, or nil for an in-memory replica.
     public let path: String?
     let now: @Sendable () -> Int64
@@ -101,7 +103,7 @@ public final class ReplicaStore: Sendable {
             try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         }
         try Schema.migrator.migrate(writer)
-        self.replicaID = try writer.write { db in
+        identity = Mutex(try writer.write { db in
             try Meta.set("format", Schema.format, db)
             try Meta.set("schema_version", String(Schema.version), db)
             if let text = try Meta.get("replica_id", db), let id = ReplicaID(text) { return id }
@@ -109,7 +111,7 @@ public final class ReplicaStore: Sendable {
             let id = replicaID ?? ReplicaID.random(using: &generator)
             try Meta.set("replica_id", id.rawValue, db)
             return id
-        }
+        })
     }
 
     /// Closes the database (checkpointing its write-ahead log into the file).

@@ -24,6 +24,12 @@ public struct ServerSync: Sendable {
         public var retries: Int
         /// Articles with conflicts on this replica afterwards.
         public var conflicts: Int
+        /// Deleted articles forgotten at the server's horizon.
+        public var collected = 0
+        /// True when the replica had been away too long and rejoined under a new identity.
+        public var rejoined = false
+        /// Edits made before a rejoin that could not be kept: their articles were deleted and forgotten meanwhile.
+        public var dropped: [Change] = []
     }
 
     public var pageSize: Int
@@ -82,6 +88,8 @@ public struct ServerSync: Sendable {
         var serverKnowledge = try store.partnerKnowledge(partner)
         var report = Report(pushed: 0, pulled: 0, roundTrips: 0, retries: 0, conflicts: 0)
         var forgotOnce = false
+        var pending: [Change]?
+        var replayed = false
         while true {
             let local = try store.knowledge()
             // Without a remembered server knowledge, the first round trip only learns it (and pulls).
@@ -91,8 +99,15 @@ public struct ServerSync: Sendable {
             do {
                 response = try await send(request, over: transport, report: &report)
             } catch {
+                if isCode(error, .rejoinRequired), pending == nil {
+                    // Away longer than the server keeps deleted articles: start afresh, keep what still applies.
+                    pending = try store.rejoin(acknowledged: serverKnowledge ?? VersionVector())
+                    report.rejoined = true
+                    serverKnowledge = nil
+                    continue
+                }
                 // The server has less than remembered (restored from a backup): learn its knowledge again.
-                guard isGap(error), serverKnowledge != nil, !forgotOnce else { throw error }
+                guard isCode(error, .gap), serverKnowledge != nil, !forgotOnce else { throw error }
                 forgotOnce = true
                 serverKnowledge = nil
                 continue
@@ -111,16 +126,26 @@ public struct ServerSync: Sendable {
             let knewServer = serverKnowledge != nil
             serverKnowledge = response.knowledge
             progress(Progress(roundTrips: report.roundTrips, pushed: report.pushed, pulled: report.pulled, more: response.more || push.count == pageSize))
-            if knewServer && push.count < pageSize && !response.more { break }
+            if knewServer && push.count < pageSize && !response.more {
+                if let waiting = pending, !replayed {
+                    // Rejoined and caught up: write the pending edits again, then push them.
+                    replayed = true
+                    report.dropped = try store.replay(waiting)
+                    if !waiting.isEmpty { continue }
+                }
+                // Everything is pushed and pulled: forget what the server forgot.
+                if let horizon = response.horizon { report.collected += try store.collectGarbage(horizon: horizon) }
+                break
+            }
         }
         if let serverKnowledge { try store.recordSync(partner: partner, replica: nil, knowledge: serverKnowledge) }
         report.conflicts = try store.status().articlesWithConflicts
         return report
     }
 
-    private func isGap(_ error: Failure) -> Bool {
+    private func isCode(_ error: Failure, _ expected: SyncErrorCode) -> Bool {
         guard case let .transport(transportError, _) = error, case let .rejected(_, code, _) = transportError else { return false }
-        return code == .gap
+        return code == expected
     }
 
     private func send(_ request: SyncRequest, over transport: some SyncTransport, report: inout Report) async throws(Failure) -> SyncResponse {

@@ -45,14 +45,19 @@ public struct SyncResponse: Sendable, Hashable, Codable {
     public var pull: [LogEntry]
     /// True when more entries wait: send another request.
     public var more: Bool
+    /// When nothing more waits: what every active replica of the list has
+    /// acknowledged. A client that has pushed everything collects deleted
+    /// articles within it (`ReplicaStore.collectGarbage`), as the server did.
+    public var horizon: VersionVector?
 
-    public init(knowledge: VersionVector, heads: [ForkCheck.Head], stored: Int, pull: [LogEntry], more: Bool) {
+    public init(knowledge: VersionVector, heads: [ForkCheck.Head], stored: Int, pull: [LogEntry], more: Bool, horizon: VersionVector? = nil) {
         protocolVersion = SyncProtocolVersion.current
         self.knowledge = knowledge
         self.heads = heads
         self.stored = stored
         self.pull = pull
         self.more = more
+        self.horizon = horizon
     }
 }
 
@@ -83,6 +88,7 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
     case missingDependency = "missing_dependency"
     case copiedReplica = "copied_replica"
     case replicaBehindItself = "replica_behind_itself"
+    case rejoinRequired = "rejoin_required"
     case malformedChange = "malformed_change"
     case unavailable
 
@@ -92,7 +98,7 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
         case .unauthorized: 401
         case .methodNotAllowed: 405
         case .bodyTooLarge, .tooManyChanges: 413
-        case .gap, .missingDependency, .copiedReplica, .replicaBehindItself: 409
+        case .gap, .missingDependency, .copiedReplica, .replicaBehindItself, .rejoinRequired: 409
         case .malformedChange: 422
         case .unavailable: 503
         }

@@ -150,18 +150,88 @@ struct SQLiteSpace: SyncSpace {
         try await offload { try store.outgoing(for: knowledge, limit: limit) }
     }
 
-    func recordReplica(_ replica: ReplicaID, knowledge: VersionVector, at time: Int64) async throws(ServerError) {
-        let text = knowledge.counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
+    func recordReplica(_ replica: ReplicaID, acknowledged: VersionVector?, at time: Int64) async throws(ServerError) {
+        let text = acknowledged.map(Self.encode)
         try await offload { [users, userID] in
             try users.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (user_id, replica) DO UPDATE SET knowledge = excluded.knowledge, last_seen = excluded.last_seen
-                        """,
-                    arguments: [userID, replica.rawValue, text, time])
+                if let text {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, ?, ?)
+                            ON CONFLICT (user_id, replica) DO UPDATE SET knowledge = excluded.knowledge, last_seen = excluded.last_seen
+                            """,
+                        arguments: [userID, replica.rawValue, text, time])
+                } else {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, '', ?)
+                            ON CONFLICT (user_id, replica) DO UPDATE SET last_seen = excluded.last_seen
+                            """,
+                        arguments: [userID, replica.rawValue, time])
+                }
             }
         }
+    }
+
+    func lastSeen(_ replica: ReplicaID) async throws(ServerError) -> Int64? {
+        try await offload { [users, userID] in
+            try users.read { db in
+                try Int64.fetchOne(db, sql: "SELECT last_seen FROM replica WHERE user_id = ? AND replica = ?", arguments: [userID, replica.rawValue])
+            }
+        }
+    }
+
+    func registerReplicas(_ replicas: [ReplicaID], at time: Int64) async throws(ServerError) {
+        guard !replicas.isEmpty else { return }
+        try await offload { [users, userID] in
+            try users.write { db in
+                for replica in replicas {
+                    try db.execute(
+                        sql: "INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, '', ?) ON CONFLICT DO NOTHING",
+                        arguments: [userID, replica.rawValue, time])
+                }
+            }
+        }
+    }
+
+    func horizon(activeSince: Int64) async throws(ServerError) -> VersionVector {
+        try await offload { [users, userID] in
+            let acks = try users.read { db in
+                try String.fetchAll(db, sql: "SELECT knowledge FROM replica WHERE user_id = ? AND last_seen >= ?", arguments: [userID, activeSince])
+            }
+            return try Self.minimum(acks.map(Self.decode))
+        }
+    }
+
+    func collectGarbage(horizon: VersionVector) async throws(ServerError) -> Int {
+        try await offload { try store.collectGarbage(horizon: horizon) }
+    }
+
+    static func encode(_ vector: VersionVector) -> String {
+        vector.counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
+    }
+
+    static func decode(_ text: String) throws -> VersionVector {
+        var counters: [ReplicaID: UInt64] = [:]
+        for part in text.split(separator: ",") {
+            let pieces = part.split(separator: ":")
+            guard pieces.count == 2, let id = ReplicaID(String(pieces[0])), let counter = UInt64(pieces[1]) else {
+                throw ServerError.storage("corrupt knowledge in the replica table")
+            }
+            counters[id] = counter
+        }
+        return VersionVector(counters)
+    }
+
+    /// The pointwise minimum; a replica missing from any vector counts 0 there.
+    static func minimum(_ vectors: [VersionVector]) -> VersionVector {
+        guard var result = vectors.first else { return VersionVector() }
+        for vector in vectors.dropFirst() {
+            var next: [ReplicaID: UInt64] = [:]
+            for (replica, counter) in result.counters { next[replica] = min(counter, vector[replica]) }
+            result = VersionVector(next)
+        }
+        return result
     }
 }
 

@@ -17,6 +17,7 @@ public final class ServerMetrics: Sendable {
         var changesStored: UInt64 = 0
         var entriesPulled: UInt64 = 0
         var syncs: UInt64 = 0
+        var collections: UInt64 = 0
         var errors: [String: UInt64] = [:]  // code
     }
 
@@ -41,6 +42,10 @@ public final class ServerMetrics: Sendable {
             state.changesStored += UInt64(stored)
             state.entriesPulled += UInt64(pulled)
         }
+    }
+
+    func recordCollection() {
+        state.withLock { $0.collections += 1 }
     }
 
     func recordError(code: String) {
@@ -77,6 +82,9 @@ public final class ServerMetrics: Sendable {
             lines.append("# HELP readinglist_entries_pulled_total Log entries sent to clients.")
             lines.append("# TYPE readinglist_entries_pulled_total counter")
             lines.append("readinglist_entries_pulled_total \(state.entriesPulled)")
+            lines.append("# HELP readinglist_garbage_collections_total Sync round trips that forgot deleted articles.")
+            lines.append("# TYPE readinglist_garbage_collections_total counter")
+            lines.append("readinglist_garbage_collections_total \(state.collections)")
             lines.append("# HELP readinglist_sync_errors_total Refused or failed sync requests by error code.")
             lines.append("# TYPE readinglist_sync_errors_total counter")
             for code in state.errors.keys.sorted() { lines.append("readinglist_sync_errors_total{code=\"\(code)\"} \(state.errors[code]!)") }

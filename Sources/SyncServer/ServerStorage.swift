@@ -43,6 +43,16 @@ public protocol SyncSpace: Sendable {
     func apply(_ entries: [LogEntry]) async throws(ServerError) -> ApplyResult
     /// At most `limit` entries a replica knowing `knowledge` lacks, in causal order.
     func outgoing(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> [LogEntry]
-    /// Records what `replica` acknowledged having, and when.
-    func recordReplica(_ replica: ReplicaID, knowledge: VersionVector, at time: Int64) async throws(ServerError)
+    /// Records that `replica` synced at `time`; with `acknowledged`, also
+    /// what it has (all of it stored on the server, its own changes included).
+    func recordReplica(_ replica: ReplicaID, acknowledged: VersionVector?, at time: Int64) async throws(ServerError)
+    /// When `replica` last synced, or nil when it never did (nor wrote anything the server stored).
+    func lastSeen(_ replica: ReplicaID) async throws(ServerError) -> Int64?
+    /// Registers replicas that appear in a request (as authors or in knowledge) but never synced
+    /// here themselves: until they do (or expire) they hold the horizon back.
+    func registerReplicas(_ replicas: [ReplicaID], at time: Int64) async throws(ServerError)
+    /// The pointwise minimum of what every replica seen since `activeSince` acknowledged.
+    func horizon(activeSince: Int64) async throws(ServerError) -> VersionVector
+    /// Forgets deleted articles within `horizon` (see `ReplicaStore.collectGarbage`).
+    func collectGarbage(horizon: VersionVector) async throws(ServerError) -> Int
 }

@@ -9,13 +9,23 @@ public struct SyncService: Sendable {
     public let limits: SyncLimits
     let metrics: ServerMetrics
     let now: @Sendable () -> Int64
+    /// How long a replica may stay away. Deleted articles are forgotten once
+    /// every replica seen within this time has acknowledged the delete; a
+    /// replica away longer must rejoin (its old changes may touch them).
+    public let retention: Duration
 
-    public init(storage: any ServerStorage, limits: SyncLimits = SyncLimits(), metrics: ServerMetrics = ServerMetrics(), now: @escaping @Sendable () -> Int64) {
+    public init(
+        storage: any ServerStorage, limits: SyncLimits = SyncLimits(), metrics: ServerMetrics = ServerMetrics(),
+        retention: Duration = .seconds(90 * 86_400), now: @escaping @Sendable () -> Int64
+    ) {
         self.storage = storage
         self.limits = limits
         self.metrics = metrics
+        self.retention = retention
         self.now = now
     }
+
+    var retentionMillis: Int64 { retention.components.seconds * 1000 + retention.components.attoseconds / 1_000_000_000_000_000 }
 
     public func handle(_ request: SyncRequest, for user: ServerUser) async throws(ServerError) -> SyncResponse {
         guard request.protocolVersion == SyncProtocolVersion.current else {
@@ -32,8 +42,12 @@ public struct SyncService: Sendable {
             throw .refused(.malformedRequest, "pullLimit must be 1 to \(limits.maxPullEntries), not \(pullLimit)")
         }
         let space = try await storage.space(for: user)
-        let before = try await space.knowledge()
+        let time = now()
         let replica = request.replica
+        if let seen = try await space.lastSeen(replica), seen < time - retentionMillis {
+            throw .refused(.rejoinRequired, "replica \(replica.short) last synced more than \(retentionMillis / 86_400_000) days ago, longer than this server keeps deleted articles; it must rejoin from the server's copy (readinglist does this on its own and keeps the edits that still apply)")
+        }
+        let before = try await space.knowledge()
         if before[replica] > request.knowledge[replica] {
             let error = SyncError.replicaBehindItself(replica: replica, itsOwnCounter: request.knowledge[replica], seenElsewhere: before[replica])
             throw .refused(.replicaBehindItself, error.description)
@@ -47,12 +61,26 @@ public struct SyncService: Sendable {
         let result = request.push.isEmpty
             ? ApplyResultSummary(stored: 0, knowledge: before)
             : ApplyResultSummary(try await space.apply(request.push))
-        try await space.recordReplica(replica, knowledge: request.knowledge, at: now())
+        // Replicas named here that never synced with the server hold the horizon back until they do.
+        var named = Set(request.knowledge.counters.keys)
+        for entry in request.push { named.insert(entry.replica) }
+        named.remove(replica)
+        try await space.registerReplicas(named.sorted(), at: time)
+        // The acknowledgement counts only once everything the replica has is stored here.
+        let settled = result.knowledge.includes(request.knowledge)
+        try await space.recordReplica(replica, acknowledged: settled ? request.knowledge : nil, at: time)
         var pull = try await space.outgoing(for: request.knowledge, limit: pullLimit + 1)
         let more = pull.count > pullLimit
         if more { pull.removeLast() }
+        var horizon: VersionVector?
+        if !more {
+            let current = try await space.horizon(activeSince: time - retentionMillis)
+            if try await space.collectGarbage(horizon: current) > 0 { metrics.recordCollection() }
+            horizon = current
+        }
         metrics.recordSync(stored: result.stored, pulled: pull.count)
-        return SyncResponse(knowledge: result.knowledge, heads: try await space.heads(), stored: result.stored, pull: pull, more: more)
+        return SyncResponse(
+            knowledge: result.knowledge, heads: try await space.heads(), stored: result.stored, pull: pull, more: more, horizon: horizon)
     }
 }
 

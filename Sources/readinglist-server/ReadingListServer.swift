@@ -44,6 +44,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port (0: an ephemeral port, printed at start; default: $READINGLIST_SERVER_PORT, else 8080).") var port: Int?
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body ($READINGLIST_SERVER_MAX_BODY_BYTES).") var maxBodyBytes: Int?
     @Option(name: .customLong("max-push"), help: "Most entries one request may push ($READINGLIST_SERVER_MAX_PUSH).") var maxPush: Int?
+    @Option(name: .customLong("retention-days"), help: "How long a replica may stay away before it must rejoin; deleted articles are forgotten once every replica seen within it acknowledged them ($READINGLIST_SERVER_RETENTION_DAYS, default 90).")
+    var retentionDays: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error ($READINGLIST_SERVER_LOG_LEVEL).") var logLevel: String?
 
     func run() async throws {
@@ -61,7 +63,9 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
         let logger = Logger(label: "readinglist-server")
         let store = try storage.open()
-        let service = SyncService(storage: store, limits: limits, now: ReplicaStore.wallClock)
+        let days = retentionDays ?? environment("READINGLIST_SERVER_RETENTION_DAYS").flatMap(Int.init) ?? 90
+        guard days >= 1 else { throw ValidationError("--retention-days must be at least 1") }
+        let service = SyncService(storage: store, limits: limits, retention: .seconds(days * 86_400), now: ReplicaStore.wallClock)
         let configuration = ServerConfiguration(host: host ?? environment("READINGLIST_SERVER_HOST") ?? "127.0.0.1", port: resolvedPort, limits: limits)
         let app = buildApplication(service: service, configuration: configuration, logger: logger) { address in
             // Written unbuffered: scripts and tests read the address while the server runs.

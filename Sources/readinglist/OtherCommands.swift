@@ -161,10 +161,20 @@ struct Sync: AsyncParsableCommand {
         if interactive && report.roundTrips > 1 { FileHandle.standardError.write(Data("\n".utf8)) }
         try store.setSetting("server.url", url)
         try store.setSetting("server.token", token)
+        if report.rejoined {
+            var note = "this replica was away longer than the server keeps deleted articles; it rejoined as \(store.replicaID.short)"
+            if !report.dropped.isEmpty {
+                let articles = Set(report.dropped.compactMap { $0.entity.articleID?.rawValue.prefix(8) }).sorted().joined(separator: ", ")
+                note += "; \(report.dropped.count) edit(s) to articles deleted meanwhile were not kept (\(articles))"
+            }
+            FileHandle.standardError.write(Data((note + "\n").utf8))
+        }
         if json {
             printJSON(.object([
                 "pushed": .number(Double(report.pushed)), "pulled": .number(Double(report.pulled)),
                 "conflicts": .number(Double(report.conflicts)), "roundTrips": .number(Double(report.roundTrips)),
+                "collected": .number(Double(report.collected)), "rejoined": .bool(report.rejoined),
+                "dropped": .number(Double(report.dropped.count)),
             ]))
         } else {
             print("synced with \(url): pushed \(report.pushed), pulled \(report.pulled), \(report.conflicts) article(s) with conflicts")

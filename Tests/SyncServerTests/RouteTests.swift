@@ -20,11 +20,14 @@ struct ServerFixture {
     let bob: String
     let folder: String
 
-    init(limits: SyncLimits = SyncLimits()) async throws {
+    init(
+        limits: SyncLimits = SyncLimits(), retention: Duration = .seconds(90 * 86_400),
+        now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock
+    ) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("readinglist-server-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         storage = try SQLiteServerStorage(path: folder + "/server.sqlite")
-        service = SyncService(storage: storage, limits: limits, now: ReplicaStore.wallClock)
+        service = SyncService(storage: storage, limits: limits, retention: retention, now: now)
         alice = Tokens.generate()
         bob = Tokens.generate()
         _ = try await storage.addUser(name: "alice", tokenHash: Tokens.hash(alice))

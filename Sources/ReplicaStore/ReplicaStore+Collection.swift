@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+import ReadingListModel
+import SyncCore
+
+extension ReplicaStore {
+    /// Forgets deleted articles no replica can bring back any more.
+    ///
+    /// `horizon` is the knowledge every active replica of the list has
+    /// acknowledged, with all of its own changes pushed (the sync server
+    /// computes it). An article is collected when it is not visible and every
+    /// live delete of it is within the horizon: every active replica has seen
+    /// the delete, and any edit made concurrently with it has already arrived
+    /// (it would have made the article visible). Its live changes, and its
+    /// highlights', then become replaced dots: nothing of it is kept or sent.
+    ///
+    /// Returns the number of articles collected.
+    @discardableResult
+    public func collectGarbage(horizon: VersionVector) throws(StoreError) -> Int {
+        guard !horizon.isEmpty else { return 0 }
+        return try transaction { tx in
+            let candidates = try String.fetchAll(
+                tx.db, sql: "SELECT DISTINCT entity_id FROM change_log WHERE entity_type = ? AND field = ? AND value = 'true'",
+                arguments: [EntityRef.articleType, Fields.deleted])
+            var collected = 0
+            for text in candidates {
+                guard let id = try? ArticleID(validating: text) else { continue }
+                let live = try tx.liveChanges(ofArticle: id)
+                if let (_, visible) = ArticleMaterializer.materialize(id: id, changes: live), visible { continue }
+                let deletes = live.filter { $0.entity == .article(id) && $0.field == Fields.deleted && $0.value == true }
+                guard !deletes.isEmpty, deletes.allSatisfy({ horizon.covers($0.dot) }) else { continue }
+                // Everything live is in the deletes' past (the article is invisible), hence within the horizon too.
+                guard live.allSatisfy({ horizon.covers($0.dot) }) else { continue }
+                for change in live { try tx.forget(change) }
+                collected += 1
+            }
+            return collected
+        }
+    }
+
+    /// Starts this replica afresh under a new identity, for a replica that
+    /// returns after the server's horizon: its old changes may touch articles
+    /// the others have forgotten, so it must not push them as they are.
+    ///
+    /// Returns this replica's own changes the server had not acknowledged
+    /// (`acknowledged`); after pulling the list again, ``replay(_:)`` writes
+    /// those that still apply. Everything else is cleared.
+    public func rejoin(acknowledged: VersionVector) throws(StoreError) -> [Change] {
+        let me = replicaID
+        var generator = SystemRandomNumberGenerator()
+        let newID = ReplicaID.random(using: &generator)
+        let pending: [Change] = try mapErrors {
+            try writer.write { db in
+                let pending = try LogTransaction.decodeChanges(Row.fetchAll(
+                    db, sql: "SELECT \(LogTransaction.columns) FROM change_log WHERE replica = ? AND counter > ? ORDER BY counter",
+                    arguments: [me.rawValue, Int64(acknowledged[me])]))
+                for table in ["version_vector", "change_log", "replaced_range", "own_digest", "article", "article_tag", "sync_partner"] {
+                    try db.execute(sql: "DELETE FROM \(table)")
+                }
+                try Meta.set("replica_id", newID.rawValue, db)
+                return pending
+            }
+        }
+        identity.withLock { $0 = newID }
+        return pending
+    }
+
+    /// Writes again the pending changes ``rejoin(acknowledged:)`` returned,
+    /// for entities that are still visible; returns those that were not
+    /// (their articles were deleted and forgotten meanwhile).
+    public func replay(_ pending: [Change]) throws(StoreError) -> [Change] {
+        var dropped: [Change] = []
+        try transaction { tx in
+            for change in pending {
+                guard let article = change.entity.articleID else {
+                    // A type this version does not know: keep it as it was written.
+                    try tx.writeLocal(change.entity, change.field, change.value)
+                    continue
+                }
+                let live = try tx.liveChanges(ofArticle: article)
+                let entity = EntityRef.article(article)
+                let state = EntityState(entity: entity, changes: live.filter { $0.entity == entity })
+                let visible = state.isVisible(dependents: live.filter { $0.entity != entity })
+                if visible || (change.entity == entity && change.field == Fields.deleted && change.value == false) {
+                    try tx.writeLocal(change.entity, change.field, change.value)
+                } else {
+                    dropped.append(change)
+                }
+            }
+        }
+        return dropped
+    }
+}
