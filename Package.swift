@@ -61,10 +61,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Scenario files and the seeded, fault-injecting simulator: everything, in process.
+        .target(
+            name: "ScenarioKit",
+            dependencies: [
+                "ReplicaStore", "SyncClient", "SyncServer", "SyncProtocol", "SyncCore", "ReadingListModel",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "readinglist",
             dependencies: [
-                "SyncClient", "SyncClientHTTP", "ReplicaStore",
+                "SyncClient", "SyncClientHTTP", "ReplicaStore", "ScenarioKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -91,6 +99,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
+        .testTarget(name: "ScenarioTests", dependencies: ["ScenarioKit"], swiftSettings: strict),
         // Runs the built `readinglist` and `readinglist-server` executables on temporary databases.
         .testTarget(
             name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server", "ReplicaStore", "ReadingListModel"],

@@ -14,15 +14,15 @@ extension ReplicaStore {
     /// (it would have made the article visible). Its live changes, and its
     /// highlights', then become replaced dots: nothing of it is kept or sent.
     ///
-    /// Returns the number of articles collected.
+    /// Returns the articles collected.
     @discardableResult
-    public func collectGarbage(horizon: VersionVector) throws(StoreError) -> Int {
-        guard !horizon.isEmpty else { return 0 }
+    public func collectGarbage(horizon: VersionVector) throws(StoreError) -> [ArticleID] {
+        guard !horizon.isEmpty else { return [] }
         return try transaction { tx in
             let candidates = try String.fetchAll(
                 tx.db, sql: "SELECT DISTINCT entity_id FROM change_log WHERE entity_type = ? AND field = ? AND value = 'true'",
                 arguments: [EntityRef.articleType, Fields.deleted])
-            var collected = 0
+            var collected: [ArticleID] = []
             for text in candidates {
                 guard let id = try? ArticleID(validating: text) else { continue }
                 let live = try tx.liveChanges(ofArticle: id)
@@ -32,9 +32,22 @@ extension ReplicaStore {
                 // Everything live is in the deletes' past (the article is invisible), hence within the horizon too.
                 guard live.allSatisfy({ horizon.covers($0.dot) }) else { continue }
                 for change in live { try tx.forget(change) }
-                collected += 1
+                collected.append(id)
             }
             return collected
+        }
+    }
+
+    /// Applies a collection the server made: forgets the live changes of
+    /// `article` (and its highlights) within `horizon`, as the server did, so
+    /// that every replica keeps exactly the same changes of it. Changes outside
+    /// the horizon (made by a replica the server had not heard of yet) stay.
+    @discardableResult
+    public func forget(article: ArticleID, within horizon: VersionVector) throws(StoreError) -> Int {
+        try transaction { tx in
+            let doomed = try tx.liveChanges(ofArticle: article).filter { horizon.covers($0.dot) }
+            for change in doomed { try tx.forget(change) }
+            return doomed.count
         }
     }
 

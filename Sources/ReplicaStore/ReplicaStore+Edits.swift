@@ -214,8 +214,9 @@ extension ReplicaStore {
         if let position, !(position.isFinite && (0...1).contains(position)) {
             throw .invalidOperation("a highlight position must be a fraction from 0 to 1, not \(position)")
         }
-        let highlightID = "\(id.rawValue)/\(randomHex())"
-        try transaction { tx in
+        // Named after the dot of its first change: unique, and reproducible in simulations.
+        let highlightID: String = try transaction { tx in
+            let highlightID = "\(id.rawValue)/\(tx.replica.rawValue.prefix(8))\(String(tx.knowledge[tx.replica] + 1, radix: 16))"
             let entity = EntityRef.highlight(highlightID)
             try tx.writeLocal(entity, Fields.deleted, false)
             try tx.writeLocal(entity, Fields.quote, .string(quote))
@@ -223,6 +224,7 @@ extension ReplicaStore {
             if let position { try tx.writeLocal(entity, Fields.position, .number(position)) }
             if let note { try tx.writeLocal(entity, Fields.note, .string(note)) }
             if let color { try tx.writeLocal(entity, Fields.color, .string(color)) }
+            return highlightID
         }
         return highlightID
     }

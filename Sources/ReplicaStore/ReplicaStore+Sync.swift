@@ -51,10 +51,12 @@ extension ReplicaStore {
     /// content is refused as a copied replica.
     @discardableResult
     public func apply(_ entries: [LogEntry]) throws(StoreError) -> ApplyResult {
-        try transaction { tx in
+        let faults = faults
+        return try transaction { tx in
             var gate = CausalGate(knowledge: tx.knowledge)
             var duplicates = 0
-            for entry in entries {
+            for (index, entry) in entries.enumerated() {
+                try faults?.beforeEntry(index)
                 switch try gate.admit(entry) {
                 case let .apply(.change(change)):
                     try tx.applyRemote(change)

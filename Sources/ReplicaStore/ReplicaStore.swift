@@ -4,6 +4,17 @@ import ReadingListModel
 import SyncCore
 import Synchronization
 
+/// Fault injection for simulations: `beforeEntry(i)` runs inside the
+/// transaction that applies an incoming batch, before entry `i`; throwing
+/// rolls the whole batch back, exactly as a crash part-way through would.
+public struct ReplicaFaults: Sendable {
+    public var beforeEntry: @Sendable (Int) throws -> Void
+
+    public init(beforeEntry: @escaping @Sendable (Int) throws -> Void) {
+        self.beforeEntry = beforeEntry
+    }
+}
+
 /// One replica of the reading list: a SQLite database holding the live
 /// writes (the change log), this replica's knowledge (version vector), and
 /// the materialised articles that queries read.
@@ -18,10 +29,12 @@ public final class ReplicaStore: Sendable {
     /// The database file, or nil for an in-memory replica.
     public let path: String?
     let now: @Sendable () -> Int64
-    let randomHex: @Sendable () -> String
     /// False for a sync server's copy of a list: it keeps the change log only,
     /// without the materialised articles a client queries.
     let materializes: Bool
+    /// Test and simulation hook: called before each entry of an incoming
+    /// batch is applied; throwing aborts the batch as a crash would.
+    let faults: ReplicaFaults?
 
     /// The current wall clock in milliseconds since 1970.
     public static let wallClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
@@ -32,7 +45,7 @@ public final class ReplicaStore: Sendable {
     /// database and a replica written by a newer schema version.
     public static func open(
         path: String, create: Bool = true, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock,
-        materializes: Bool = true
+        materializes: Bool = true, faults: ReplicaFaults? = nil, replicaID: ReplicaID? = nil
     ) throws(StoreError) -> ReplicaStore {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .missingFile(path: path) }
@@ -46,7 +59,7 @@ public final class ReplicaStore: Sendable {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             let queue = try DatabaseQueue(path: path, configuration: configuration)
-            return try ReplicaStore(writer: queue, path: path, now: now, materializes: materializes)
+            return try ReplicaStore(writer: queue, path: path, now: now, replicaID: replicaID, materializes: materializes, faults: faults)
         } catch let error as StoreError {
             throw error
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
@@ -72,16 +85,13 @@ public final class ReplicaStore: Sendable {
     /// Wraps `writer`, validates it is a replica (or empty), and migrates it.
     init(
         writer: any DatabaseWriter, path: String?, now: @escaping @Sendable () -> Int64, replicaID: ReplicaID? = nil,
-        materializes: Bool = true
+        materializes: Bool = true, faults: ReplicaFaults? = nil
     ) throws {
         self.writer = writer
         self.path = path
         self.now = now
         self.materializes = materializes
-        self.randomHex = {
-            var generator = SystemRandomNumberGenerator()
-            return hex16(UInt64.random(in: .min ... .max, using: &generator))
-        }
+        self.faults = faults
         let shownPath = path ?? ":memory:"
         try writer.read { db in
             if try db.tableExists("replica_meta") {

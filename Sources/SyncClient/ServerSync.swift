@@ -1,3 +1,4 @@
+import ReadingListModel
 import ReplicaStore
 import SyncCore
 import SyncProtocol
@@ -94,7 +95,8 @@ public struct ServerSync: Sendable {
             let local = try store.knowledge()
             // Without a remembered server knowledge, the first round trip only learns it (and pulls).
             let push = try serverKnowledge.map { try store.outgoing(for: $0, limit: pageSize) } ?? []
-            let request = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: push, pullLimit: pageSize)
+            var request = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: push, pullLimit: pageSize)
+            request.collectedThrough = try store.setting(Self.cursorKey(partner)).flatMap { Int64($0) }
             let response: SyncResponse
             do {
                 response = try await send(request, over: transport, report: &report)
@@ -133,8 +135,12 @@ public struct ServerSync: Sendable {
                     report.dropped = try store.replay(waiting)
                     if !waiting.isEmpty { continue }
                 }
-                // Everything is pushed and pulled: forget what the server forgot.
-                if let horizon = response.horizon { report.collected += try store.collectGarbage(horizon: horizon) }
+                // Everything is pushed and pulled: forget exactly what the server forgot.
+                for collection in response.collected ?? [] {
+                    guard let article = try? ArticleID(validating: collection.article) else { continue }
+                    if try store.forget(article: article, within: collection.horizon) > 0 { report.collected += 1 }
+                    try store.setSetting(Self.cursorKey(partner), String(collection.seq))
+                }
                 break
             }
         }
@@ -142,6 +148,8 @@ public struct ServerSync: Sendable {
         report.conflicts = try store.status().articlesWithConflicts
         return report
     }
+
+    static func cursorKey(_ partner: String) -> String { "collected-through:" + partner }
 
     private func isCode(_ error: Failure, _ expected: SyncErrorCode) -> Bool {
         guard case let .transport(transportError, _) = error, case let .rejected(_, code, _) = transportError else { return false }

@@ -21,6 +21,8 @@ public struct SyncRequest: Sendable, Hashable, Codable {
     public var push: [LogEntry]
     /// How many entries to pull at most (1 ... ``SyncLimits/maxPullEntries``; default 1000).
     public var pullLimit: Int?
+    /// The last collection (``CollectedArticle/seq``) this replica applied; nil before its first.
+    public var collectedThrough: Int64?
 
     public init(replica: ReplicaID, knowledge: VersionVector, heads: [ForkCheck.Head], push: [LogEntry], pullLimit: Int? = nil) {
         protocolVersion = SyncProtocolVersion.current
@@ -45,18 +47,36 @@ public struct SyncResponse: Sendable, Hashable, Codable {
     public var pull: [LogEntry]
     /// True when more entries wait: send another request.
     public var more: Bool
-    /// When nothing more waits: what every active replica of the list has
-    /// acknowledged. A client that has pushed everything collects deleted
-    /// articles within it (`ReplicaStore.collectGarbage`), as the server did.
+    /// When nothing more waits: what every active replica of the list has acknowledged.
     public var horizon: VersionVector?
+    /// When nothing more waits: deleted articles the server forgot since
+    /// `collectedThrough`; the client forgets the same changes of them.
+    public var collected: [CollectedArticle]?
 
-    public init(knowledge: VersionVector, heads: [ForkCheck.Head], stored: Int, pull: [LogEntry], more: Bool, horizon: VersionVector? = nil) {
+    public init(
+        knowledge: VersionVector, heads: [ForkCheck.Head], stored: Int, pull: [LogEntry], more: Bool,
+        horizon: VersionVector? = nil, collected: [CollectedArticle]? = nil
+    ) {
         protocolVersion = SyncProtocolVersion.current
         self.knowledge = knowledge
         self.heads = heads
         self.stored = stored
         self.pull = pull
         self.more = more
+        self.horizon = horizon
+        self.collected = collected
+    }
+}
+
+/// A deleted article the server forgot: every change of it within `horizon` is gone.
+public struct CollectedArticle: Sendable, Hashable, Codable {
+    public var seq: Int64
+    public var article: String
+    public var horizon: VersionVector
+
+    public init(seq: Int64, article: String, horizon: VersionVector) {
+        self.seq = seq
+        self.article = article
         self.horizon = horizon
     }
 }

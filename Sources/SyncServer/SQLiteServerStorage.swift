@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ReplicaStore
 import SyncCore
+import SyncProtocol
 import Synchronization
 
 /// The embedded server storage: users and tokens in one SQLite file, and each
@@ -47,6 +48,14 @@ public final class SQLiteServerStorage: ServerStorage {
                         created_at INTEGER NOT NULL,
                         revoked_at INTEGER
                     );
+                    CREATE TABLE collected (
+                        seq INTEGER PRIMARY KEY,
+                        user_id INTEGER NOT NULL REFERENCES user (id),
+                        article TEXT NOT NULL,
+                        horizon TEXT NOT NULL,
+                        at INTEGER NOT NULL
+                    );
+                    CREATE INDEX collected_user ON collected (user_id, seq);
                     CREATE TABLE replica (
                         user_id INTEGER NOT NULL REFERENCES user (id),
                         replica TEXT NOT NULL,
@@ -203,8 +212,31 @@ struct SQLiteSpace: SyncSpace {
         }
     }
 
-    func collectGarbage(horizon: VersionVector) async throws(ServerError) -> Int {
-        try await offload { try store.collectGarbage(horizon: horizon) }
+    func collectGarbage(horizon: VersionVector, at time: Int64, keepSince: Int64) async throws(ServerError) -> Int {
+        let text = Self.encode(horizon)
+        return try await offload { [users, userID, store] in
+            let collected = try store.collectGarbage(horizon: horizon)
+            try users.write { db in
+                for article in collected {
+                    try db.execute(
+                        sql: "INSERT INTO collected (user_id, article, horizon, at) VALUES (?, ?, ?, ?)",
+                        arguments: [userID, article.rawValue, text, time])
+                }
+                try db.execute(sql: "DELETE FROM collected WHERE user_id = ? AND at < ?", arguments: [userID, keepSince])
+            }
+            return collected.count
+        }
+    }
+
+    func collections(after seq: Int64?) async throws(ServerError) -> [CollectedArticle] {
+        try await offload { [users, userID] in
+            try users.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT seq, article, horizon FROM collected WHERE user_id = ? AND seq > ? ORDER BY seq",
+                    arguments: [userID, seq ?? 0]
+                ).map { CollectedArticle(seq: $0[0], article: $0[1], horizon: try Self.decode($0[2])) }
+            }
+        }
     }
 
     static func encode(_ vector: VersionVector) -> String {

@@ -1,5 +1,6 @@
 import ReplicaStore
 import SyncCore
+import SyncProtocol
 
 /// A user of the sync server: one isolated reading list.
 public struct ServerUser: Sendable, Hashable, Codable {
@@ -53,6 +54,9 @@ public protocol SyncSpace: Sendable {
     func registerReplicas(_ replicas: [ReplicaID], at time: Int64) async throws(ServerError)
     /// The pointwise minimum of what every replica seen since `activeSince` acknowledged.
     func horizon(activeSince: Int64) async throws(ServerError) -> VersionVector
-    /// Forgets deleted articles within `horizon` (see `ReplicaStore.collectGarbage`).
-    func collectGarbage(horizon: VersionVector) async throws(ServerError) -> Int
+    /// Forgets deleted articles within `horizon` (see `ReplicaStore.collectGarbage`) and records
+    /// each collection, so that every replica forgets the same changes; drops records older than `keepSince`.
+    func collectGarbage(horizon: VersionVector, at time: Int64, keepSince: Int64) async throws(ServerError) -> Int
+    /// Collections recorded after `seq` (all retained ones when nil).
+    func collections(after seq: Int64?) async throws(ServerError) -> [CollectedArticle]
 }

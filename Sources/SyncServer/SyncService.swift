@@ -73,14 +73,17 @@ public struct SyncService: Sendable {
         let more = pull.count > pullLimit
         if more { pull.removeLast() }
         var horizon: VersionVector?
+        var collected: [CollectedArticle]?
         if !more {
             let current = try await space.horizon(activeSince: time - retentionMillis)
-            if try await space.collectGarbage(horizon: current) > 0 { metrics.recordCollection() }
+            if try await space.collectGarbage(horizon: current, at: time, keepSince: time - retentionMillis) > 0 { metrics.recordCollection() }
             horizon = current
+            collected = try await space.collections(after: request.collectedThrough)
         }
         metrics.recordSync(stored: result.stored, pulled: pull.count)
         return SyncResponse(
-            knowledge: result.knowledge, heads: try await space.heads(), stored: result.stored, pull: pull, more: more, horizon: horizon)
+            knowledge: result.knowledge, heads: try await space.heads(), stored: result.stored, pull: pull, more: more,
+            horizon: horizon, collected: collected)
     }
 }
 

@@ -21,6 +21,7 @@ struct ReadingList: AsyncParsableCommand {
             Progress.self, TagCommand.self, Untag.self, Delete.self,
             HighlightCommand.self, Conflicts.self, Resolve.self,
             Sync.self, Status.self, Log.self, ResetIdentity.self,
+            ScenarioCommand.self, Simulate.self,
         ])
 
     /// Accepts the global `--db PATH` before the subcommand too (`readinglist --db x.sqlite list`).

@@ -1,0 +1,477 @@
+import Foundation
+import ReadingListModel
+import ReplicaStore
+import SyncClient
+import SyncCore
+import SyncProtocol
+import Synchronization
+
+/// The faults a simulation can inject.
+public enum SimulationFault: String, Sendable, CaseIterable, Hashable {
+    /// Requests lost before the server applied them, or responses lost after.
+    case drop
+    /// A request delivered twice.
+    case duplicate
+    /// An old request delivered again late, after newer ones.
+    case reorder
+    /// A replica crashing part-way through applying a batch, restarting from its file.
+    case crash
+    /// Replicas cut off from the server for a while, then healed.
+    case partition
+    /// Replica clocks hours to a year off.
+    case skew
+}
+
+/// A seeded run: replicas, user operations and syncs through a faulty
+/// network to the real server code, with a deterministic scheduler.
+public struct Simulation: Sendable {
+    public var seed: UInt64
+    public var replicas: Int
+    public var operations: Int
+    public var faults: Set<SimulationFault>
+
+    public init(seed: UInt64, replicas: Int = 3, operations: Int = 100, faults: Set<SimulationFault> = Set(SimulationFault.allCases)) {
+        self.seed = seed
+        self.replicas = replicas
+        self.operations = operations
+        self.faults = faults
+    }
+
+    /// One scheduled event. A trace of events is generated from the seed, then
+    /// executed; shrinking removes events and executes again.
+    public enum Event: Sendable, Hashable, CustomStringConvertible {
+        case operation(replica: Int, UserOperation)
+        case sync(replica: Int, SyncPlan)
+        case partition(replica: Int)
+        case heal(replica: Int)
+        case advance(millis: Int64)
+
+        public var description: String {
+            switch self {
+            case let .operation(replica, operation): "r\(replica): \(operation)"
+            case let .sync(replica, plan): "r\(replica): sync \(plan)"
+            case let .partition(replica): "partition r\(replica)"
+            case let .heal(replica): "heal r\(replica)"
+            case let .advance(millis): "advance \(millis) ms"
+            }
+        }
+    }
+
+    /// What goes wrong during one sync, decided when the trace is generated.
+    public struct SyncPlan: Sendable, Hashable, CustomStringConvertible {
+        public var pageSize: Int
+        /// Round trips (0-based) whose request is lost before reaching the server.
+        public var dropBefore: Set<Int> = []
+        /// Round trips whose response is lost after the server applied the request.
+        public var dropAfter: Set<Int> = []
+        /// Round trips delivered twice.
+        public var duplicate: Set<Int> = []
+        /// Deliver a stale earlier request of this replica again before round trip 0.
+        public var replayStale = false
+        /// Crash while applying the pulled page of round trip `.0`, before entry `.1`.
+        public var crash: (Int, Int)?
+
+        public static func == (a: SyncPlan, b: SyncPlan) -> Bool {
+            a.pageSize == b.pageSize && a.dropBefore == b.dropBefore && a.dropAfter == b.dropAfter && a.duplicate == b.duplicate
+                && a.replayStale == b.replayStale && a.crash?.0 == b.crash?.0 && a.crash?.1 == b.crash?.1
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(pageSize)
+            hasher.combine(dropBefore)
+            hasher.combine(dropAfter)
+            hasher.combine(duplicate)
+        }
+
+        public var description: String {
+            var parts = ["page \(pageSize)"]
+            if !dropBefore.isEmpty { parts.append("lose requests \(dropBefore.sorted())") }
+            if !dropAfter.isEmpty { parts.append("lose responses \(dropAfter.sorted())") }
+            if !duplicate.isEmpty { parts.append("duplicate \(duplicate.sorted())") }
+            if replayStale { parts.append("replay a stale request") }
+            if let crash { parts.append("crash in round trip \(crash.0) at entry \(crash.1)") }
+            return parts.joined(separator: ", ")
+        }
+    }
+
+    /// A user action, concrete but tolerant: it names pages, not articles, and
+    /// does nothing when the page is not in the replica's list.
+    public struct UserOperation: Sendable, Hashable, CustomStringConvertible {
+        public var kind: Int
+        public var page: Int
+        public var variant: Int
+        public var word: Int
+        public var tag: Int
+        public var fraction: Int
+
+        static let pages = ["https://example.com/a", "https://example.com/b", "https://news.example.org/story", "http://blog.example.net/post/1", "https://example.com/c"]
+        static let variants = ["", "?utm_source=phone", "#top", "/", "?fbclid=xyz&utm_medium=mail"]
+        static let words = ["Alpha", "Beta", "Gamma"]
+        static let tags = ["swift", "news", "later"]
+        static let kinds = ["save", "save with title", "edit title", "edit note", "tag", "untag", "read", "unread", "progress", "archive", "favorite", "delete", "highlight", "resolve"]
+
+        var url: String {
+            let base = Self.pages[page]
+            let suffix = Self.variants[variant]
+            return suffix == "/" ? base + "/" : base + suffix
+        }
+
+        public var description: String {
+            "\(Self.kinds[kind]) \(url) [\(Self.words[word]), #\(Self.tags[tag]), \(fraction * 10)%]"
+        }
+
+        /// Applies the operation; false when it did not apply to the list as it is.
+        func apply(to store: ReplicaStore) throws -> Bool {
+            let id = ArticleID(url: try NormalizedURL(url)).rawValue
+            let article = try? store.article(id)
+            do {
+                switch kind {
+                case 0: try store.save(SaveRequest(url: url, tags: [Self.tags[tag]]))
+                case 1: try store.save(SaveRequest(url: url, title: Self.words[word]))
+                default:
+                    guard let article else { return false }
+                    switch kind {
+                    case 2: try store.edit(id, [Fields.title: .string(Self.words[word])])
+                    case 3: try store.edit(id, [Fields.note: .string("note \(Self.words[word])")])
+                    case 4: try store.setTags(id, [Self.tags[tag]], present: true)
+                    case 5:
+                        guard article.tags.contains(Self.tags[tag]) else { return false }
+                        try store.setTags(id, [Self.tags[tag]], present: false)
+                    case 6: try store.setRead(id, true)
+                    case 7: try store.setRead(id, false)
+                    case 8: try store.setProgress(id, Double(fraction) / 10)
+                    case 9: try store.edit(id, [Fields.isArchived: .bool(!article.isArchived)])
+                    case 10: try store.edit(id, [Fields.isFavorite: .bool(!article.isFavorite)])
+                    case 11: try store.delete(id)
+                    case 12: try store.addHighlight(id, quote: "quote \(Self.words[word])", position: Double(fraction) / 10)
+                    default:
+                        guard let conflict = article.conflicts.first else { return false }
+                        try store.resolveConflict(id, field: conflict.field, keep: 1 + fraction % conflict.values.count)
+                    }
+                }
+            } catch StoreError.invalidOperation {
+                return false
+            }
+            return true
+        }
+    }
+
+    /// The trace this seed generates.
+    public func trace() -> [Event] {
+        var generator = SplitMix64(seed: seed)
+        var events: [Event] = []
+        var partitioned: Set<Int> = []
+        func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &generator) < percent }
+        var remaining = operations
+        while remaining > 0 {
+            let replica = Int.random(in: 0..<replicas, using: &generator)
+            let roll = Int.random(in: 0..<100, using: &generator)
+            if roll < 65 {
+                // A quarter of the operations save a page, the rest act on what is there.
+                let kind = chance(25) ? Int.random(in: 0..<2, using: &generator) : Int.random(in: 2..<UserOperation.kinds.count, using: &generator)
+                let operation = UserOperation(
+                    kind: kind, page: Int.random(in: 0..<UserOperation.pages.count, using: &generator),
+                    variant: Int.random(in: 0..<UserOperation.variants.count, using: &generator), word: Int.random(in: 0..<3, using: &generator),
+                    tag: Int.random(in: 0..<3, using: &generator), fraction: Int.random(in: 0...10, using: &generator))
+                events.append(.operation(replica: replica, operation))
+                remaining -= 1
+            } else if roll < 92 {
+                var plan = SyncPlan(pageSize: [2, 5, 20, 1000][Int.random(in: 0..<4, using: &generator)])
+                for roundTrip in 0..<4 {
+                    if faults.contains(.drop) && chance(8) { plan.dropBefore.insert(roundTrip) }
+                    if faults.contains(.drop) && chance(8) { plan.dropAfter.insert(roundTrip) }
+                    if faults.contains(.duplicate) && chance(8) { plan.duplicate.insert(roundTrip) }
+                }
+                if faults.contains(.reorder) && chance(15) { plan.replayStale = true }
+                if faults.contains(.crash) && chance(10) { plan.crash = (Int.random(in: 0..<3, using: &generator), Int.random(in: 0..<2, using: &generator)) }
+                events.append(.sync(replica: replica, plan))
+            } else if roll < 96, faults.contains(.partition) {
+                if partitioned.contains(replica) {
+                    partitioned.remove(replica)
+                    events.append(.heal(replica: replica))
+                } else {
+                    partitioned.insert(replica)
+                    events.append(.partition(replica: replica))
+                }
+            } else {
+                events.append(.advance(millis: Int64.random(in: 1...3_600_000, using: &generator)))
+            }
+        }
+        return events
+    }
+
+    /// Clock offsets per replica (with the `skew` fault).
+    func offsets() -> [Int64] {
+        var generator = SplitMix64(seed: seed ^ 0x5EED)
+        let choices: [Int64] = [0, 31_536_000_000, -3_600_000, 300_000, -86_400_000]
+        return (0..<replicas).map { index in
+            faults.contains(.skew) && index > 0 ? choices[Int.random(in: 0..<choices.count, using: &generator)] : 0
+        }
+    }
+}
+
+/// What a simulation exercised, and whether the invariants held.
+public struct SimulationReport: Sendable, CustomStringConvertible {
+    public var seed: UInt64
+    public var operations = 0
+    public var skippedOperations = 0
+    public var syncs = 0
+    public var failedSyncs = 0
+    public var lostRequests = 0
+    public var lostResponses = 0
+    public var duplicates = 0
+    public var staleReplays = 0
+    public var crashes = 0
+    public var partitions = 0
+    public var skewedReplicas = 0
+    public var conflictsSeen = 0
+    public var collected = 0
+    /// Invariant violations after the final sync (empty: the run passed).
+    public var violations: [String] = []
+
+    public var passed: Bool { violations.isEmpty }
+
+    public init(seed: UInt64) { self.seed = seed }
+
+    public var description: String {
+        "seed \(seed): \(passed ? "ok" : "FAILED"): \(operations) operations (\(skippedOperations) did not apply), \(syncs) syncs (\(failedSyncs) failed), "
+            + "faults: \(lostRequests) lost requests, \(lostResponses) lost responses, \(duplicates) duplicates, \(staleReplays) stale replays, "
+            + "\(crashes) crashes, \(partitions) partitions, \(skewedReplicas) skewed clocks; \(conflictsSeen) conflicts seen, \(collected) tombstones collected"
+    }
+}
+
+/// Runs simulations, checks the invariants, and shrinks failing traces.
+public enum Simulator {
+    struct SimulatedCrash: Error, CustomStringConvertible {
+        var description: String { "simulated crash" }
+    }
+
+    /// Runs the seed's trace.
+    public static func run(_ simulation: Simulation) async throws -> SimulationReport {
+        try await execute(simulation, trace: simulation.trace())
+    }
+
+    /// Finds a shorter trace that still fails (removing chunks of events, then single events).
+    public static func shrink(_ simulation: Simulation, budget: Int = 150) async throws -> [Simulation.Event] {
+        var trace = simulation.trace()
+        var attempts = 0
+        var chunk = max(1, trace.count / 2)
+        while chunk >= 1 && attempts < budget {
+            var index = 0
+            var removedAny = false
+            while index < trace.count && attempts < budget {
+                var candidate = trace
+                candidate.removeSubrange(index..<min(trace.count, index + chunk))
+                attempts += 1
+                if !(try await execute(simulation, trace: candidate).passed) {
+                    trace = candidate
+                    removedAny = true
+                } else {
+                    index += chunk
+                }
+            }
+            if !removedAny || chunk == 1 { chunk /= 2 }
+        }
+        return trace
+    }
+
+    /// Executes a trace and checks the invariants of the merge contract.
+    public static func execute(_ simulation: Simulation, trace: [Simulation.Event]) async throws -> SimulationReport {
+        var report = SimulationReport(seed: simulation.seed)
+        let world = try await World()
+        do {
+            try await execute(simulation, trace: trace, world: world, report: &report)
+        } catch {
+            report.violations.append("the run stopped: \(error)")
+        }
+        await world.tearDown()
+        return report
+    }
+
+    private static func execute(_ simulation: Simulation, trace: [Simulation.Event], world: World, report: inout SimulationReport) async throws {
+        let names = (0..<simulation.replicas).map { "r\($0)" }
+        let crashPlan = Mutex<Int?>(nil)
+        let offsets = simulation.offsets()
+        report.skewedReplicas = offsets.filter { $0 != 0 }.count
+        for (index, name) in names.enumerated() {
+            world.clock.setOffset(offsets[index], for: name)
+            let faults = ReplicaFaults { entry in
+                let armed = crashPlan.withLock { plan -> Bool in
+                    guard plan == entry else { return false }
+                    plan = nil
+                    return true
+                }
+                if armed { throw SimulatedCrash() }
+            }
+            var generator = SplitMix64(seed: simulation.seed &+ UInt64(index) &* 0x9E37_79B9)
+            try world.openNew(name, faults: faults, id: ReplicaID.random(using: &generator))
+        }
+        var written: [Dot: Change] = [:]
+        var lastCounter = Array(repeating: UInt64(0), count: names.count)
+        var stale: [Int: SyncRequest] = [:]
+
+        func record(_ index: Int) throws {
+            let store = world.store(names[index])
+            for change in try store.liveChanges() where change.dot.replica == store.replicaID && change.dot.counter > lastCounter[index] {
+                written[change.dot] = change
+            }
+            lastCounter[index] = try store.knowledge()[store.replicaID]
+        }
+
+        for event in trace {
+            world.clock.advance(1000)
+            switch event {
+            case let .operation(replica, operation):
+                report.operations += 1
+                if try !operation.apply(to: world.store(names[replica])) { report.skippedOperations += 1 }
+                try record(replica)
+            case let .sync(replica, plan):
+                report.syncs += 1
+                let name = names[replica]
+                let counters = Mutex(0)
+                let service = world.service
+                let user = world.user
+                let cut = world.partitioned.contains(name)
+                let pending = plan.replayStale ? stale[replica] : nil
+                let captured = Mutex<SyncRequest?>(nil)
+                let tally = Mutex((lostRequests: 0, lostResponses: 0, duplicates: 0, replays: 0))
+                let transport = ClosureTransport { request throws(SyncTransportError) in
+                    let roundTrip = counters.withLock { value in defer { value += 1 }; return value }
+                    if cut { throw .unreachable("partitioned") }
+                    if roundTrip == 0, let pending {
+                        _ = try? await World.call(service, pending, user)
+                        tally.withLock { $0.replays += 1 }
+                    }
+                    captured.withLock { if $0 == nil { $0 = request } }
+                    if plan.dropBefore.contains(roundTrip) {
+                        tally.withLock { $0.lostRequests += 1 }
+                        throw .unreachable("request lost")
+                    }
+                    var response = try await World.call(service, request, user)
+                    if plan.duplicate.contains(roundTrip) {
+                        tally.withLock { $0.duplicates += 1 }
+                        response = try await World.call(service, request, user)
+                    }
+                    if plan.dropAfter.contains(roundTrip) {
+                        tally.withLock { $0.lostResponses += 1 }
+                        throw .unreachable("response lost")
+                    }
+                    if let crash = plan.crash, crash.0 == roundTrip { crashPlan.withLock { $0 = crash.1 } }
+                    return response
+                }
+                let sync = ServerSync(pageSize: plan.pageSize, retryPolicy: RetryPolicy(maxAttempts: 4), sleep: { _ in }, jitter: { 0 })
+                do {
+                    let result = try await sync.run(store: world.store(name), transport: transport, partner: "server")
+                    report.collected += result.collected
+                } catch {
+                    report.failedSyncs += 1
+                    if "\(error)".contains("simulated crash") {
+                        report.crashes += 1
+                        try world.restart(name)  // restart from the database file
+                    }
+                }
+                crashPlan.withLock { $0 = nil }
+                let counts = tally.withLock { $0 }
+                report.lostRequests += counts.lostRequests
+                report.lostResponses += counts.lostResponses
+                report.duplicates += counts.duplicates
+                report.staleReplays += counts.replays
+                if let request = captured.withLock({ $0 }) { stale[replica] = request }
+                report.conflictsSeen += try world.store(name).status().articlesWithConflicts
+            case let .partition(replica):
+                world.partitioned.insert(names[replica])
+                report.partitions += 1
+            case let .heal(replica):
+                world.partitioned.remove(names[replica])
+            case let .advance(millis):
+                world.clock.advance(millis)
+            }
+        }
+        // Heal everything and sync until quiescent, then check the invariants.
+        world.partitioned.removeAll()
+        for _ in 0..<3 {
+            for name in names { try await world.syncWithServer(name) }
+        }
+        report.violations += try await InvariantChecker.check(world: world, replicas: names, written: written)
+    }
+}
+
+extension World {
+    /// Opens a new replica file with a given identity (reproducible simulations).
+    func openNew(_ replica: String, faults: ReplicaFaults, id: ReplicaID) throws(StoreError) {
+        self.faults[replica] = faults
+        let store = try ReplicaStore.open(path: path(of: replica), now: clock.source(for: replica), faults: faults, replicaID: id)
+        register(replica, store)
+    }
+}
+
+/// The five invariants of the merge contract, checked on a world after a full sync.
+public enum InvariantChecker {
+    public static func check(world: World, replicas: [String], written: [Dot: Change]) async throws -> [String] {
+        var violations: [String] = []
+        // 1. Convergence.
+        let states = try replicas.map { try world.visibleState($0) }
+        let first = try world.store(replicas[0]).articles(includeContent: true)
+        for (name, state) in zip(replicas, states) where state != states[0] {
+            let other = try world.store(name).articles(includeContent: true)
+            let mine = Set(first.map { $0.jsonValue(includeContent: true).canonicalText })
+            let theirs = Set(other.map { $0.jsonValue(includeContent: true).canonicalText })
+            let detail = "\(replicas[0]) only: \(mine.subtracting(theirs).sorted().joined(separator: " ")); \(name) only: \(theirs.subtracting(mine).sorted().joined(separator: " "))"
+            violations.append("convergence: \(name) shows a different list than \(replicas[0]): \(detail)")
+        }
+        // 2. No lost write: live, or replaced by a write that causally followed it, or
+        //    forgotten with a deleted article every replica acknowledged.
+        let store = world.store(replicas[0])
+        let live = Dictionary(uniqueKeysWithValues: try store.liveChanges().map { ($0.dot, $0) })
+        
+        for change in written.values {
+            if let stored = live[change.dot] {
+                if !stored.sameContent(as: change) { violations.append("write \(change) changed content") }
+                continue
+            }
+            let replaced = written.values.contains { other in
+                other.entity == change.entity && other.field == change.field && other.dot != change.dot && other.context.covers(change.dot)
+            }
+            if replaced { continue }
+            let article = change.entity.articleID
+            // Collected at the horizon: a delete of its article that is (or causally follows) the
+            // write was forgotten, with the article, once every known replica acknowledged it.
+            let collected = article.map { id in
+                written.values.contains {
+                    $0.entity == .article(id) && $0.field == Fields.deleted && $0.value == true && live[$0.dot] == nil
+                        && ($0.dot == change.dot || $0.context.covers(change.dot))
+                }
+            } ?? false
+            if !collected { violations.append("lost write: \(change)") }
+        }
+        // 3. Idempotence.
+        for name in replicas {
+            let report = try await world.syncWithServer(name)
+            if report.pushed != 0 || report.pulled != 0 {
+                violations.append("idempotence: a second sync of \(name) moved \(report.pushed) up and \(report.pulled) down")
+            }
+        }
+        if try replicas.map({ try world.visibleState($0) }) != states { violations.append("idempotence: a second sync changed what replicas show") }
+        // 4. One article per normalised URL.
+        let list = try store.articles()
+        if Set(list.map(\.normalizedURL)).count != list.count { violations.append("two articles share a normalised URL") }
+        // 5. The stores' own invariants (gap-free dots, no live sibling replacing another, fresh materialisation).
+        for name in replicas {
+            for problem in try world.store(name).checkInvariants() { violations.append("\(name): \(problem)") }
+        }
+        return violations
+    }
+}
+
+/// A small seeded generator: every run of a seed replays exactly.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import ScenarioKit
+
+struct ScenarioCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scenario", abstract: "Run conflict-resolution scenario files (see Docs/Testing.md).",
+        subcommands: [Run.self])
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run scenarios through real replica stores and the real server code, in process.")
+        @Argument(help: "Scenario files, or folders of .yaml files.") var paths: [String]
+
+        func run() async throws {
+            var files: [String] = []
+            for path in paths {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                    throw CLIError(message: "no scenario file or folder '\(path)'")
+                }
+                if isDirectory.boolValue {
+                    let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+                    files += names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { "\(path)/\($0)" }
+                } else {
+                    files.append(path)
+                }
+            }
+            var passed = 0, failed = 0
+            for file in files {
+                let scenario: Scenario
+                do { scenario = try ScenarioParser.parse(file: file) } catch {
+                    print("ERROR \(error)")
+                    failed += 1
+                    continue
+                }
+                let result = try await ScenarioRunner.run(scenario)
+                if result.passed {
+                    passed += 1
+                    print("PASS \(result.name) (\(file))")
+                } else {
+                    failed += 1
+                    print("FAIL \(result.name) (\(file))")
+                    for failure in result.failures { print("  \(failure)") }
+                }
+            }
+            print("\(passed) passed, \(failed) failed")
+            if failed > 0 { throw ExitCode(1) }
+        }
+    }
+}
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run seeded simulations of replicas and the server through a fault-injecting network, checking the invariants.")
+    @Option(help: "The first seed.") var seed: UInt64 = 1
+    @Option(help: "How many consecutive seeds to run.") var count = 1
+    @Option(help: "Replicas per run.") var replicas = 3
+    @Option(help: "User operations per run.") var ops = 100
+    @Option(help: "Comma-separated faults: \(SimulationFault.allCases.map(\.rawValue).joined(separator: ",")), or all.") var faults = ""
+    @Flag(help: "Print one line per passing seed too.") var verbose = false
+
+    func validate() throws {
+        guard (1...16).contains(replicas) else { throw ValidationError("--replicas must be 1 to 16") }
+        guard ops >= 0, count >= 1 else { throw ValidationError("--ops must be at least 0 and --count at least 1") }
+        _ = try parsedFaults()
+    }
+
+    func parsedFaults() throws -> Set<SimulationFault> {
+        if faults == "all" { return Set(SimulationFault.allCases) }
+        var result: Set<SimulationFault> = []
+        for name in faults.split(separator: ",") {
+            guard let fault = SimulationFault(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown fault '\(name)' (expected \(SimulationFault.allCases.map(\.rawValue).joined(separator: ", ")) or all)")
+            }
+            result.insert(fault)
+        }
+        return result
+    }
+
+    func run() async throws {
+        let faultSet = try parsedFaults()
+        var failed: [UInt64] = []
+        var totals = SimulationReport(seed: seed)
+        for offset in 0..<count {
+            let simulation = Simulation(seed: seed &+ UInt64(offset), replicas: replicas, operations: ops, faults: faultSet)
+            let report = try await Simulator.run(simulation)
+            totals.operations += report.operations
+            totals.syncs += report.syncs
+            totals.lostRequests += report.lostRequests
+            totals.lostResponses += report.lostResponses
+            totals.duplicates += report.duplicates
+            totals.staleReplays += report.staleReplays
+            totals.crashes += report.crashes
+            totals.partitions += report.partitions
+            totals.skewedReplicas += report.skewedReplicas
+            totals.conflictsSeen += report.conflictsSeen
+            totals.collected += report.collected
+            if report.passed {
+                if verbose || count == 1 { print(report) }
+                continue
+            }
+            failed.append(simulation.seed)
+            print(report)
+            for violation in report.violations.prefix(10) { print("  \(violation)") }
+            let shortest = try await Simulator.shrink(simulation)
+            print("  shortest failing history (\(shortest.count) of \(simulation.trace().count) events):")
+            for event in shortest { print("    \(event)") }
+            let faultText = faultSet.isEmpty ? "" : " --faults \(faultSet.map(\.rawValue).sorted().joined(separator: ","))"
+            print("  replay: readinglist simulate --seed \(simulation.seed) --replicas \(replicas) --ops \(ops)\(faultText)")
+        }
+        if count > 1 {
+            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) stale replays, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected")
+        }
+        print("\(count - failed.count) passed, \(failed.count) failed")
+        if !failed.isEmpty { throw ExitCode(1) }
+    }
+}

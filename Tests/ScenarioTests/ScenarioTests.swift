@@ -1,0 +1,113 @@
+import Foundation
+import ScenarioKit
+import Testing
+
+func packageRoot() -> String {
+    var root = URL(fileURLWithPath: #filePath)
+    while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
+    return root.path
+}
+
+func parse(_ yaml: String) throws(ScenarioError) -> Scenario {
+    try ScenarioParser.parse(yaml: yaml, file: "test.yaml")
+}
+
+@Suite("Scenario files")
+struct ScenarioTests {
+    static let shipped: [String] = {
+        let folder = packageRoot() + "/Scenarios"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted().map { folder + "/" + $0 }
+    }()
+
+    @Test func theLibraryHasAScenarioForEveryRule() {
+        #expect(Self.shipped.count >= 20)
+    }
+
+    @Test(arguments: shipped)
+    func shippedScenarioPasses(_ file: String) async throws {
+        let result = try await ScenarioRunner.run(try ScenarioParser.parse(file: file))
+        #expect(result.passed, "\(result.failures.map(\.description).joined(separator: "\n"))")
+    }
+
+    @Test func aFailingExpectationNamesTheLineTheReplicaAndWhatWasSeen() async throws {
+        let scenario = try parse("""
+            name: wrong on purpose
+            replicas: [phone, laptop]
+            steps:
+              - phone: add https://example.com/a --title Original
+              - sync: all
+              - phone: edit https://example.com/a --title "Phone title"
+              - laptop: edit https://example.com/a --title "Laptop title"
+              - sync: all
+            expect:
+              https://example.com/a:
+                title: "Phone title"
+                conflicts: none
+              https://example.com/missing:
+                title: x
+            """)
+        let result = try await ScenarioRunner.run(scenario)
+        #expect(!result.passed)
+        let text = result.failures.map(\.description)
+        #expect(text.contains { $0.hasPrefix("test.yaml:11:") && $0.contains("title of https://example.com/a") && $0.contains("on laptop") && $0.contains(#"saw "Laptop title""#) })
+        #expect(text.contains { $0.hasPrefix("test.yaml:10:") && $0.contains("no conflicts") && $0.contains("title: [") })
+        #expect(text.contains { $0.hasPrefix("test.yaml:13:") && $0.contains("article https://example.com/missing in the list") && $0.contains("not there") })
+    }
+
+    @Test func aStepThatShouldFailButSucceedsIsReported() async throws {
+        let result = try await ScenarioRunner.run(try parse("""
+            name: expects a failure
+            replicas: [phone]
+            steps:
+              - phone: add https://example.com/a
+              - phone: { run: "progress https://example.com/a 0.5", fails: "from 0 to 1" }
+            """))
+        #expect(result.failures.first?.description.contains("test.yaml:5:") == true)
+        #expect(result.failures.first?.saw == "success")
+    }
+
+    @Test(arguments: [
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: add https://example.com\n  - b: add https://example.com\n", 5, "unknown replica 'b'"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: frobnicate https://example.com\n", 4, "unknown verb 'frobnicate'"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: add https://example.com\n   bad: indent\n", 5, "YAML syntax error"),
+        ("name: x\nreplicas: [a]\nexpect:\n  https://example.com/a:\n    colour: red\n", 5, "unknown field 'colour'"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - advance: soon\n", 4, "expected 'advance: DURATION'"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - sync: [a, ghost]\n", 4, "unknown replica 'ghost'"),
+        ("name: x\nreplicas: [a]\nfrobs: 1\n", 3, "unknown key 'frobs'"),
+        ("replicas: [a]\n", 1, "needs a 'name'"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: add \"https://example.com\n", 4, "unclosed quote"),
+    ])
+    func badFilesAreReportedWithTheirLine(_ yaml: String, _ line: Int, _ message: String) {
+        #expect {
+            _ = try parse(yaml)
+        } throws: { error in
+            guard let error = error as? ScenarioError else { return false }
+            return error.line == line && error.message.contains(message) && error.description.hasPrefix("test.yaml:\(line): ")
+        }
+    }
+}
+
+@Suite("Simulator")
+struct SimulatorTests {
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func aSeedWithEveryFaultKeepsTheInvariants(seed: UInt64) async throws {
+        let report = try await Simulator.run(Simulation(seed: seed, replicas: 4, operations: 80))
+        #expect(report.passed, "\(report.violations)")
+        #expect(report.syncs > 10 && report.operations == 80)
+    }
+
+    @Test func theSameSeedReplaysTheSameRun() async throws {
+        let simulation = Simulation(seed: 42, replicas: 3, operations: 60)
+        #expect(simulation.trace() == simulation.trace())
+        let first = try await Simulator.run(simulation)
+        let second = try await Simulator.run(simulation)
+        #expect(first.description == second.description)
+        #expect(first.lostRequests + first.lostResponses + first.duplicates + first.crashes + first.partitions > 0, "faults were injected")
+    }
+
+    @Test func withoutFaultsNothingIsInjected() async throws {
+        let report = try await Simulator.run(Simulation(seed: 7, replicas: 3, operations: 50, faults: []))
+        #expect(report.passed)
+        #expect(report.lostRequests == 0 && report.duplicates == 0 && report.crashes == 0 && report.partitions == 0 && report.skewedReplicas == 0)
+    }
+}
