@@ -11,6 +11,12 @@ public struct ApplyResult: Sendable, Hashable {
     public var duplicates: Int
     /// This replica's knowledge after the batch.
     public var knowledge: VersionVector
+
+    public init(appliedChanges: Int, duplicates: Int, knowledge: VersionVector) {
+        self.appliedChanges = appliedChanges
+        self.duplicates = duplicates
+        self.knowledge = knowledge
+    }
 }
 
 extension ReplicaStore {

@@ -239,6 +239,7 @@ struct SQLiteSpace: SyncSpace {
         }
     }
 
+    /// Version vectors as stored in both backends: `replica:counter,...`, sorted.
     static func encode(_ vector: VersionVector) -> String {
         vector.counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
     }

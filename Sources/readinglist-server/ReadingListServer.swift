@@ -14,17 +14,31 @@ struct ReadingListServer: AsyncParsableCommand {
         subcommands: [Serve.self, UserCommand.self])
 }
 
-/// `--db`, shared by every command; also `$READINGLIST_SERVER_DB`.
+/// Where the server keeps its data, shared by every command: `--db` (SQLite,
+/// the default; `$READINGLIST_SERVER_DB`) or `--postgres` (`$READINGLIST_SERVER_POSTGRES`).
 struct StorageOptions: ParsableArguments {
     @Option(help: "The server database (SQLite). Default: $READINGLIST_SERVER_DB, else ./readinglist-server.sqlite.")
     var db: String?
+    @Option(help: "A PostgreSQL database instead, postgres://USER[:PASSWORD]@HOST[:PORT]/DB ($READINGLIST_SERVER_POSTGRES).")
+    var postgres: String?
 
     var path: String {
         db ?? ProcessInfo.processInfo.environment["READINGLIST_SERVER_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "readinglist-server.sqlite"
     }
 
-    func open() throws -> SQLiteServerStorage {
-        do { return try SQLiteServerStorage(path: path) } catch { throw Failure(description: error.description) }
+    var postgresURL: String? { postgres ?? environment("READINGLIST_SERVER_POSTGRES") }
+
+    func validate() throws {
+        if db != nil && postgres != nil { throw ValidationError("use either --db or --postgres, not both") }
+    }
+
+    func open(logger: Logger = Logger(label: "readinglist-server")) async throws -> any ServerStorage {
+        do {
+            if let url = postgresURL { return try await PostgresServerStorage(url: url, logger: logger) }
+            return try SQLiteServerStorage(path: path)
+        } catch {
+            throw Failure(description: error.description)
+        }
     }
 }
 
@@ -62,7 +76,7 @@ struct Serve: AsyncParsableCommand {
 
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
         let logger = Logger(label: "readinglist-server")
-        let store = try storage.open()
+        let store = try await storage.open(logger: logger)
         let days = retentionDays ?? environment("READINGLIST_SERVER_RETENTION_DAYS").flatMap(Int.init) ?? 90
         guard days >= 1 else { throw ValidationError("--retention-days must be at least 1") }
         let service = SyncService(storage: store, limits: limits, retention: .seconds(days * 86_400), now: ReplicaStore.wallClock)
@@ -88,7 +102,7 @@ struct UserCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else { throw ValidationError("a user name is 1 to 100 characters on one line") }
-            let store = try storage.open()
+            let store = try await storage.open()
             let token = Tokens.generate()
             do {
                 _ = try await store.addUser(name: name, tokenHash: Tokens.hash(token))
@@ -107,7 +121,7 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var storage: StorageOptions
 
         func run() async throws {
-            let store = try storage.open()
+            let store = try await storage.open()
             let users = try await store.users()
             await store.close()
             if users.isEmpty { print("(no users)") }
@@ -128,7 +142,7 @@ struct UserCommand: AsyncParsableCommand {
         @Argument var name: String
 
         func run() async throws {
-            let store = try storage.open()
+            let store = try await storage.open()
             let revoked = try await store.revokeUser(name: name)
             await store.close()
             guard revoked else { throw Failure(description: "no active user '\(name)'") }
