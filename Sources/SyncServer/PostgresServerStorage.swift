@@ -28,11 +28,17 @@ public final class PostgresServerStorage: ServerStorage {
     let logger: Logger
     let runner: Task<Void, Never>
     let now: @Sendable () -> Int64
+    /// Test hook: runs inside every page's transaction just before it commits.
+    let beforeCommit: (@Sendable () async -> Void)?
 
     /// Connects with a `postgres://user:password@host:port/database` URL and
     /// migrates the schema. Throws (without hanging) when the database is
     /// unreachable, the credentials are wrong, or the schema is newer.
-    public init(url: String, logger: Logger = Logger(label: "readinglist-postgres"), now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock) async throws(ServerError) {
+    /// `beforeCommit` (tests only) runs inside every page's transaction just before it commits.
+    public init(
+        url: String, logger: Logger = Logger(label: "readinglist-postgres"), now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock,
+        beforeCommit: (@Sendable () async -> Void)? = nil
+    ) async throws(ServerError) {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, let user = components.user else {
             throw .invalidAdminRequest("invalid PostgreSQL URL '\(Self.redact(url))': expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
@@ -60,6 +66,7 @@ public final class PostgresServerStorage: ServerStorage {
         self.client = client
         self.logger = logger
         self.now = now
+        self.beforeCommit = beforeCommit
         runner = Task { await client.run() }
         do {
             try await Self.withTimeout(seconds: 15) { try await Self.migrate(client, logger) }

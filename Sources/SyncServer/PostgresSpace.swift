@@ -34,7 +34,7 @@ struct PostgresSpace: SyncSpace {
     }
 
     func apply(_ entries: [LogEntry]) async throws(ServerError) -> ApplyResult {
-        let userID = userID, logger = logger
+        let userID = userID, logger = logger, beforeCommit = storage.beforeCommit
         return try await storage.perform {
             try await client.withTransaction(logger: logger) { connection in
                 var log = try await PostgresLog(connection: connection, userID: userID, logger: logger)
@@ -53,6 +53,7 @@ struct PostgresSpace: SyncSpace {
                     }
                 }
                 try await log.commit()
+                await beforeCommit?()
                 return ApplyResult(appliedChanges: log.applied, duplicates: duplicates, knowledge: log.knowledge)
             }
         }

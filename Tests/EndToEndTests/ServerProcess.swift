@@ -12,10 +12,12 @@ final class ServerProcess {
         (CLI.executable as NSString).deletingLastPathComponent + "/readinglist-server"
     }
 
+    /// `database` is a SQLite path, or a `postgres://` URL.
     init(database: String) throws {
         self.database = database
         process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["serve", "--db", database, "--host", "127.0.0.1", "--port", "0"]
+        let storage = database.hasPrefix("postgres://") ? ["--postgres", database] : ["--db", database]
+        process.arguments = ["serve"] + storage + ["--host", "127.0.0.1", "--port", "0"]
         let out = Pipe()
         process.standardOutput = out
         process.standardError = stderrPipe
@@ -39,7 +41,8 @@ final class ServerProcess {
 
     /// `readinglist-server user add NAME`: the token it prints.
     static func addUser(_ name: String, database: String) throws -> String {
-        let result = try runServerCommand(["user", "add", name, "--db", database])
+        let storage = database.hasPrefix("postgres://") ? ["--postgres", database] : ["--db", database]
+        let result = try runServerCommand(["user", "add", name] + storage)
         #expect(result.status == 0, "\(result.stderr)")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }

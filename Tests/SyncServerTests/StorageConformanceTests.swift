@@ -194,22 +194,21 @@ extension LogEntry {
 @Suite("PostgreSQL connection loss", .enabled(if: postgresURL != nil || inCI, "no PostgreSQL server (run scripts/with-postgres swift test)"))
 struct ConnectionLossTests {
     @Test func aConnectionLostDuringASyncGivesA503AndTheRetrySucceeds() async throws {
-        let storage = try await Backend.postgres.makeStorage()
+        // A database of its own: the test kills every connection to it.
+        let url = try await PostgresKiller.freshDatabase()
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .error
+        let kills = Counter()
+        // The first page's transaction loses its connection just before COMMIT, as in a failover.
+        let storage = try await PostgresServerStorage(url: url, logger: quiet, beforeCommit: {
+            if kills.increment() == 1 { try? await PostgresKiller.terminateOtherBackends(url) }
+        })
         let service = SyncService(storage: storage, now: ReplicaStore.wallClock)
         let token = Tokens.generate()
         let user = try await storage.addUser(name: "loss-\(UUID().uuidString)", tokenHash: Tokens.hash(token))
         let phone = try ReplicaStore.inMemory()
-        for index in 0..<600 { try phone.save(SaveRequest(url: "https://example.com/\(index)")) }
-        let calls = Counter()
+        for index in 0..<60 { try phone.save(SaveRequest(url: "https://example.com/\(index)")) }
         let transport = ClosureTransport { request throws(SyncTransportError) in
-            if calls.increment() == 1 {
-                // While the first (large) page is being applied, kill every connection to the
-                // database, as a failover or a network cut would.
-                Task {
-                    try? await Task.sleep(for: .milliseconds(150))
-                    try? await PostgresKiller.terminateOtherBackends()
-                }
-            }
             do throws(ServerError) { return try await service.handle(request, for: user) } catch {
                 let failure: ServerError = error
                 switch failure {
@@ -221,19 +220,40 @@ struct ConnectionLossTests {
         }
         let report = try await ServerSync(pageSize: 5000, retryPolicy: RetryPolicy(maxAttempts: 6, baseDelay: .milliseconds(50)))
             .run(store: phone, transport: transport, partner: "server")
-        #expect(report.pushed == 1800)
+        #expect(report.pushed == 180)
         #expect(report.retries >= 1, "the lost connection was answered with a retryable 503")
         let laptop = try ReplicaStore.inMemory()
         _ = try await ServerSync().run(store: laptop, transport: transport, partner: "server")
-        #expect(try laptop.articles().count == 600)
+        #expect(try laptop.articles().count == 60)
         #expect(try laptop.articles() == phone.articles())
         await storage.close()
     }
 }
 
 enum PostgresKiller {
-    static func terminateOtherBackends() async throws {
-        guard let postgresURL, let components = URLComponents(string: postgresURL), let host = components.host, let user = components.user else { return }
+    static func connect(_ url: String) async throws -> PostgresConnection {
+        let components = try #require(URLComponents(string: url))
+        var logger = Logger(label: "killer")
+        logger.logLevel = .critical
+        return try await PostgresConnection.connect(
+            configuration: .init(host: components.host!, port: components.port ?? 5432, username: components.user!, password: components.password,
+                                 database: String(components.path.dropFirst()), tls: .disable),
+            id: 1, logger: logger)
+    }
+
+    /// Creates a database on the test cluster and returns its URL.
+    static func freshDatabase() async throws -> String {
+        let base = try #require(postgresURL)
+        let name = "rl_loss_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        let connection = try await connect(base)
+        try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Logger(label: "killer"))
+        try await connection.close()
+        return String(base[..<base.lastIndex(of: "/")!]) + "/" + name
+    }
+
+    static func terminateOtherBackends(_ url: String) async throws {
+        let components = try #require(URLComponents(string: url))
+        guard let host = components.host, let user = components.user else { return }
         var logger = Logger(label: "killer")
         logger.logLevel = .critical
         let connection = try await PostgresConnection.connect(
