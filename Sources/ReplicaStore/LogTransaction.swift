@@ -206,21 +206,12 @@ struct LogTransaction {
         }
     }
 
-    /// Contexts are stored as `replica:counter,replica:counter` (sorted), compact and exact.
-    static func encode(_ context: VersionVector) -> String {
-        context.counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
-    }
+    /// Contexts are stored in ``VersionVector/compactText`` form.
+    static func encode(_ context: VersionVector) -> String { context.compactText }
 
     static func decodeContext(_ text: String) throws -> VersionVector {
-        var counters: [ReplicaID: UInt64] = [:]
-        for part in text.split(separator: ",") {
-            let pieces = part.split(separator: ":")
-            guard pieces.count == 2, let id = ReplicaID(String(pieces[0])), let counter = UInt64(pieces[1]) else {
-                throw StoreError.database("corrupt context in change_log: \(text.prefix(60))")
-            }
-            counters[id] = counter
-        }
-        return VersionVector(counters)
+        guard let vector = VersionVector(compactText: text) else { throw StoreError.database("corrupt context in change_log: \(text.prefix(60))") }
+        return vector
     }
 }
 

@@ -43,6 +43,22 @@ public struct VersionVector: Sendable, Hashable, Codable, CustomStringConvertibl
         "[" + counters.sorted { $0.key < $1.key }.map { "\($0.key.short):\($0.value)" }.joined(separator: ", ") + "]"
     }
 
+    /// The compact text form stores use: `replica:counter,replica:counter`, sorted by replica.
+    public var compactText: String {
+        counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
+    }
+
+    /// Reads ``compactText``; nil when the text is not one.
+    public init?(compactText text: String) {
+        var counters: [ReplicaID: UInt64] = [:]
+        for part in text.split(separator: ",") {
+            let pieces = part.split(separator: ":")
+            guard pieces.count == 2, let id = ReplicaID(String(pieces[0])), let counter = UInt64(pieces[1]) else { return nil }
+            counters[id] = counter
+        }
+        self.init(counters)
+    }
+
     /// Checks the representation: no zero counters.
     public func checkInvariants() {
         precondition(counters.values.allSatisfy { $0 > 0 }, "a version vector stores no zero counter")

@@ -239,21 +239,12 @@ struct SQLiteSpace: SyncSpace {
         }
     }
 
-    /// Version vectors as stored in both backends: `replica:counter,...`, sorted.
-    static func encode(_ vector: VersionVector) -> String {
-        vector.counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
-    }
+    /// Version vectors as stored in both backends (``VersionVector/compactText``).
+    static func encode(_ vector: VersionVector) -> String { vector.compactText }
 
     static func decode(_ text: String) throws -> VersionVector {
-        var counters: [ReplicaID: UInt64] = [:]
-        for part in text.split(separator: ",") {
-            let pieces = part.split(separator: ":")
-            guard pieces.count == 2, let id = ReplicaID(String(pieces[0])), let counter = UInt64(pieces[1]) else {
-                throw ServerError.storage("corrupt knowledge in the replica table")
-            }
-            counters[id] = counter
-        }
-        return VersionVector(counters)
+        guard let vector = VersionVector(compactText: text) else { throw ServerError.storage("corrupt knowledge in the replica table") }
+        return vector
     }
 
     /// The pointwise minimum; a replica missing from any vector counts 0 there.
