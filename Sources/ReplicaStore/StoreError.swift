@@ -30,7 +30,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .notAReplica(path, reason): "'\(path)' is not a reading-list replica database (\(reason))"
         case let .newerSchema(path, version, supported):
             "'\(path)' was written by a newer version of readinglist (schema \(version); this version reads up to \(supported)); upgrade readinglist to open it"
-        case let .missingFile(path): "no replica database at '\(path)'"
+        case let .missingFile(path): "no replica database at '\(path)' (the first add or sync creates it)"
         case let .articleNotFound(what): "no article '\(what)' in the list"
         case let .ambiguousID(prefix, count): "id prefix '\(prefix)' matches \(count) articles; type more of the id"
         case let .highlightNotFound(id): "no highlight '\(id)'"

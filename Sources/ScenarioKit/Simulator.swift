@@ -234,7 +234,7 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public init(seed: UInt64) { self.seed = seed }
 
     public var description: String {
-        "seed \(seed): \(passed ? "ok" : "FAILED"): \(operations) operations (\(skippedOperations) did not apply), \(syncs) syncs (\(failedSyncs) failed), "
+        "seed \(seed): \(passed ? "ok" : "FAILED"): \(operations) operations (\(skippedOperations) found nothing to act on), \(syncs) syncs (\(failedSyncs) cut short by faults), "
             + "faults: \(lostRequests) lost requests, \(lostResponses) lost responses, \(duplicates) duplicates, \(staleReplays) stale replays, "
             + "\(crashes) crashes, \(partitions) partitions, \(skewedReplicas) skewed clocks; \(conflictsSeen) conflicts seen, \(collected) tombstones collected"
     }

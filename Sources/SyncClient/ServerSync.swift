@@ -91,6 +91,7 @@ public struct ServerSync: Sendable {
         var forgotOnce = false
         var pending: [Change]?
         var replayed = false
+        var pageSize = pageSize
         while true {
             let local = try store.knowledge()
             // Without a remembered server knowledge, the first round trip only learns it (and pulls).
@@ -101,6 +102,11 @@ public struct ServerSync: Sendable {
             do {
                 response = try await send(request, over: transport, report: &report)
             } catch {
+                if isCode(error, .tooManyChanges), pageSize > 1 {
+                    // The server takes smaller pages than this client sends: halve and go on.
+                    pageSize = max(1, pageSize / 2)
+                    continue
+                }
                 if isCode(error, .rejoinRequired), pending == nil {
                     // Away longer than the server keeps deleted articles: start afresh, keep what still applies.
                     pending = try store.rejoin(acknowledged: serverKnowledge ?? VersionVector())

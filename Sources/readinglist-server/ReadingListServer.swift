@@ -11,6 +11,7 @@ struct ReadingListServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "readinglist-server",
         abstract: "The reference sync server for readinglist replicas.",
+        version: "0.1.0",
         subcommands: [Serve.self, UserCommand.self])
 }
 
@@ -73,6 +74,9 @@ struct Serve: AsyncParsableCommand {
         var limits = SyncLimits()
         if let value = maxBodyBytes ?? environment("READINGLIST_SERVER_MAX_BODY_BYTES").flatMap(Int.init) { limits.maxBodyBytes = value }
         if let value = maxPush ?? environment("READINGLIST_SERVER_MAX_PUSH").flatMap(Int.init) { limits.maxPushEntries = value }
+        guard limits.maxPushEntries >= 1, limits.maxBodyBytes >= 1024 else {
+            throw ValidationError("--max-push must be at least 1 and --max-body-bytes at least 1024")
+        }
 
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
         let logger = Logger(label: "readinglist-server")

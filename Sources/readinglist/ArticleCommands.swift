@@ -35,13 +35,15 @@ struct List: ParsableCommand {
     @Option(help: "Only articles with this tag.") var tag: String?
     @Flag(help: "Print a JSON array (without content).") var json = false
 
-    func validate() throws {
+    /// Checks the flags together (a one-line error, not a usage message).
+    func check() throws {
         if [unread, archived, favorites, tag != nil].filter({ $0 }).count > 1 {
-            throw ValidationError("use at most one of --unread, --archived, --favorites, --tag")
+            throw CLIError(message: "use at most one of --unread, --archived, --favorites, --tag")
         }
     }
 
     func run() throws {
+        try check()
         let filter: ReplicaStore.ListFilter =
             unread ? .unread : archived ? .archived : favorites ? .favorites : tag.map { .tag($0) } ?? .all
         let articles = try database.with { try $0.articles(filter) }
@@ -93,7 +95,7 @@ struct Edit: ParsableCommand {
             fields[Fields.wordCount] = .number(Double(wordCount))
         }
         if let content = try readContentFile(contentFile) { fields[Fields.content] = .string(content) }
-        guard !fields.isEmpty else { throw ValidationError("give at least one field to edit (--title, --note, ...)") }
+        guard !fields.isEmpty else { throw CLIError(message: "give at least one field to edit (--title, --note, ...)") }
         let edited = try database.with { try $0.edit(article, fields) }
         if json { printJSON(edited.jsonValue(includeContent: false)) } else { print("edited \(Format.line(edited))") }
     }

@@ -92,11 +92,13 @@ struct Resolve: ParsableCommand {
     @Option(help: "The value to keep (text; 'true'/'false' for flags).") var value: String?
     @Option(help: "Keep the N-th value `conflicts` lists (1 = the one shown).") var keep: Int?
 
-    func validate() throws {
-        if (value == nil) == (keep == nil) { throw ValidationError("give exactly one of --value and --keep") }
+    /// Checks the flags together (a one-line error, not a usage message).
+    func check() throws {
+        if (value == nil) == (keep == nil) { throw CLIError(message: "give exactly one of --value and --keep") }
     }
 
     func run() throws {
+        try check()
         let resolved = try database.with { store in
             if let keep { return try store.resolveConflict(article, field: field, keep: keep) }
             let text = value!
@@ -124,13 +126,15 @@ struct Sync: AsyncParsableCommand {
     @Option(help: "Attempts per round trip on network errors, with exponential backoff.") var attempts = 6
     @Flag var json = false
 
-    func validate() throws {
-        guard pageSize > 0 else { throw ValidationError("--page-size must be positive") }
-        guard attempts > 0 else { throw ValidationError("--attempts must be positive") }
-        if peer != nil && (server != nil || token != nil) { throw ValidationError("use either --peer or --server, not both") }
+    /// Checks the flags together (a one-line error, not a usage message).
+    func check() throws {
+        guard pageSize > 0 else { throw CLIError(message: "--page-size must be positive") }
+        guard attempts > 0 else { throw CLIError(message: "--attempts must be positive") }
+        if peer != nil && (server != nil || token != nil) { throw CLIError(message: "use either --peer or --server, not both") }
     }
 
     func run() async throws {
+        try check()
         if let peer { return try syncPeer(peer) }
         let environment = ProcessInfo.processInfo.environment
         let store = try database.open(create: true)
@@ -314,7 +318,7 @@ enum Format {
         lines.append("added       \(Timestamp.iso8601(article.addedAt))")
         lines.append("updated     \(Timestamp.iso8601(article.updatedAt))")
         if let content = article.content { lines.append("content     \(content.count) characters") }
-        for highlight in article.highlights { lines.append("highlight   \(highlight.id.suffix(16))  \"\(highlight.quote)\"") }
+        for highlight in article.highlights { lines.append("highlight   \(highlight.id)  \"\(highlight.quote)\"") }
         for conflict in article.conflicts {
             lines.append("CONFLICT    \(conflict.field): " + conflict.values.map(value).joined(separator: " | "))
         }

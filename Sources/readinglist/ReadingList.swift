@@ -12,9 +12,11 @@ struct ReadingList: AsyncParsableCommand {
         abstract: "An offline-first reading list: save articles on any device, sync, never lose an edit.",
         discussion: """
             The replica database is --db, else $READINGLIST_DB, else $XDG_DATA_HOME/readinglist/replica.sqlite \
-            (~/.local/share/readinglist/replica.sqlite). ID-OR-URL is an article id, a unique prefix of one \
-            (4+ characters), or any URL that normalises to the article's URL.
+            (~/.local/share/readinglist/replica.sqlite); --db goes before or after the command. ID-OR-URL is an \
+            article id, a unique prefix of one (4+ characters), or any URL that normalises to the article's URL. \
+            In `list`, the flags column reads r (read), a (archived), * (favourite), ! (conflicts).
             """,
+        version: "0.1.0",
         subcommands: [
             Add.self, List.self, Show.self, Edit.self,
             MarkRead.self, MarkUnread.self, Archive.self, Unarchive.self, Favorite.self, Unfavorite.self,
@@ -89,10 +91,22 @@ struct DatabaseOption: ParsableArguments {
     }
 
     /// Opens the replica, runs `body`, and closes it (so the file alone holds everything).
+    /// A replica this command created is removed again when the command fails: bad input leaves nothing behind.
     func with<T>(create: Bool = false, _ body: (ReplicaStore) throws -> T) throws -> T {
+        let path = path
+        let existed = FileManager.default.fileExists(atPath: path)
         let store = try open(create: create)
-        defer { try? store.close() }
-        return try body(store)
+        do {
+            let result = try body(store)
+            try? store.close()
+            return result
+        } catch {
+            try? store.close()
+            if !existed {
+                for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            }
+            throw error
+        }
     }
 }
 

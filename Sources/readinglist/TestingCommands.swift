@@ -60,9 +60,10 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Comma-separated faults: \(SimulationFault.allCases.map(\.rawValue).joined(separator: ",")), or all.") var faults = ""
     @Flag(help: "Print one line per passing seed too.") var verbose = false
 
-    func validate() throws {
-        guard (1...16).contains(replicas) else { throw ValidationError("--replicas must be 1 to 16") }
-        guard ops >= 0, count >= 1 else { throw ValidationError("--ops must be at least 0 and --count at least 1") }
+    /// Checks the flags together (a one-line error, not a usage message).
+    func check() throws {
+        guard (1...16).contains(replicas) else { throw CLIError(message: "--replicas must be 1 to 16") }
+        guard ops >= 0, count >= 1 else { throw CLIError(message: "--ops must be at least 0 and --count at least 1") }
         _ = try parsedFaults()
     }
 
@@ -71,7 +72,7 @@ struct Simulate: AsyncParsableCommand {
         var result: Set<SimulationFault> = []
         for name in faults.split(separator: ",") {
             guard let fault = SimulationFault(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown fault '\(name)' (expected \(SimulationFault.allCases.map(\.rawValue).joined(separator: ", ")) or all)")
+                throw CLIError(message: "unknown fault '\(name)' (expected \(SimulationFault.allCases.map(\.rawValue).joined(separator: ", ")) or all)")
             }
             result.insert(fault)
         }
@@ -79,6 +80,7 @@ struct Simulate: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try check()
         let faultSet = try parsedFaults()
         var failed: [UInt64] = []
         var totals = SimulationReport(seed: seed)
