@@ -77,15 +77,7 @@ struct LogTransaction {
     private mutating func integrate(_ change: Change) throws {
         var register = FieldRegister(siblings: try siblings(of: change.entity, change.field))
         let outcome = register.apply(change)
-        for old in outcome.replaced {
-            let seq = try Int64.fetchOne(
-                db, sql: "SELECT seq FROM change_log WHERE replica = ? AND counter = ?",
-                arguments: [old.dot.replica.rawValue, Int64(old.dot.counter)]) ?? takeSeq()
-            try db.execute(
-                sql: "DELETE FROM change_log WHERE replica = ? AND counter = ?",
-                arguments: [old.dot.replica.rawValue, Int64(old.dot.counter)])
-            try addReplaced(old.dot.replica, from: old.dot.counter, to: old.dot.counter, digest: old.digest, seq: seq)
-        }
+        for old in outcome.replaced { try forget(old) }
         let seq = takeSeq()
         if outcome.added {
             try db.cachedStatement(sql: """
@@ -104,8 +96,8 @@ struct LogTransaction {
         if let article = change.entity.articleID { touched.insert(article) }
     }
 
-    /// Forgets a live change as if a later change had replaced it: its dot
-    /// joins the replaced ranges. Used by garbage collection only.
+    /// Turns a live change into a replaced dot, kept at its place in the local
+    /// order: a later change replaced it, or garbage collection forgot it.
     mutating func forget(_ change: Change) throws {
         let seq = try Int64.fetchOne(
             db, sql: "SELECT seq FROM change_log WHERE replica = ? AND counter = ?",

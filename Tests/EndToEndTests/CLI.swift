@@ -46,6 +46,11 @@ struct CLI {
         env.removeValue(forKey: "XDG_DATA_HOME")
         for (key, value) in environment { env[key] = value }
         process.environment = env
+        return try Self.capture(process)
+    }
+
+    /// Runs a configured process to its end and returns its status and output.
+    static func capture(_ process: Process) throws -> Result {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
