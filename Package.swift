@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SyncServer", targets: ["SyncServer"]),
         .executable(name: "readinglist", targets: ["readinglist"]),
         .executable(name: "readinglist-server", targets: ["readinglist-server"]),
+        .executable(name: "readinglist-bench", targets: ["readinglist-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -85,6 +86,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The benchmarks (W1-W7 of Docs/Performance.md): run from a release build.
+        .executableTarget(
+            name: "readinglist-bench",
+            dependencies: [
+                "ReplicaStore", "SyncClient", "SyncClientHTTP", "SyncProtocol", "SyncCore", "ReadingListModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore", "ReadingListModel"], swiftSettings: strict),

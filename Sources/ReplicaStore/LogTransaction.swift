@@ -18,6 +18,18 @@ struct LogTransaction {
     private(set) var appliedChanges = 0
     /// Whether `commit()` re-materialises touched articles.
     var materializes = true
+    /// The live changes of every article this transaction read or wrote,
+    /// with their local sequence: each article is read from the database
+    /// once per transaction, and sibling lookups and re-materialisation work
+    /// from memory.
+    private var working: [ArticleID: [Live]] = [:]
+    /// Whether anything was written (a transaction that wrote nothing commits nothing).
+    private var dirty = false
+
+    struct Live {
+        var seq: Int64
+        var change: Change
+    }
 
     init(db: Database, replica: ReplicaID, now: Int64) throws {
         self.db = db
@@ -75,11 +87,13 @@ struct LogTransaction {
     }
 
     private mutating func integrate(_ change: Change) throws {
+        dirty = true
         var register = FieldRegister(siblings: try siblings(of: change.entity, change.field))
         let outcome = register.apply(change)
         for old in outcome.replaced { try forget(old) }
         let seq = takeSeq()
         if outcome.added {
+            if let article = change.entity.articleID { working[article]?.append(Live(seq: seq, change: change)) }
             try db.cachedStatement(sql: """
                 INSERT INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -99,17 +113,25 @@ struct LogTransaction {
     /// Turns a live change into a replaced dot, kept at its place in the local
     /// order: a later change replaced it, or garbage collection forgot it.
     mutating func forget(_ change: Change) throws {
-        let seq = try Int64.fetchOne(
-            db, sql: "SELECT seq FROM change_log WHERE replica = ? AND counter = ?",
-            arguments: [change.dot.replica.rawValue, Int64(change.dot.counter)]) ?? takeSeq()
-        try db.execute(
-            sql: "DELETE FROM change_log WHERE replica = ? AND counter = ?",
-            arguments: [change.dot.replica.rawValue, Int64(change.dot.counter)])
+        dirty = true
+        var known: Int64?
+        if let article = change.entity.articleID, let index = working[article]?.firstIndex(where: { $0.change.dot == change.dot }) {
+            known = working[article]?.remove(at: index).seq
+        } else {
+            known = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT seq FROM change_log WHERE replica = ? AND counter = ?"),
+                arguments: [change.dot.replica.rawValue, Int64(change.dot.counter)])
+        }
+        let seq = known ?? takeSeq()
+        if known != nil {
+            try db.cachedStatement(sql: "DELETE FROM change_log WHERE seq = ?").execute(arguments: [seq])
+        }
         try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
         if let article = change.entity.articleID { touched.insert(article) }
     }
 
     private mutating func takeSeq() -> Int64 {
+        dirty = true
         defer { nextSeq += 1 }
         return nextSeq
     }
@@ -118,36 +140,50 @@ struct LogTransaction {
     /// adjacent ranges so that their number stays bounded by the live writes.
     private func addReplaced(_ replica: ReplicaID, from: UInt64, to: UInt64, digest: UInt64, seq: Int64) throws {
         var lower = Int64(from), upper = Int64(to), first = seq, lastDigest = Int64(bitPattern: digest)
+        let delete = try db.cachedStatement(sql: "DELETE FROM replaced_range WHERE replica = ? AND from_counter = ?")
         if let left = try Row.fetchOne(
-            db, sql: "SELECT from_counter, seq FROM replaced_range WHERE replica = ? AND to_counter = ?",
+            db.cachedStatement(sql: "SELECT from_counter, seq FROM replaced_range WHERE replica = ? AND to_counter = ?"),
             arguments: [replica.rawValue, lower - 1]) {
             lower = left[0]
             first = min(first, left[1])
-            try db.execute(sql: "DELETE FROM replaced_range WHERE replica = ? AND from_counter = ?", arguments: [replica.rawValue, lower])
+            try delete.execute(arguments: [replica.rawValue, lower])
         }
         if let right = try Row.fetchOne(
-            db, sql: "SELECT to_counter, seq, digest FROM replaced_range WHERE replica = ? AND from_counter = ?",
+            db.cachedStatement(sql: "SELECT to_counter, seq, digest FROM replaced_range WHERE replica = ? AND from_counter = ?"),
             arguments: [replica.rawValue, upper + 1]) {
-            try db.execute(sql: "DELETE FROM replaced_range WHERE replica = ? AND from_counter = ?", arguments: [replica.rawValue, upper + 1])
+            try delete.execute(arguments: [replica.rawValue, upper + 1])
             upper = right[0]
             first = min(first, right[1])
             lastDigest = right[2]
         }
-        try db.execute(
-            sql: "INSERT INTO replaced_range (replica, from_counter, to_counter, seq, digest) VALUES (?, ?, ?, ?, ?)",
-            arguments: [replica.rawValue, lower, upper, first, lastDigest])
+        try db.cachedStatement(sql: "INSERT INTO replaced_range (replica, from_counter, to_counter, seq, digest) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [replica.rawValue, lower, upper, first, lastDigest])
     }
 
     // MARK: Reading inside the transaction
 
-    func siblings(of entity: EntityRef, _ field: String) throws -> [Change] {
-        try Self.decodeChanges(Row.fetchAll(
-            db.cachedStatement(sql: "SELECT \(Self.columns) FROM change_log WHERE entity_type = ? AND entity_id = ? AND field = ?"),
-            arguments: [entity.type, entity.id, field]))
+    /// The live writes of `field` of `entity`.
+    mutating func siblings(of entity: EntityRef, _ field: String) throws -> [Change] {
+        guard let article = entity.articleID else {
+            return try Self.decodeChanges(Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(Self.columns) FROM change_log WHERE entity_type = ? AND entity_id = ? AND field = ?"),
+                arguments: [entity.type, entity.id, field]))
+        }
+        return try live(article).lazy.filter { $0.change.field == field && $0.change.entity == entity }.map(\.change)
     }
 
-    func liveChanges(ofArticle id: ArticleID) throws -> [Change] {
-        try Self.liveChanges(ofArticle: id, db)
+    /// The live writes of an article and its highlights.
+    mutating func liveChanges(ofArticle id: ArticleID) throws -> [Change] {
+        try live(id).map(\.change)
+    }
+
+    private mutating func live(_ id: ArticleID) throws -> [Live] {
+        if let known = working[id] { return known }
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(Self.columns), seq FROM change_log WHERE article_id = ? ORDER BY seq"), arguments: [id.rawValue])
+        let loaded = try rows.map { Live(seq: $0[8], change: try Self.decodeChange($0)) }
+        working[id] = loaded
+        return loaded
     }
 
     static func liveChanges(ofArticle id: ArticleID, _ db: Database) throws -> [Change] {
@@ -159,6 +195,7 @@ struct LogTransaction {
 
     /// Writes back knowledge, clock and sequence, and re-materialises every touched article.
     mutating func commit() throws {
+        guard dirty else { return }
         for replica in changedReplicas {
             try db.execute(
                 sql: "INSERT INTO version_vector (replica, counter) VALUES (?, ?) ON CONFLICT (replica) DO UPDATE SET counter = excluded.counter",
@@ -168,7 +205,7 @@ struct LogTransaction {
         try Meta.set("hlc", String(clock.last.rawValue), db)
         try Meta.set("seq", String(nextSeq - 1), db)
         if materializes {
-            for id in touched { try Materializer.rematerialize(id, db) }
+            for id in touched { try Materializer.rematerialize(id, changes: try liveChanges(ofArticle: id), db) }
         }
     }
 
@@ -193,9 +230,8 @@ struct LogTransaction {
     }
 
     static func decodeValue(_ text: String) throws -> JSONValue {
-        do { return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
-            throw StoreError.database("corrupt value in change_log: \(text.prefix(60))")
-        }
+        guard let value = JSONValue(jsonText: text) else { throw StoreError.database("corrupt value in change_log: \(text.prefix(60))") }
+        return value
     }
 
     /// Contexts are stored in ``VersionVector/compactText`` form.
@@ -226,28 +262,28 @@ enum Meta {
 
 /// Keeps the `article` and `article_tag` tables equal to what the live writes say.
 enum Materializer {
-    static func rematerialize(_ id: ArticleID, _ db: Database) throws {
-        let changes = try LogTransaction.liveChanges(ofArticle: id, db)
-        try db.execute(sql: "DELETE FROM article_tag WHERE article_id = ?", arguments: [id.rawValue])
+    static func rematerialize(_ id: ArticleID, changes: [Change], _ db: Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ?").execute(arguments: [id.rawValue])
         guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
-            try db.execute(sql: "DELETE FROM article WHERE id = ?", arguments: [id.rawValue])
+            try db.cachedStatement(sql: "DELETE FROM article WHERE id = ?").execute(arguments: [id.rawValue])
             return
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO article (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET visible = excluded.visible, normalized_url = excluded.normalized_url,
                     is_read = excluded.is_read, is_archived = excluded.is_archived, is_favorite = excluded.is_favorite,
                     added_at = excluded.added_at, conflict_count = excluded.conflict_count, json = excluded.json
-                """,
+                """
+        ).execute(
             arguments: [
                 id.rawValue, visible, article.normalizedURL, article.isRead, article.isArchived, article.isFavorite,
                 article.addedAt, article.conflicts.count, try String(decoding: JSONEncoder().encode(article), as: UTF8.self),
             ])
         if visible {
             for tag in article.tags {
-                try db.execute(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)", arguments: [id.rawValue, tag])
+                try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
             }
         }
     }

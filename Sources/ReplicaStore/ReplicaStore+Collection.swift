@@ -20,8 +20,8 @@ extension ReplicaStore {
         guard !horizon.isEmpty else { return [] }
         return try transaction { tx in
             let candidates = try String.fetchAll(
-                tx.db, sql: "SELECT DISTINCT entity_id FROM change_log WHERE entity_type = ? AND field = ? AND value = 'true'",
-                arguments: [EntityRef.articleType, Fields.deleted])
+                // The literals match the partial index change_log_tombstone.
+                tx.db, sql: "SELECT DISTINCT entity_id FROM change_log WHERE entity_type = 'article' AND field = 'deleted' AND value = 'true'")
             var collected: [ArticleID] = []
             for text in candidates {
                 guard let id = try? ArticleID(validating: text) else { continue }

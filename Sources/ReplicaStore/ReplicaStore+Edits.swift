@@ -40,47 +40,63 @@ extension ReplicaStore {
     /// - Already visible: nothing is reset; only what `request` gives is written.
     @discardableResult
     public func save(_ request: SaveRequest) throws(StoreError) -> (article: Article, outcome: SaveOutcome) {
-        let url: NormalizedURL
-        let tags: [String]
-        do {
-            url = try NormalizedURL(request.url)
-            tags = try request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
-        } catch { throw .invalidInput(error) }
-        let id = ArticleID(url: url)
-        let entity = EntityRef.article(id)
-        let outcome: SaveOutcome = try transaction { tx in
-            let live = try tx.liveChanges(ofArticle: id)
-            let current = ArticleMaterializer.materialize(id: id, changes: live)
-            let visible = current?.isVisible ?? false
-            var given: [String: JSONValue] = [:]
-            if let title = request.title { given[Fields.title] = .string(title) }
-            if let note = request.note { given[Fields.note] = .string(note) }
-            if let content = request.content { given[Fields.content] = .string(content) }
-            if let excerpt = request.excerpt { given[Fields.excerpt] = .string(excerpt) }
-            for tag in tags { given[Fields.tag(tag)] = true }
-            if visible {
-                for (field, value) in given.sorted(by: { $0.key < $1.key }) { try tx.writeLocal(entity, field, value) }
-                return .updated
-            }
-            try tx.writeLocal(entity, Fields.deleted, false)
-            try tx.writeLocal(entity, Fields.url, .string(request.url.trimmingCharacters(in: .whitespacesAndNewlines)))
-            try tx.writeLocal(entity, Fields.addedAt, .number(Double(tx.now)))
-            for (field, value) in given.sorted(by: { $0.key < $1.key }) { try tx.writeLocal(entity, field, value) }
-            // A save after a delete is a fresh save: reset what this replica knows of.
-            let written: Set<String> = Set(given.keys).union([Fields.deleted, Fields.url, Fields.addedAt])
-            let state = EntityState(entity: entity, changes: live.filter { $0.entity == entity })
-            for field in state.fields.keys.sorted() where !written.contains(field) {
-                guard let reset = Self.defaultValue(of: field, in: state) else { continue }
-                try tx.writeLocal(entity, field, reset)
-            }
-            let highlightIDs = Set(live.filter { $0.entity.type == EntityRef.highlightType }.map(\.entity))
-            for highlight in highlightIDs.sorted() {
-                let highlightState = EntityState(entity: highlight, changes: live.filter { $0.entity == highlight })
-                if highlightState.isVisible() { try tx.writeLocal(highlight, Fields.deleted, true) }
-            }
-            return .created
-        }
+        let (id, outcome) = try save([request])[0]
         return (try article(id.rawValue), outcome)
+    }
+
+    /// Saves many URLs in one transaction (an import, a first launch): all of
+    /// them, or (on any invalid request) none. Each is saved as ``save(_:)``
+    /// saves one, in order, so a URL given twice is created then updated.
+    @discardableResult
+    public func save(_ requests: [SaveRequest]) throws(StoreError) -> [(id: ArticleID, outcome: SaveOutcome)] {
+        var validated: [(request: SaveRequest, id: ArticleID, tags: [String])] = []
+        validated.reserveCapacity(requests.count)
+        for request in requests {
+            do {
+                let url = try NormalizedURL(request.url)
+                let tags = try request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
+                validated.append((request, ArticleID(url: url), tags))
+            } catch { throw .invalidInput(error) }
+        }
+        return try transaction { tx in
+            try validated.map { item in (item.id, try Self.save(item.request, id: item.id, tags: item.tags, in: &tx)) }
+        }
+    }
+
+    private static func save(_ request: SaveRequest, id: ArticleID, tags: [String], in tx: inout LogTransaction) throws -> SaveOutcome {
+        let entity = EntityRef.article(id)
+        let live = try tx.liveChanges(ofArticle: id)
+        let current = ArticleMaterializer.materialize(id: id, changes: live)
+        let visible = current?.isVisible ?? false
+        var given: [(String, JSONValue)] = []
+        if let title = request.title { given.append((Fields.title, .string(title))) }
+        if let note = request.note { given.append((Fields.note, .string(note))) }
+        if let content = request.content { given.append((Fields.content, .string(content))) }
+        if let excerpt = request.excerpt { given.append((Fields.excerpt, .string(excerpt))) }
+        for tag in Set(tags) { given.append((Fields.tag(tag), true)) }
+        given.sort { $0.0 < $1.0 }
+        if visible {
+            for (field, value) in given { try tx.writeLocal(entity, field, value) }
+            return .updated
+        }
+        try tx.writeLocal(entity, Fields.deleted, false)
+        try tx.writeLocal(entity, Fields.url, .string(request.url.trimmingCharacters(in: .whitespacesAndNewlines)))
+        try tx.writeLocal(entity, Fields.addedAt, .number(Double(tx.now)))
+        for (field, value) in given { try tx.writeLocal(entity, field, value) }
+        guard !live.isEmpty else { return .created }
+        // A save after a delete is a fresh save: reset what this replica knows of.
+        let written: Set<String> = Set(given.map(\.0)).union([Fields.deleted, Fields.url, Fields.addedAt])
+        let state = EntityState(entity: entity, changes: live.filter { $0.entity == entity })
+        for field in state.fields.keys.sorted() where !written.contains(field) {
+            guard let reset = defaultValue(of: field, in: state) else { continue }
+            try tx.writeLocal(entity, field, reset)
+        }
+        let highlightIDs = Set(live.filter { $0.entity.type == EntityRef.highlightType }.map(\.entity))
+        for highlight in highlightIDs.sorted() {
+            let highlightState = EntityState(entity: highlight, changes: live.filter { $0.entity == highlight })
+            if highlightState.isVisible() { try tx.writeLocal(highlight, Fields.deleted, true) }
+        }
+        return .created
     }
 
     /// The value a fresh save gives a field this version knows (nil: leave it alone).

@@ -5,7 +5,7 @@ enum Schema {
     /// Written in `replica_meta` as `format`, so that another SQLite file is never mistaken for a replica.
     static let format = "readinglist-replica"
     /// The schema version this build writes and reads. A file with a higher one is refused.
-    static let version = 1
+    static let version = 2
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -63,6 +63,19 @@ enum Schema {
                     knowledge TEXT NOT NULL,
                     last_sync INTEGER NOT NULL
                 ) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v2") { db in
+            // Sibling lookups read an article's live writes once per transaction
+            // (by change_log_article), so the per-field index only slowed writes.
+            // Tombstones get a small partial index: garbage collection, run on
+            // every server sync, reads them without scanning the log.
+            try db.execute(sql: """
+                DROP INDEX change_log_field;
+                CREATE INDEX change_log_tombstone ON change_log (entity_id)
+                    WHERE entity_type = 'article' AND field = 'deleted' AND value = 'true';
+                -- Counting the articles with conflicts after every sync must not read the whole list.
+                CREATE INDEX article_conflicts ON article (id) WHERE visible = 1 AND conflict_count > 0;
                 """)
         }
         return migrator

@@ -52,7 +52,7 @@ public enum PeerSync {
                 let remoteKnowledge = try remote.knowledge()
                 try local.recordSync(partner: remoteName ?? "replica:\(remote.replicaID)", replica: remote.replicaID, knowledge: remoteKnowledge)
                 try remote.recordSync(partner: localName ?? "replica:\(local.replicaID)", replica: local.replicaID, knowledge: localKnowledge)
-                return Report(summary: summary, conflicts: try local.status().articlesWithConflicts)
+                return Report(summary: summary, conflicts: try local.conflictCount())
             }
         }
     }

@@ -151,7 +151,7 @@ public struct ServerSync: Sendable {
             }
         }
         if let serverKnowledge { try store.recordSync(partner: partner, replica: nil, knowledge: serverKnowledge) }
-        report.conflicts = try store.status().articlesWithConflicts
+        report.conflicts = try store.conflictCount()
         return report
     }
 

@@ -4,6 +4,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import SyncClient
+import Synchronization
 import SyncProtocol
 
 /// The HTTP transport: `POST {server}/v1/sync` with a bearer token, JSON both ways.
@@ -12,6 +13,18 @@ public final class HTTPSyncTransport: SyncTransport {
     let endpoint: String
     let token: String
     let timeout: TimeAmount
+    private let counters = Mutex(Traffic())
+
+    /// Bytes this transport sent and received: bodies, and the HTTP request
+    /// line, status line and headers (as written on the wire, before TCP/IP).
+    public struct Traffic: Sendable, Hashable {
+        public var sent = 0
+        public var received = 0
+        public var roundTrips = 0
+    }
+
+    /// Everything sent and received so far.
+    public var traffic: Traffic { counters.withLock { $0 } }
 
     /// `server` is the base URL (`http://127.0.0.1:8080`).
     /// `connectTimeout` bounds each connection attempt; ``ServerSync`` retries whole round trips.
@@ -45,10 +58,27 @@ public final class HTTPSyncTransport: SyncTransport {
             let response = try await client.execute(http, timeout: timeout)
             status = Int(response.status.code)
             data = Data(buffer: try await response.body.collect(upTo: 512 << 20))
+            let sent = Self.headerBytes(http.headers, firstLine: "POST /v1/sync HTTP/1.1", extra: ["Host: 127.0.0.1:65535", "Content-Length: \(body.count)"])
+                + body.count
+            let received = Self.headerBytes(response.headers, firstLine: "HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)", extra: [])
+                + data.count
+            counters.withLock { $0.sent += sent; $0.received += received; $0.roundTrips += 1 }
         } catch {
             let text = "\(error)"
             throw .unreachable(text.contains("Connection refused") ? "connection refused at \(endpoint)" : text)
         }
+        return try Self.decode(status: status, data: data)
+    }
+
+    /// The size of a request or response head: its first line and header lines, each ended by CRLF, and the blank line.
+    static func headerBytes(_ headers: HTTPHeaders, firstLine: String, extra: [String]) -> Int {
+        var total = firstLine.utf8.count + 2 + 2
+        for header in headers { total += header.name.utf8.count + 2 + header.value.utf8.count + 2 }
+        for line in extra { total += line.utf8.count + 2 }
+        return total
+    }
+
+    static func decode(status: Int, data: Data) throws(SyncTransportError) -> SyncResponse {
         if status == 200 {
             do { return try JSONDecoder().decode(SyncResponse.self, from: data) } catch {
                 throw .invalidResponse("\(error)")

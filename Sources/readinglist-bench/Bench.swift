@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import ReplicaStore
+
+/// `readinglist-bench`: the engine measured the way users feel it, each
+/// number beside a baseline measured in the same run. See Docs/Performance.md.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "readinglist-bench",
+        abstract: "Benchmarks W1-W7 against baselines measured in the same run; prints one JSON line per measurement, then a table.",
+        discussion: "Build with `swift build -c release` first: the benchmark starts the release readinglist-server and readinglist beside it.")
+
+    enum Size: String, ExpressibleByArgument, CaseIterable {
+        case tiny, small, full
+    }
+
+    @Option(help: "tiny (seconds, for CI), small (a minute), full (the sizes of Docs/Performance.md).") var size: Size = .full
+    @Option(help: "Run only these workloads (comma-separated, e.g. W1,W3).") var only: String?
+    @Option(help: "Also write the JSON lines to this file.") var json: String?
+    @Option(help: "Folder for the benchmark's databases (default: the temporary folder; a 1M-article run needs about 8 GB).") var work: String?
+
+    struct Plan {
+        var perTransaction: Int
+        var batch: Int
+        var repetitions: Int
+        var listSizes: [Int]
+        var initialSyncSize: Int
+        var memorySize: Int
+        var mergeEdits: Int
+        var clients: [Int]
+        var seconds: Double
+        var fieldChanges: Int
+        var deltaRepetitions: Int
+    }
+
+    var plan: Plan {
+        switch size {
+        case .tiny:
+            Plan(perTransaction: 50, batch: 200, repetitions: 1, listSizes: [200, 1000], initialSyncSize: 1000, memorySize: 1000,
+                 mergeEdits: 100, clients: [1, 4], seconds: 0.5, fieldChanges: 100, deltaRepetitions: 2)
+        case .small:
+            Plan(perTransaction: 500, batch: 2000, repetitions: 3, listSizes: [1000, 10_000, 50_000], initialSyncSize: 10_000,
+                 memorySize: 50_000, mergeEdits: 1000, clients: [1, 16, 64], seconds: 2, fieldChanges: 1000, deltaRepetitions: 5)
+        case .full:
+            Plan(perTransaction: 2000, batch: 10_000, repetitions: 3, listSizes: [10_000, 100_000, 1_000_000], initialSyncSize: 100_000,
+                 memorySize: 1_000_000, mergeEdits: 10_000, clients: [1, 16, 64], seconds: 5, fieldChanges: 1000, deltaRepetitions: 5)
+        }
+    }
+
+    func wants(_ workload: String) -> Bool {
+        guard let only else { return true }
+        return only.uppercased().split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == workload }
+    }
+
+    func run() async throws {
+        #if DEBUG
+        FileHandle.standardError.write(Data("# warning: a debug build; numbers from it are not comparable (swift build -c release)\n".utf8))
+        #endif
+        let plan = plan
+        let report = try Report(jsonPath: json)
+        let folder = try WorkFolder(parent: work)
+        defer { folder.remove() }
+        report.note("readinglist-bench --size \(size.rawValue): \(ProcessInfo.processInfo.activeProcessorCount) cores, work folder \(folder.path)")
+        if wants("W1") {
+            try LocalBenchmarks.writes(perTransaction: plan.perTransaction, batch: plan.batch, repetitions: plan.repetitions, folder: folder, report: report)
+        }
+        if wants("W4") {
+            for replicas in [2, 8] { try LocalBenchmarks.merge(replicas: replicas, edits: plan.mergeEdits, folder: folder, report: report) }
+        }
+        if wants("W5") {
+            try await Throughput.run(levels: plan.clients, duration: plan.seconds, folder: folder, report: report)
+        }
+        if wants("W2") || wants("W3") || wants("W6") || wants("W7") {
+            try await sizedRuns(plan, folder: folder, report: report)
+        }
+        print("")
+        print(report.table())
+    }
+
+    func sizedRuns(_ plan: Plan, folder: WorkFolder, report: Report) async throws {
+        var sizes = Set<Int>()
+        if wants("W3") { sizes.formUnion(plan.listSizes) }
+        if wants("W2") { sizes.insert(plan.initialSyncSize) }
+        if wants("W6") { sizes.insert(plan.memorySize) }
+        if wants("W7") { sizes.insert(plan.listSizes[0]) }
+        var deltas: [(size: Int, up: Double, down: Double)] = []
+        for size in sizes.sorted() {
+            let list = try await SyncBenchmarks.makeList(size: size, folder: folder, report: report)
+            let syncDetail = [
+                "articles": "\(size)", "write_seconds": String(format: "%.2f", list.writeSeconds),
+                "push_seconds": String(format: "%.2f", list.pushSeconds),
+                "replica_bytes": "\(fileSize(folder.file("b-\(size).sqlite")))",
+            ]
+            if wants("W2"), size == plan.initialSyncSize {
+                let rows = try list.b.articles(.all).map(NaiveSync.Row.init)
+                let naive = try await NaiveSync.run(rows: rows, folder: folder)
+                report.add(Measurement(
+                    id: "W2", name: "initial sync of \(size) articles (readinglist sync, end to end)", value: list.initialSync.seconds,
+                    unit: "s", baseline: naive, baselineName: "s naive JSON over HTTP", higherIsBetter: false,
+                    target: size == 100_000 ? 1.0 : nil, targetText: size == 100_000 ? "<= 1 s" : "(1 s at 100k)",
+                    detail: syncDetail.merging(["articles_per_second": String(format: "%.0f", Double(size) / list.initialSync.seconds)]) { $1 }))
+            }
+            if wants("W3"), plan.listSizes.contains(size) {
+                let delta = try await SyncBenchmarks.delta(list, changes: 100, repetitions: plan.deltaRepetitions)
+                deltas.append((size, delta.up, delta.down))
+                let smallest = deltas[0]
+                for (direction, value, base) in [("pushed", delta.up, smallest.up), ("pulled", delta.down, smallest.down)] {
+                    report.add(Measurement(
+                        id: "W3", name: "100-change delta \(direction), list of \(size)", value: value * 1000, unit: "ms",
+                        baseline: base * 1000, baselineName: "ms at \(smallest.size)", higherIsBetter: false,
+                        target: 20, targetText: "<= 20 ms, ratio <= 1.25",
+                        detail: ["articles": "\(size)", "bytes": "\(direction == "pushed" ? delta.upBytes : delta.downBytes)"]))
+                }
+            }
+            if wants("W7"), size == plan.listSizes[0] {
+                try await SyncBenchmarks.bytes(list, changes: plan.fieldChanges, folder: folder, report: report)
+            }
+            if wants("W6"), size == plan.memorySize {
+                let replicaMB = Double(fileSize(folder.file("b-\(size).sqlite"))) / 1_048_576
+                report.add(Measurement(
+                    id: "W6", name: "client peak memory, initial sync of \(size)", value: Double(list.initialSync.peakKiB) / 1024, unit: "MB",
+                    baseline: replicaMB, baselineName: "MB replica file", higherIsBetter: false, target: 150, targetText: "<= 150 MB",
+                    detail: syncDetail))
+                report.add(Measurement(
+                    id: "W6", name: "server peak memory, initial sync of \(size)", value: Double(list.serverPeakKiB) / 1024, unit: "MB",
+                    baseline: replicaMB, baselineName: "MB replica file", higherIsBetter: false, target: 150, targetText: "<= 150 MB",
+                    detail: syncDetail))
+            }
+            list.server.stop()
+            try list.a.close()
+            try list.b.close()
+            for name in ["a", "b", "server", "w7"] {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: folder.file("\(name)-\(size).sqlite\(suffix)")) }
+            }
+            try? FileManager.default.removeItem(atPath: folder.file("server-\(size).sqlite.spaces"))
+        }
+    }
+
+    func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+}
