@@ -7,7 +7,7 @@ public struct ArticleID: Sendable, Hashable, Codable, Comparable, CustomStringCo
 
     /// Wraps an id that is already known to be one (32 lowercase hex digits).
     public init(validating rawValue: String) throws(ModelError) {
-        guard rawValue.count == 32, rawValue.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+        guard rawValue.utf8.count == 32, rawValue.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
             throw .invalidArticleID(rawValue)
         }
         self.rawValue = rawValue

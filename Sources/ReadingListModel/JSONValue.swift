@@ -120,7 +120,9 @@ extension JSONValue {
             var parser = JSONTextParser(bytes: bytes)
             guard let value = parser.value(depth: 0) else { return nil }
             parser.skipSpace()
-            return parser.index == bytes.count ? value : nil
+            // (Not `? value : nil`: JSONValue is ExpressibleByNilLiteral, so that nil would be `.null`.)
+            guard parser.index == bytes.count else { return nil }
+            return value
         }
         guard let parsed else { return nil }
         self = parsed

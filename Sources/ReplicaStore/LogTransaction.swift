@@ -37,14 +37,17 @@ struct LogTransaction {
         self.now = now
         knowledge = try Self.readKnowledge(db)
         clock = HybridClock(last: HLC(rawValue: UInt64(try Meta.get("hlc", db) ?? "0") ?? 0))
-        let maxChange = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
-        let maxRange = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM replaced_range") ?? 0
-        nextSeq = max(maxChange, maxRange, Int64(try Meta.get("seq", db) ?? "0") ?? 0) + 1
+        // Every transaction that takes a sequence number records the last one in
+        // `seq` (replaced ranges keep old numbers, so change_log's maximum alone
+        // would not do; scanning replaced_range for its maximum would cost the
+        // size of the log on every write).
+        let maxChange = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
+        nextSeq = max(maxChange, Int64(try Meta.get("seq", db) ?? "0") ?? 0) + 1
     }
 
     static func readKnowledge(_ db: Database) throws -> VersionVector {
         var counters: [ReplicaID: UInt64] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT replica, counter FROM version_vector") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT replica, counter FROM version_vector")) {
             guard let id = ReplicaID(row[0] as String) else { continue }
             counters[id] = UInt64(row[1] as Int64)
         }
@@ -197,9 +200,9 @@ struct LogTransaction {
     mutating func commit() throws {
         guard dirty else { return }
         for replica in changedReplicas {
-            try db.execute(
-                sql: "INSERT INTO version_vector (replica, counter) VALUES (?, ?) ON CONFLICT (replica) DO UPDATE SET counter = excluded.counter",
-                arguments: [replica.rawValue, Int64(knowledge[replica])])
+            try db.cachedStatement(
+                sql: "INSERT INTO version_vector (replica, counter) VALUES (?, ?) ON CONFLICT (replica) DO UPDATE SET counter = excluded.counter"
+            ).execute(arguments: [replica.rawValue, Int64(knowledge[replica])])
         }
         changedReplicas.removeAll()
         try Meta.set("hlc", String(clock.last.rawValue), db)
@@ -246,14 +249,14 @@ struct LogTransaction {
 /// Key-value settings of a replica (`replica_meta`).
 enum Meta {
     static func get(_ key: String, _ db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT value FROM replica_meta WHERE key = ?", arguments: [key])
+        try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM replica_meta WHERE key = ?"), arguments: [key])
     }
 
     static func set(_ key: String, _ value: String?, _ db: Database) throws {
         if let value {
-            try db.execute(
-                sql: "INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                arguments: [key, value])
+            try db.cachedStatement(
+                sql: "INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ).execute(arguments: [key, value])
         } else {
             try db.execute(sql: "DELETE FROM replica_meta WHERE key = ?", arguments: [key])
         }

@@ -129,7 +129,7 @@ extension ReplicaStore {
 
     /// The number of visible articles with conflicts (from a partial index: the cost does not grow with the list).
     public func conflictCount() throws(StoreError) -> Int {
-        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM article WHERE visible = 1 AND conflict_count > 0") ?? 0 }
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM article INDEXED BY article_conflicts WHERE visible = 1 AND conflict_count > 0") ?? 0 }
     }
 
     public func status() throws(StoreError) -> Status {

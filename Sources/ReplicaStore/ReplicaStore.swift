@@ -45,7 +45,7 @@ public final class ReplicaStore: Sendable {
     /// database and a replica written by a newer schema version.
     public static func open(
         path: String, create: Bool = true, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock,
-        materializes: Bool = true, faults: ReplicaFaults? = nil, replicaID: ReplicaID? = nil
+        materializes: Bool = true, faults: ReplicaFaults? = nil, replicaID: ReplicaID? = nil, cacheMiB: Int = 32
     ) throws(StoreError) -> ReplicaStore {
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create { throw .missingFile(path: path) }
@@ -58,6 +58,9 @@ public final class ReplicaStore: Sendable {
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
+            // SQLite's default page cache (2 MiB) makes a large transaction (an
+            // import, an initial sync page) re-read its own pages from the WAL.
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -\(max(2, cacheMiB) * 1024)") }
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             return try ReplicaStore(writer: queue, path: path, now: now, replicaID: replicaID, materializes: materializes, faults: faults)
         } catch let error as StoreError {

@@ -76,6 +76,8 @@ enum Schema {
                     WHERE entity_type = 'article' AND field = 'deleted' AND value = 'true';
                 -- Counting the articles with conflicts after every sync must not read the whole list.
                 CREATE INDEX article_conflicts ON article (id) WHERE visible = 1 AND conflict_count > 0;
+                -- Re-materialising an article replaces its tags: without this, a scan of every tag.
+                CREATE INDEX article_tag_article ON article_tag (article_id);
                 """)
         }
         return migrator

@@ -149,8 +149,10 @@ public struct Simulation: Sendable {
                         try store.resolveConflict(id, field: conflict.field, keep: 1 + fraction % conflict.values.count)
                     }
                 }
-            } catch StoreError.invalidOperation {
-                return false
+            } catch {
+                // (Not `catch StoreError.invalidOperation`: that pattern crashes the 6.3 optimizer.)
+                if let store = error as? StoreError, case .invalidOperation = store { return false }
+                throw error
             }
             return true
         }

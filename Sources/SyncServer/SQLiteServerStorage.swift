@@ -9,7 +9,7 @@ import Synchronization
 /// user's change log in a file of its own next to it (`NAME.spaces/ID.sqlite`),
 /// so no query can reach another user's list.
 public final class SQLiteServerStorage: ServerStorage {
-    let users: DatabaseQueue
+    let users: DatabasePool
     let spacesFolder: String
     let now: @Sendable () -> Int64
     private let spaces = Mutex<[Int64: SQLiteSpace]>([:])
@@ -22,8 +22,10 @@ public final class SQLiteServerStorage: ServerStorage {
             try FileManager.default.createDirectory(atPath: spacesFolder, withIntermediateDirectories: true)
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
-            users = try DatabaseQueue(path: path, configuration: configuration)
-            try users.read { db in
+            // Validated through a plain connection first, so that a file which is
+            // not a server database is refused before anything changes it.
+            let check = try DatabaseQueue(path: path, configuration: configuration)
+            try check.read { db in
                 if try db.tableExists("server_meta") {
                     let format = try String.fetchOne(db, sql: "SELECT value FROM server_meta WHERE key = 'format'")
                     guard format == "readinglist-server" else { throw ServerError.invalidAdminRequest("'\(path)' is not a readinglist server database") }
@@ -35,7 +37,13 @@ public final class SQLiteServerStorage: ServerStorage {
                     throw ServerError.invalidAdminRequest("'\(path)' is not a readinglist server database")
                 }
             }
-            try users.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+            try check.close()
+            // A pool: the users' bookkeeping is read concurrently (token checks,
+            // horizons) while one write goes on. NORMAL synchronous in WAL mode
+            // stays consistent after a crash; a power cut may lose the last
+            // acknowledgements and last-seen times, which only delays collection.
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            users = try DatabasePool(path: path, configuration: configuration)
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1") { db in
                 try db.execute(sql: """
@@ -112,8 +120,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func user(tokenHash: String) async throws(ServerError) -> ServerUser? {
         try await offload { [users] in
             try users.read { db in
-                try Row.fetchOne(
-                    db, sql: "SELECT id, name, created_at FROM user WHERE token_hash = ? AND revoked_at IS NULL", arguments: [tokenHash]
+                try Row.fetchOne(db.cachedStatement(sql: "SELECT id, name, created_at FROM user WHERE token_hash = ? AND revoked_at IS NULL"), arguments: [tokenHash]
                 ).map { ServerUser(id: $0[0], name: $0[1], createdAt: $0[2]) }
             }
         }
@@ -125,7 +132,7 @@ public final class SQLiteServerStorage: ServerStorage {
         let now = now
         let users = users
         let opened: SQLiteSpace = try await offload {
-            SQLiteSpace(store: try ReplicaStore.open(path: path, create: true, now: now, materializes: false), userID: user.id, users: users)
+            SQLiteSpace(store: try ReplicaStore.open(path: path, create: true, now: now, materializes: false, cacheMiB: 8), userID: user.id, users: users)
         }
         return spaces.withLock { spaces in
             if let existing = spaces[user.id] { return existing }
@@ -148,7 +155,7 @@ public final class SQLiteServerStorage: ServerStorage {
 struct SQLiteSpace: SyncSpace {
     let store: ReplicaStore
     let userID: Int64
-    let users: DatabaseQueue
+    let users: DatabasePool
 
     func knowledge() async throws(ServerError) -> VersionVector { try await offload { try store.knowledge() } }
     func heads() async throws(ServerError) -> [ForkCheck.Head] { try await offload { try store.heads() } }
@@ -185,7 +192,7 @@ struct SQLiteSpace: SyncSpace {
     func lastSeen(_ replica: ReplicaID) async throws(ServerError) -> Int64? {
         try await offload { [users, userID] in
             try users.read { db in
-                try Int64.fetchOne(db, sql: "SELECT last_seen FROM replica WHERE user_id = ? AND replica = ?", arguments: [userID, replica.rawValue])
+                try Int64.fetchOne(db.cachedStatement(sql: "SELECT last_seen FROM replica WHERE user_id = ? AND replica = ?"), arguments: [userID, replica.rawValue])
             }
         }
     }
@@ -206,7 +213,7 @@ struct SQLiteSpace: SyncSpace {
     func horizon(activeSince: Int64) async throws(ServerError) -> VersionVector {
         try await offload { [users, userID] in
             let acks = try users.read { db in
-                try String.fetchAll(db, sql: "SELECT knowledge FROM replica WHERE user_id = ? AND last_seen >= ?", arguments: [userID, activeSince])
+                try String.fetchAll(db.cachedStatement(sql: "SELECT knowledge FROM replica WHERE user_id = ? AND last_seen >= ?"), arguments: [userID, activeSince])
             }
             return try Self.minimum(acks.map(Self.decode))
         }
@@ -216,13 +223,20 @@ struct SQLiteSpace: SyncSpace {
         let text = Self.encode(horizon)
         return try await offload { [users, userID, store] in
             let collected = try store.collectGarbage(horizon: horizon)
-            try users.write { db in
-                for article in collected {
-                    try db.execute(
-                        sql: "INSERT INTO collected (user_id, article, horizon, at) VALUES (?, ?, ?, ?)",
-                        arguments: [userID, article.rawValue, text, time])
+            // Nothing collected and nothing expired (nearly every sync): no write on the shared database.
+            let expired = try users.read { db in
+                try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT 1 FROM collected WHERE user_id = ? AND at < ? LIMIT 1"), arguments: [userID, keepSince]) ?? false
+            }
+            if !collected.isEmpty || expired {
+                try users.write { db in
+                    for article in collected {
+                        try db.execute(
+                            sql: "INSERT INTO collected (user_id, article, horizon, at) VALUES (?, ?, ?, ?)",
+                            arguments: [userID, article.rawValue, text, time])
+                    }
+                    try db.execute(sql: "DELETE FROM collected WHERE user_id = ? AND at < ?", arguments: [userID, keepSince])
                 }
-                try db.execute(sql: "DELETE FROM collected WHERE user_id = ? AND at < ?", arguments: [userID, keepSince])
             }
             return collected.count
         }

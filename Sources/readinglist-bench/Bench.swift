@@ -18,6 +18,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "tiny (seconds, for CI), small (a minute), full (the sizes of Docs/Performance.md).") var size: Size = .full
     @Option(help: "Run only these workloads (comma-separated, e.g. W1,W3).") var only: String?
     @Option(help: "Also write the JSON lines to this file.") var json: String?
+    @Option(help: ArgumentHelp("Only save this many articles in one batch (for a profiler).", visibility: .hidden)) var profileSave: Int?
     @Option(help: "Folder for the benchmark's databases (default: the temporary folder; a 1M-article run needs about 8 GB).") var work: String?
 
     struct Plan {
@@ -61,6 +62,14 @@ struct Bench: AsyncParsableCommand {
         let report = try Report(jsonPath: json)
         let folder = try WorkFolder(parent: work)
         defer { folder.remove() }
+        if let profileSave {
+            var generator = ArticleGenerator(seed: 1)
+            let requests = (0..<profileSave).map { generator.article($0) }
+            let store = try ReplicaStore.open(path: folder.file("profile.sqlite"))
+            let elapsed = try seconds { try store.save(requests) }.1
+            print("saved \(profileSave) articles in \(String(format: "%.3f", elapsed)) s")
+            return
+        }
         report.note("readinglist-bench --size \(size.rawValue): \(ProcessInfo.processInfo.activeProcessorCount) cores, work folder \(folder.path)")
         if wants("W1") {
             try LocalBenchmarks.writes(perTransaction: plan.perTransaction, batch: plan.batch, repetitions: plan.repetitions, folder: folder, report: report)

@@ -27,6 +27,28 @@ struct RobustnessTests {
         #expect(try fingerprint(store) == before)
     }
 
+    @Test func aBulkSaveIsAllOrNothingAndSavesInOrder() throws {
+        let store = try makeReplica(1, clock: clock)
+        try store.save(SaveRequest(url: pageA, title: "Kept"))
+        let before = try fingerprint(store)
+        #expect(throws: StoreError.self) {
+            try store.save([SaveRequest(url: "https://example.com/new"), SaveRequest(url: "not a url")])
+        }
+        #expect(try fingerprint(store) == before)
+        let saved = try store.save([
+            SaveRequest(url: "https://example.com/b", title: "First", tags: ["x", "X"]),
+            SaveRequest(url: pageA, tags: ["later"]),
+            SaveRequest(url: "https://example.com/b/", title: "Second"),
+        ])
+        #expect(saved.map(\.outcome) == [.created, .updated, .updated])
+        #expect(saved[0].id == saved[2].id)
+        let b = try store.article("https://example.com/b")
+        #expect(b.title == "Second" && b.tags == ["x"])
+        let a = try store.article(pageA)
+        #expect(a.title == "Kept" && a.tags == ["later"])
+        try store.checkInvariants()
+    }
+
     @Test func aBatchWithABadEntryAppliesNothing() throws {
         let a = try makeReplica(1, clock: clock), b = try makeReplica(2, clock: clock)
         try a.save(SaveRequest(url: pageA, title: "T"))

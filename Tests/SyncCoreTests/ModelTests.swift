@@ -74,4 +74,22 @@ struct ModelTests {
         let value: JSONValue = .object(["b": 1, "a": .array([true, nil, 0.5, "x\"\n"])])
         #expect(value.canonicalText == #"{"a":[true,null,0.5,"x\"\n"],"b":1}"#)
     }
+
+    @Test(arguments: [
+        JSONValue.null, true, false, 0, -3, 0.25, 1e300, -2.5e-7, 9_007_199_254_740_991, "", "plain text",
+        "quotes \" and \\ backslash", "control \u{01}\u{1f} tab\t newline\n", "curly “quotes” — and 🇺🇦 emoji",
+        .array([]), .object([:]), .array([1, "two", .object(["three": .array([nil, true])])]),
+        .object(["epoch": 2, "position": 0.5, "nested": .object(["é": "ü"])]),
+    ])
+    func storedJSONTextParsesBackToTheSameValue(_ value: JSONValue) {
+        #expect(JSONValue(jsonText: value.canonicalText) == value)
+    }
+
+    @Test func jsonTextFromOtherWritersParsesAndBadTextIsRefused() {
+        #expect(JSONValue(jsonText: #" { "a" : [ 1 , "\u00e9\/\ud83d\ude00" ] } "#) == .object(["a": .array([1, "é/😀"])]))
+        for bad in ["", "tru", "nul", "[1,]", "{\"a\"}", "\"open", "1 2", "\"\\ud800\"", "-", "01x", "[", "{\"a\":1,}", "\"a\u{0}\""] {
+            #expect(JSONValue(jsonText: bad) == nil, "\(bad)")
+        }
+    }
 }
+
