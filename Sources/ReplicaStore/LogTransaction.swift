@@ -169,7 +169,7 @@ struct LogTransaction {
     mutating func siblings(of entity: EntityRef, _ field: String) throws -> [Change] {
         guard let article = entity.articleID else {
             return try Self.decodeChanges(Row.fetchAll(
-                db.cachedStatement(sql: "SELECT \(Self.columns) FROM change_log WHERE entity_type = ? AND entity_id = ? AND field = ?"),
+                db.cachedStatement(sql: "SELECT \(Self.columns) FROM change_log WHERE article_id IS NULL AND entity_type = ? AND entity_id = ? AND field = ?"),
                 arguments: [entity.type, entity.id, field]))
         }
         return try live(article).lazy.filter { $0.change.field == field && $0.change.entity == entity }.map(\.change)

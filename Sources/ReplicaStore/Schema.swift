@@ -78,6 +78,8 @@ enum Schema {
                 CREATE INDEX article_conflicts ON article (id) WHERE visible = 1 AND conflict_count > 0;
                 -- Re-materialising an article replaces its tags: without this, a scan of every tag.
                 CREATE INDEX article_tag_article ON article_tag (article_id);
+                -- Writes of entity types this version does not know (no article) are looked up by field.
+                CREATE INDEX change_log_other ON change_log (entity_type, entity_id, field) WHERE article_id IS NULL;
                 """)
         }
         return migrator

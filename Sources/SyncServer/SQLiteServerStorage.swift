@@ -30,7 +30,7 @@ public final class SQLiteServerStorage: ServerStorage {
                     let format = try String.fetchOne(db, sql: "SELECT value FROM server_meta WHERE key = 'format'")
                     guard format == "readinglist-server" else { throw ServerError.invalidAdminRequest("'\(path)' is not a readinglist server database") }
                     let version = Int(try String.fetchOne(db, sql: "SELECT value FROM server_meta WHERE key = 'schema_version'") ?? "0") ?? 0
-                    if version > 1 {
+                    if version > 2 {
                         throw ServerError.invalidAdminRequest("'\(path)' was written by a newer readinglist-server (schema \(version)); upgrade to open it")
                     }
                 } else if (try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table'") ?? 0) > 0 {
@@ -39,10 +39,10 @@ public final class SQLiteServerStorage: ServerStorage {
             }
             try check.close()
             // A pool: the users' bookkeeping is read concurrently (token checks,
-            // horizons) while one write goes on. NORMAL synchronous in WAL mode
-            // stays consistent after a crash; a power cut may lose the last
-            // acknowledgements and last-seen times, which only delays collection.
-            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            // horizons) while one write goes on. It keeps SQLite's FULL synchronous
+            // mode: the space files are durable, so the records of what was
+            // collected from them, and of the replicas that hold collection back,
+            // must be too.
             users = try DatabasePool(path: path, configuration: configuration)
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1") { db in
@@ -71,6 +71,25 @@ public final class SQLiteServerStorage: ServerStorage {
                         last_seen INTEGER NOT NULL,
                         PRIMARY KEY (user_id, replica)
                     );
+                    """)
+            }
+            migrator.registerMigration("v2") { db in
+                // Collection records are read by cursor (seq > the client's last);
+                // without AUTOINCREMENT, pruning the newest rows let a later
+                // collection reuse a seq a client had already passed.
+                try db.execute(sql: """
+                    CREATE TABLE collected_v2 (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        user_id INTEGER NOT NULL REFERENCES user (id),
+                        article TEXT NOT NULL,
+                        horizon TEXT NOT NULL,
+                        at INTEGER NOT NULL
+                    );
+                    INSERT INTO collected_v2 (seq, user_id, article, horizon, at) SELECT seq, user_id, article, horizon, at FROM collected;
+                    DROP TABLE collected;
+                    ALTER TABLE collected_v2 RENAME TO collected;
+                    CREATE INDEX collected_user ON collected (user_id, seq);
+                    UPDATE server_meta SET value = '2' WHERE key = 'schema_version';
                     """)
             }
             try migrator.migrate(users)

@@ -19,6 +19,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Run only these workloads (comma-separated, e.g. W1,W3).") var only: String?
     @Option(help: "Also write the JSON lines to this file.") var json: String?
     @Option(help: ArgumentHelp("Only save this many articles in one batch (for a profiler).", visibility: .hidden)) var profileSave: Int?
+    @Option(help: ArgumentHelp("Build a list of this many articles on a server, print how to sync from it, and wait (for a profiler).", visibility: .hidden)) var serveList: Int?
     @Option(help: "Folder for the benchmark's databases (default: the temporary folder; a 1M-article run needs about 8 GB).") var work: String?
 
     struct Plan {
@@ -62,6 +63,11 @@ struct Bench: AsyncParsableCommand {
         let report = try Report(jsonPath: json)
         let folder = try WorkFolder(parent: work)
         defer { folder.remove() }
+        if let serveList {
+            let list = try await SyncBenchmarks.makeList(size: serveList, folder: folder, report: report)
+            print("readinglist sync --db NEW.sqlite --server \(list.server.url) --token \(list.token)   (initial sync took \(list.initialSync.seconds) s, peak \(list.initialSync.peakKiB) KiB)")
+            while true { try await Task.sleep(for: .seconds(3600)) }
+        }
         if let profileSave {
             var generator = ArticleGenerator(seed: 1)
             let requests = (0..<profileSave).map { generator.article($0) }
