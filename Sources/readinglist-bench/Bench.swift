@@ -64,8 +64,8 @@ struct Bench: AsyncParsableCommand {
         let folder = try WorkFolder(parent: work)
         defer { folder.remove() }
         if let serveList {
-            let list = try await SyncBenchmarks.makeList(size: serveList, folder: folder, report: report)
-            print("readinglist sync --db NEW.sqlite --server \(list.server.url) --token \(list.token)   (initial sync took \(list.initialSync.seconds) s, peak \(list.initialSync.peakKiB) KiB)")
+            let list = try await SyncBenchmarks.makeList(size: serveList, folder: folder, report: report, initialSync: false)
+            report.note("ready: readinglist sync --db NEW.sqlite --server \(list.server.url) --token \(list.token)")
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
         if let profileSave {
@@ -145,10 +145,10 @@ struct Bench: AsyncParsableCommand {
             list.server.stop()
             try list.a.close()
             try list.b.close()
-            for name in ["a", "b", "server", "w7"] {
-                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: folder.file("\(name)-\(size).sqlite\(suffix)")) }
+            // This size's databases (a 1M list takes about 12 GB).
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.contains("-\(size).") || name.contains("-\(size)-") {
+                try? FileManager.default.removeItem(atPath: folder.file(name))
             }
-            try? FileManager.default.removeItem(atPath: folder.file("server-\(size).sqlite.spaces"))
         }
     }
 

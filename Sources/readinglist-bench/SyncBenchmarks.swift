@@ -33,7 +33,7 @@ struct SyncedList {
 enum SyncBenchmarks {
     static let pageSize = 5000
 
-    static func makeList(size: Int, folder: WorkFolder, report: Report) async throws -> SyncedList {
+    static func makeList(size: Int, folder: WorkFolder, report: Report, initialSync: Bool = true) async throws -> SyncedList {
         let database = folder.file("server-\(size).sqlite")
         let token = try ServerProcess.addUser("bench", database: database, folder: folder)
         var server = try ServerProcess(database: database)
@@ -58,6 +58,11 @@ enum SyncBenchmarks {
         server.stop()
         server = try ServerProcess(database: database)
         let bPath = folder.file("b-\(size).sqlite")
+        guard initialSync else {
+            return SyncedList(
+                size: size, server: server, database: database, token: token, a: a, b: try ReplicaStore.open(path: bPath), writeSeconds: writeSeconds,
+                pushSeconds: pushSeconds, initialSync: ChildResult(status: 0, output: "", seconds: 0, peakKiB: 0), serverPeakKiB: 0)
+        }
         let initial = try runChild(
             try Executables.path("readinglist"),
             ["sync", "--db", bPath, "--server", server.url, "--token", token],
@@ -113,51 +118,50 @@ enum SyncBenchmarks {
         return (median(ups), median(downs), upBytes, downBytes)
     }
 
-    /// W7: bytes on the wire for an initial sync (per article) and for single-field changes (per change), counted by the HTTP transport.
+    /// W7: bytes on the wire for an initial sync (per article) and for single-field changes (per change), counted by the HTTP transport, with and without gzip.
     static func bytes(_ list: SyncedList, changes: Int, folder: WorkFolder, report: Report) async throws {
-        let transport = HTTPSyncTransport(server: list.server.url, token: list.token)
-        let fresh = try ReplicaStore.open(path: folder.file("w7-\(list.size).sqlite"))
-        _ = try await ServerSync().run(store: fresh, transport: transport, partner: list.server.url)
-        let initial = transport.traffic
-        let perArticle = Double(initial.sent + initial.received) / Double(list.size)
-        // The same articles as plain JSON rows (what a naive sync sends): the baseline.
-        let naive = try NaiveSync.rowsJSON(try list.b.articles(.all).prefix(1000).map(NaiveSync.Row.init)).count
-        report.add(Measurement(
-            id: "W7", name: "initial sync bytes per article", value: perArticle, unit: "bytes",
-            baseline: Double(naive) / Double(min(1000, list.size)), baselineName: "naive JSON row", higherIsBetter: false,
-            detail: ["articles": "\(list.size)", "round_trips": "\(initial.roundTrips)", "compression": "none"]))
-        // Single-field changes, pushed by A in one sync, pulled by the fresh replica in another.
-        _ = try await ServerSync().run(store: list.a, transport: transport, partner: list.server.url)
-        let ids = try fresh.articles(.all).prefix(1000).map(\.id)
-        var writes: [(entity: EntityRef, field: String, value: JSONValue)] = []
-        for index in 0..<changes {
-            let id = ids[index % ids.count]
-            switch index % 4 {
-            case 0: writes.append((.article(id), Fields.isFavorite, .bool(true)))
-            case 1: writes.append((.article(id), Fields.isRead, .bool(true)))
-            case 2: writes.append((.article(id), Fields.tag("later"), .bool(true)))
-            default: writes.append((.article(id), Fields.title, .string("A renamed article \(index)")))
+        let naiveArticle = Double(try NaiveSync.rowsJSON(try list.b.articles(.all).prefix(1000).map(NaiveSync.Row.init)).count) / Double(min(1000, list.size))
+        let naiveChange = Double(#"{"id":"0123456789abcdef0123456789abcdef","field":"isFavorite","value":true}"#.utf8.count)
+        for compression in [false, true] {
+            let label = compression ? "gzip" : "no compression"
+            let transport = HTTPSyncTransport(server: list.server.url, token: list.token, compression: compression)
+            let fresh = try ReplicaStore.open(path: folder.file("w7-\(list.size)-\(compression).sqlite"))
+            _ = try await ServerSync().run(store: fresh, transport: transport, partner: list.server.url)
+            let initial = transport.traffic
+            report.add(Measurement(
+                id: "W7", name: "initial sync bytes per article, \(label)", value: Double(initial.sent + initial.received) / Double(list.size),
+                unit: "bytes", baseline: naiveArticle, baselineName: "naive JSON row", higherIsBetter: false,
+                detail: ["articles": "\(list.size)", "round_trips": "\(initial.roundTrips)", "compression": label]))
+            // Single-field changes, pushed by A in one sync, pulled by the fresh replica in another.
+            _ = try await ServerSync().run(store: list.a, transport: transport, partner: list.server.url)
+            let ids = try fresh.articles(.all).prefix(1000).map(\.id)
+            var writes: [(entity: EntityRef, field: String, value: JSONValue)] = []
+            for index in 0..<changes {
+                let id = ids[index % ids.count]
+                switch index % 4 {
+                case 0: writes.append((.article(id), Fields.isFavorite, .bool(!compression)))
+                case 1: writes.append((.article(id), Fields.isRead, .bool(!compression)))
+                case 2: writes.append((.article(id), Fields.tag(compression ? "later" : "soon"), .bool(true)))
+                default: writes.append((.article(id), Fields.title, .string("A renamed article \(index) \(label)")))
+                }
+            }
+            try list.a.writeRaw(writes)
+            let before = transport.traffic
+            _ = try await ServerSync().run(store: list.a, transport: transport, partner: list.server.url)
+            let pushed = transport.traffic
+            _ = try await ServerSync().run(store: fresh, transport: transport, partner: list.server.url)
+            let pulled = transport.traffic
+            await transport.shutdown()
+            try fresh.close()
+            let up = Double((pushed.sent + pushed.received) - (before.sent + before.received)) / Double(changes)
+            let down = Double((pulled.sent + pulled.received) - (pushed.sent + pushed.received)) / Double(changes)
+            for (direction, value) in [("pushed", up), ("pulled", down)] {
+                report.add(Measurement(
+                    id: "W7", name: "bytes per single-field change, \(direction), \(label)", value: value, unit: "bytes", baseline: naiveChange,
+                    baselineName: "naive JSON patch", higherIsBetter: false, target: compression ? 64 : nil,
+                    targetText: compression ? "<= 64" : "(64 with compression)", detail: ["changes": "\(changes)", "compression": label]))
             }
         }
-        try list.a.writeRaw(writes)
-        let before = transport.traffic
-        _ = try await ServerSync().run(store: list.a, transport: transport, partner: list.server.url)
-        let pushed = transport.traffic
-        _ = try await ServerSync().run(store: fresh, transport: transport, partner: list.server.url)
-        let pulled = transport.traffic
-        await transport.shutdown()
-        try fresh.close()
-        let up = Double((pushed.sent + pushed.received) - (before.sent + before.received)) / Double(changes)
-        let down = Double((pulled.sent + pulled.received) - (pushed.sent + pushed.received)) / Double(changes)
-        let naiveChange = Double(#"{"id":"0123456789abcdef0123456789abcdef","field":"isFavorite","value":true}"#.utf8.count)
-        report.add(Measurement(
-            id: "W7", name: "bytes per single-field change, pushed", value: up, unit: "bytes", baseline: naiveChange,
-            baselineName: "naive JSON patch", higherIsBetter: false, target: 64, targetText: "<= 64 (compressed)",
-            detail: ["changes": "\(changes)", "compression": "none"]))
-        report.add(Measurement(
-            id: "W7", name: "bytes per single-field change, pulled", value: down, unit: "bytes", baseline: naiveChange,
-            baselineName: "naive JSON patch", higherIsBetter: false, target: 64, targetText: "<= 64 (compressed)",
-            detail: ["changes": "\(changes)", "compression": "none"]))
     }
 }
 

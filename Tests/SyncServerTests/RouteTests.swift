@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import CompressNIO
 import NIOCore
 import ReadingListModel
 import ReplicaStore
@@ -173,6 +174,60 @@ struct RouteTests {
         try await fixture.app.test(.router) { client in
             try await client.execute(uri: "/v1/sync", method: .post, headers: bearer(fixture.alice), body: try body(good)) { response in
                 #expect(response.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test func gzipBothWaysAndBadEncodingsRefused() async throws {
+        let fixture = try await ServerFixture(limits: SyncLimits(maxBodyBytes: 64 << 10, maxPushEntries: 1000, maxPullEntries: 1000))
+        let phone = try makeReplica()
+        try phone.save((0..<40).map { SaveRequest(url: "https://example.com/\($0)", title: "Title \($0)") })
+        let push = try phone.outgoing(for: VersionVector(), limit: 1000)
+        let request = SyncRequest(replica: phone.replicaID, knowledge: try phone.knowledge(), heads: try phone.heads(), push: push)
+        let plain = try body(request)
+        var consumed = plain
+        let gzipped = try consumed.compress(with: .gzip())
+        #expect(gzipped.readableBytes * 4 < plain.readableBytes, "JSON pages compress well")
+        try await fixture.app.test(.router) { client in
+            var headers = bearer(fixture.alice)
+            headers[.contentEncoding] = "gzip"
+            try await client.execute(uri: "/v1/sync", method: .post, headers: headers, body: gzipped) { response in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                #expect(response.headers[.contentEncoding] == nil, "no Accept-Encoding: a plain response")
+                let decoded = try JSONDecoder().decode(SyncResponse.self, from: Data(buffer: response.body))
+                #expect(decoded.stored == push.count)
+            }
+            // A new replica asks for gzip and gets the whole list, gzipped.
+            let laptop = try makeReplica()
+            var accepting = bearer(fixture.alice)
+            accepting[.acceptEncoding] = "br;q=1.0, gzip;q=0.8"
+            let pull = SyncRequest(replica: laptop.replicaID, knowledge: VersionVector(), heads: [], push: [])
+            try await client.execute(uri: "/v1/sync", method: .post, headers: accepting, body: try body(pull)) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentEncoding] == "gzip")
+                var compressed = response.body
+                let decoded = try JSONDecoder().decode(SyncResponse.self, from: Data(buffer: try compressed.decompress(with: .gzip())))
+                try laptop.apply(decoded.pull)
+            }
+            #expect(try laptop.articles() == phone.articles())
+            // gzip;q=0 refuses gzip.
+            accepting[.acceptEncoding] = "gzip;q=0"
+            try await client.execute(uri: "/v1/sync", method: .post, headers: accepting, body: try body(pull)) { response in
+                #expect(response.headers[.contentEncoding] == nil)
+            }
+            // Not gzip, another encoding, and a body that inflates past the limit: refused, nothing stored.
+            var bad = bearer(fixture.alice)
+            bad[.contentEncoding] = "gzip"
+            try await client.execute(uri: "/v1/sync", method: .post, headers: bad, body: ByteBuffer(string: "not gzip")) { response in
+                #expect(response.status == .badRequest && errorCode(response) == "malformed_request")
+            }
+            var bomb = ByteBuffer(string: String(repeating: " ", count: 200 << 10))
+            try await client.execute(uri: "/v1/sync", method: .post, headers: bad, body: try bomb.compress(with: .gzip())) { response in
+                #expect(response.status == .contentTooLarge && errorCode(response) == "body_too_large")
+            }
+            bad[.contentEncoding] = "br"
+            try await client.execute(uri: "/v1/sync", method: .post, headers: bad, body: try body(request)) { response in
+                #expect(response.status == .badRequest && String(buffer: response.body).contains("Content-Encoding"))
             }
         }
     }
