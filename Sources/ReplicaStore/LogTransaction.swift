@@ -25,6 +25,9 @@ struct LogTransaction {
     private var working: [ArticleID: [Live]] = [:]
     /// Whether anything was written (a transaction that wrote nothing commits nothing).
     private var dirty = false
+    /// The visible articles `commit()` re-materialised, so that an edit can
+    /// return its article without reading it back.
+    private(set) var materialized: [ArticleID: Article] = [:]
 
     struct Live {
         var seq: Int64
@@ -208,7 +211,7 @@ struct LogTransaction {
         try Meta.set("hlc", String(clock.last.rawValue), db)
         try Meta.set("seq", String(nextSeq - 1), db)
         if materializes {
-            for id in touched { try Materializer.rematerialize(id, changes: try liveChanges(ofArticle: id), db) }
+            for id in touched { materialized[id] = try Materializer.rematerialize(id, changes: try liveChanges(ofArticle: id), db) }
         }
     }
 
@@ -265,11 +268,13 @@ enum Meta {
 
 /// Keeps the `article` and `article_tag` tables equal to what the live writes say.
 enum Materializer {
-    static func rematerialize(_ id: ArticleID, changes: [Change], _ db: Database) throws {
+    /// Returns the article when it is visible.
+    @discardableResult
+    static func rematerialize(_ id: ArticleID, changes: [Change], _ db: Database) throws -> Article? {
         try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ?").execute(arguments: [id.rawValue])
         guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
             try db.cachedStatement(sql: "DELETE FROM article WHERE id = ?").execute(arguments: [id.rawValue])
-            return
+            return nil
         }
         try db.cachedStatement(
             sql: """
@@ -289,5 +294,6 @@ enum Materializer {
                 try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
             }
         }
+        return visible ? article : nil
     }
 }

@@ -40,8 +40,16 @@ extension ReplicaStore {
     /// - Already visible: nothing is reset; only what `request` gives is written.
     @discardableResult
     public func save(_ request: SaveRequest) throws(StoreError) -> (article: Article, outcome: SaveOutcome) {
-        let (id, outcome) = try save([request])[0]
-        return (try article(id.rawValue), outcome)
+        let url: NormalizedURL
+        let tags: [String]
+        do {
+            url = try NormalizedURL(request.url)
+            tags = try request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
+        } catch { throw .invalidInput(error) }
+        let id = ArticleID(url: url)
+        var outcome = SaveOutcome.created
+        let article = try transaction(returning: id) { tx in outcome = try Self.save(request, id: id, tags: tags, in: &tx) }
+        return (article, outcome)
     }
 
     /// Saves many URLs in one transaction (an import, a first launch): all of
@@ -124,10 +132,9 @@ extension ReplicaStore {
         for field in fields.keys where !Self.editableFields.contains(field) {
             throw .invalidOperation("'\(field)' is not a field that can be edited (editable: \(Self.editableFields.sorted().joined(separator: ", ")))")
         }
-        try transaction { tx in
+        return try transaction(returning: id) { tx in
             for (field, value) in fields.sorted(by: { $0.key < $1.key }) { try tx.writeLocal(.article(id), field, value) }
         }
-        return try article(id.rawValue)
     }
 
     static let editableFields: Set<String> = [
@@ -139,7 +146,7 @@ extension ReplicaStore {
     @discardableResult
     public func setRead(_ idOrURL: String, _ read: Bool) throws(StoreError) -> Article {
         let id = try resolve(idOrURL)
-        try transaction { tx in
+        return try transaction(returning: id) { tx in
             let entity = EntityRef.article(id)
             try tx.writeLocal(entity, Fields.isRead, .bool(read))
             if !read {
@@ -147,7 +154,6 @@ extension ReplicaStore {
                 try tx.writeLocal(entity, Fields.progress, ReadingProgress(epoch: Self.nextEpoch(state), position: 0).jsonValue)
             }
         }
-        return try article(id.rawValue)
     }
 
     /// Sets reading progress (0...1) within the current read-through.
@@ -157,8 +163,7 @@ extension ReplicaStore {
         let current = try article(id.rawValue)
         let progress: ReadingProgress
         do { progress = try ReadingProgress.validated(epoch: current.progress.epoch, position: fraction) } catch { throw .invalidInput(error) }
-        try transaction { tx in try tx.writeLocal(.article(id), Fields.progress, progress.jsonValue) }
-        return try article(id.rawValue)
+        return try transaction(returning: id) { tx in try tx.writeLocal(.article(id), Fields.progress, progress.jsonValue) }
     }
 
     /// Adds (`present`) or removes tags.
@@ -174,10 +179,9 @@ extension ReplicaStore {
                 throw .invalidOperation("article \(id.rawValue.prefix(8)) has no tag '\(missing)'")
             }
         }
-        try transaction { tx in
+        return try transaction(returning: id) { tx in
             for name in Set(names).sorted() { try tx.writeLocal(.article(id), Fields.tag(name), .bool(present)) }
         }
-        return try article(id.rawValue)
     }
 
     /// Deletes a visible article: `deleted = true`, with everything this

@@ -151,6 +151,25 @@ public final class ReplicaStore: Sendable {
         }
     }
 
+    /// Runs `body` in one write transaction and returns article `id` as the
+    /// transaction left it (from its re-materialisation, without reading it back).
+    func transaction(returning id: ArticleID, _ body: (inout LogTransaction) throws -> Void) throws(StoreError) -> Article {
+        let replica = replicaID
+        let time = now()
+        let materializes = materializes
+        let article: Article? = try mapErrors {
+            try writer.write { db in
+                var tx = try LogTransaction(db: db, replica: replica, now: time)
+                tx.materializes = materializes
+                try body(&tx)
+                try tx.commit()
+                return tx.materialized[id]
+            }
+        }
+        if let article { return article }
+        return try self.article(id.rawValue)
+    }
+
     func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
         try mapErrors { try writer.read(body) }
     }
@@ -204,7 +223,8 @@ public final class ReplicaStore: Sendable {
     public func article(_ idOrURL: String) throws(StoreError) -> Article {
         let id = try resolve(idOrURL)
         return try read { db in
-            guard let text = try String.fetchOne(db, sql: "SELECT json FROM article WHERE id = ? AND visible = 1", arguments: [id.rawValue]) else {
+            guard let text = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT json FROM article WHERE id = ? AND visible = 1"), arguments: [id.rawValue]) else {
                 throw StoreError.articleNotFound(idOrURL)
             }
             return try JSONDecoder().decode(Article.self, from: Data(text.utf8))
@@ -219,7 +239,7 @@ public final class ReplicaStore: Sendable {
             do { url = try NormalizedURL(text) } catch { throw .invalidInput(error) }
             let id = ArticleID(url: url)
             let visible = try read { db in
-                try Bool.fetchOne(db, sql: "SELECT visible FROM article WHERE id = ?", arguments: [id.rawValue]) ?? false
+                try Bool.fetchOne(db.cachedStatement(sql: "SELECT visible FROM article WHERE id = ?"), arguments: [id.rawValue]) ?? false
             }
             guard visible else { throw .articleNotFound(idOrURL) }
             return id
@@ -234,7 +254,7 @@ public final class ReplicaStore: Sendable {
         }
         let matches = try read { db in
             try String.fetchAll(
-                db, sql: "SELECT id FROM article WHERE visible = 1 AND id >= ? AND id < ? LIMIT 2",
+                db.cachedStatement(sql: "SELECT id FROM article WHERE visible = 1 AND id >= ? AND id < ? LIMIT 2"),
                 arguments: [prefix, prefix + "g"])
         }
         guard let first = matches.first else { throw .articleNotFound(idOrURL) }

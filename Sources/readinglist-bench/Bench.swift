@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReplicaStore
+import SyncCore
 
 /// `readinglist-bench`: the engine measured the way users feel it, each
 /// number beside a baseline measured in the same run. See Docs/Performance.md.
@@ -19,6 +20,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Run only these workloads (comma-separated, e.g. W1,W3).") var only: String?
     @Option(help: "Also write the JSON lines to this file.") var json: String?
     @Option(help: ArgumentHelp("Only save this many articles in one batch (for a profiler).", visibility: .hidden)) var profileSave: Int?
+    @Option(help: ArgumentHelp("Only make this many single-field edits, one per transaction (for a profiler).", visibility: .hidden)) var profileEdits: Int?
     @Option(help: ArgumentHelp("Build a list of this many articles on a server, print how to sync from it, and wait (for a profiler).", visibility: .hidden)) var serveList: Int?
     @Option(help: "Folder for the benchmark's databases (default: the temporary folder; a 1M-article run needs about 8 GB).") var work: String?
 
@@ -67,6 +69,16 @@ struct Bench: AsyncParsableCommand {
             let list = try await SyncBenchmarks.makeList(size: serveList, folder: folder, report: report, initialSync: false)
             report.note("ready: readinglist sync --db NEW.sqlite --server \(list.server.url) --token \(list.token)")
             while true { try await Task.sleep(for: .seconds(3600)) }
+        }
+        if let profileEdits {
+            var generator = ArticleGenerator(seed: 1)
+            let store = try ReplicaStore.open(path: folder.file("profile.sqlite"))
+            let ids = try store.save((0..<1000).map { generator.article($0) }).map(\.id.rawValue)
+            let elapsed = try seconds {
+                for index in 0..<profileEdits { try store.edit(ids[index % ids.count], [Fields.title: .string("Edit \(index)")]) }
+            }.1
+            print("\(profileEdits) edits in \(String(format: "%.3f", elapsed)) s")
+            return
         }
         if let profileSave {
             var generator = ArticleGenerator(seed: 1)
