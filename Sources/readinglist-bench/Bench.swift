@@ -19,6 +19,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "tiny (seconds, for CI), small (a minute), full (the sizes of Docs/Performance.md).") var size: Size = .full
     @Option(help: "Run only these workloads (comma-separated, e.g. W1,W3).") var only: String?
     @Option(help: "Also write the JSON lines to this file.") var json: String?
+    @Option(help: "Override the list sizes of W3 (comma-separated; the first is W7's, the last W6's).") var listSizes: String?
     @Option(help: ArgumentHelp("Only save this many articles in one batch (for a profiler).", visibility: .hidden)) var profileSave: Int?
     @Option(help: ArgumentHelp("Only make this many single-field edits, one per transaction (for a profiler).", visibility: .hidden)) var profileEdits: Int?
     @Option(help: ArgumentHelp("Build a list of this many articles on a server, print how to sync from it, and wait (for a profiler).", visibility: .hidden)) var serveList: Int?
@@ -39,6 +40,18 @@ struct Bench: AsyncParsableCommand {
     }
 
     var plan: Plan {
+        var plan = basePlan
+        if let listSizes {
+            let sizes = listSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
+            if !sizes.isEmpty {
+                plan.listSizes = sizes
+                plan.memorySize = sizes.last!
+            }
+        }
+        return plan
+    }
+
+    var basePlan: Plan {
         switch size {
         case .tiny:
             Plan(perTransaction: 50, batch: 200, repetitions: 1, listSizes: [200, 1000], initialSyncSize: 1000, memorySize: 1000,

@@ -94,7 +94,13 @@ struct ChildResult {
     var peakKiB: Int
 }
 
-/// Runs `path` to its end with posix_spawn and wait4, which reports the child's own peak resident set.
+/// Runs `path` to its end and reports its peak resident memory.
+///
+/// The peak is the child's own `VmHWM`, sampled every 10 ms until it exits
+/// (it only grows, so the last sample is the peak but for the last few
+/// milliseconds). Not `wait4`'s `ru_maxrss`: exec keeps the spawning
+/// process's peak in it, so a child of this (large) benchmark process would
+/// report the benchmark's memory as its own.
 func runChild(_ path: String, _ arguments: [String], outputFile: String) throws -> ChildResult {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -109,14 +115,22 @@ func runChild(_ path: String, _ arguments: [String], outputFile: String) throws 
     let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
     guard spawned == 0 else { throw BenchError("cannot start \(path): error \(spawned)") }
     var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 {
-        guard errno == EINTR else { throw BenchError("wait4 failed: \(errno)") }
+    var peak = 0
+    while true {
+        let done = waitpid(pid, &status, WNOHANG)
+        if done == pid { break }
+        if done < 0, errno != EINTR { throw BenchError("waitpid failed: \(errno)") }
+        if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kib = Int(line.split(separator: " ").dropFirst().first ?? "") {
+            peak = max(peak, kib)
+        }
+        usleep(10_000)
     }
     let elapsed = (clock.now - start).seconds
     let output = (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? ""
     let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return ChildResult(status: exit, output: output, seconds: elapsed, peakKiB: usage.ru_maxrss)
+    return ChildResult(status: exit, output: output, seconds: elapsed, peakKiB: peak)
 }
 
 /// A real `readinglist-server` process on an ephemeral loopback port.
