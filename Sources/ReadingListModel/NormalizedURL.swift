@@ -23,11 +23,15 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
     /// Parameters removed by `url-v1` (compared case-insensitively), besides any `utm_*`.
     public static let trackingParameters: Set<String> = ["fbclid", "gclid", "mc_cid", "mc_eid", "ref_src"]
 
+    private static let forbiddenInHost = Set("/\\?#[]@%<>\"{}|^`".utf8)
+
     private static func normalize(_ input: String) throws(ModelError) -> String {
         let raw = input.trimmingWhitespace()
         func fail(_ reason: String) -> ModelError { .invalidURL(input, reason: reason) }
         guard !raw.isEmpty else { throw fail("the URL is empty") }
-        if raw.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
+        // Printable ASCII (nearly every URL) needs no Unicode property lookups.
+        let printableASCII = raw.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
+        if !printableASCII, raw.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
             throw fail("it contains spaces or control characters")
         }
         guard let colon = raw.firstIndex(of: ":"), raw[colon...].hasPrefix("://") else {
@@ -66,7 +70,7 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
             host = authority
         }
         guard !host.isEmpty else { throw fail("it has no host") }
-        if !host.hasPrefix("["), host.contains(where: { "/\\?#[]@%<>\"{}|^`".contains($0) }) {
+        if !host.hasPrefix("["), host.utf8.contains(where: { Self.forbiddenInHost.contains($0) }) {
             throw fail("its host '\(host)' contains characters a host cannot have")
         }
         if host.hasPrefix(".") || host.contains("..") { throw fail("its host '\(host)' is not a valid name") }
@@ -88,7 +92,7 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
             path = afterAuthority
         }
         if path.isEmpty { path = "/" }
-        while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+        while path.utf8.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
 
         let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { parameter in
             let key = (parameter.split(separator: "=", maxSplits: 1).first ?? "").lowercased()
@@ -101,6 +105,9 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
 
 extension StringProtocol {
     func trimmingWhitespace() -> String {
+        // Starts and ends with a printable ASCII character: nothing to trim.
+        let text = String(self)
+        if let first = text.utf8.first, let last = text.utf8.last, first > 0x20, first < 0x7f, last > 0x20, last < 0x7f { return text }
         let scalars = unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
         let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!

@@ -287,7 +287,7 @@ enum Materializer {
         ).execute(
             arguments: [
                 id.rawValue, visible, article.normalizedURL, article.isRead, article.isArchived, article.isFavorite,
-                article.addedAt, article.conflicts.count, try String(decoding: JSONEncoder().encode(article), as: UTF8.self),
+                article.addedAt, article.conflicts.count, article.storageJSON,
             ])
         if visible {
             for tag in article.tags {
