@@ -137,6 +137,19 @@ public final class ReplicaStore: Sendable {
     /// Runs `body` in one write transaction on the change log.
     @discardableResult
     func transaction<T>(_ body: (inout LogTransaction) throws -> T) throws(StoreError) -> T {
+        try transaction(body) { result, _ in result }
+    }
+
+    /// Runs `body` in one write transaction and returns article `id` as the
+    /// transaction left it (from its re-materialisation, without reading it back).
+    func transaction(returning id: ArticleID, _ body: (inout LogTransaction) throws -> Void) throws(StoreError) -> Article {
+        if let article = try transaction(body, then: { _, tx in tx.materialized[id] }) { return article }
+        return try self.article(id.rawValue)
+    }
+
+    /// The one place a write transaction on the change log is opened and committed;
+    /// `then` reads what it needs from the committed transaction.
+    private func transaction<T, R>(_ body: (inout LogTransaction) throws -> T, then: (T, LogTransaction) -> R) throws(StoreError) -> R {
         let replica = replicaID
         let time = now()
         let materializes = materializes
@@ -146,28 +159,9 @@ public final class ReplicaStore: Sendable {
                 tx.materializes = materializes
                 let result = try body(&tx)
                 try tx.commit()
-                return result
+                return then(result, tx)
             }
         }
-    }
-
-    /// Runs `body` in one write transaction and returns article `id` as the
-    /// transaction left it (from its re-materialisation, without reading it back).
-    func transaction(returning id: ArticleID, _ body: (inout LogTransaction) throws -> Void) throws(StoreError) -> Article {
-        let replica = replicaID
-        let time = now()
-        let materializes = materializes
-        let article: Article? = try mapErrors {
-            try writer.write { db in
-                var tx = try LogTransaction(db: db, replica: replica, now: time)
-                tx.materializes = materializes
-                try body(&tx)
-                try tx.commit()
-                return tx.materialized[id]
-            }
-        }
-        if let article { return article }
-        return try self.article(id.rawValue)
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {

@@ -294,8 +294,7 @@ struct SQLiteSpace: SyncSpace {
     }
 }
 
-/// Runs blocking SQLite work off the cooperative thread pool, mapping errors to ``ServerError``.
-/// Runs a short database read on the calling thread, with `offload`'s error mapping.
+/// Runs a short database read on the calling thread, mapping errors to ``ServerError``.
 func inline<T>(_ body: () throws -> T) throws(ServerError) -> T {
     do {
         return try body()
@@ -308,18 +307,11 @@ func inline<T>(_ body: () throws -> T) throws(ServerError) -> T {
     }
 }
 
+/// Runs blocking SQLite work (a write that waits for fsync) off the cooperative thread pool, with `inline`'s error mapping.
 func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(ServerError) -> T {
     let result: Result<T, ServerError> = await withCheckedContinuation { continuation in
         DispatchQueue.global().async {
-            do {
-                continuation.resume(returning: .success(try body()))
-            } catch let error as ServerError {
-                continuation.resume(returning: .failure(error))
-            } catch let error as StoreError {
-                continuation.resume(returning: .failure(ServerError(error)))
-            } catch {
-                continuation.resume(returning: .failure(.storage("\(error)")))
-            }
+            continuation.resume(returning: Result { () throws(ServerError) -> T in try inline(body) })
         }
     }
     return try result.get()
