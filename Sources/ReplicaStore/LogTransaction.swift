@@ -25,6 +25,11 @@ struct LogTransaction {
     private var working: [ArticleID: [Live]] = [:]
     /// Whether anything was written (a transaction that wrote nothing commits nothing).
     private var dirty = false
+    /// Article rows (by seq) whose changes this transaction added or
+    /// replaced: written from the working set by ``flushRows()``.
+    private var pendingRows: [Int64: ArticleID] = [:]
+    /// The run the next change may extend: its row, article and last change.
+    private var openRun: (seq: Int64, article: ArticleID, last: Change)?
     /// The visible articles `commit()` re-materialised, so that an edit can
     /// return its article without reading it back.
     private(set) var materialized: [ArticleID: Article] = [:]
@@ -64,16 +69,28 @@ struct LogTransaction {
     /// live sibling of the field.
     @discardableResult
     mutating func writeLocal(_ entity: EntityRef, _ field: String, _ value: JSONValue) throws -> Change {
-        let counter = knowledge[replica] + 1
-        let change = Change(
-            dot: Dot(replica, counter), entity: entity, field: field, value: value,
-            context: knowledge, hlc: clock.tick(now: now))
-        knowledge[replica] = counter
-        changedReplicas.insert(replica)
-        try db.cachedStatement(sql: "INSERT INTO own_digest (counter, digest) VALUES (?, ?)")
-            .execute(arguments: [Int64(counter), Int64(bitPattern: change.digest)])
-        try integrate(change)
-        return change
+        try writeLocal(entity, [(field, value)])[0]
+    }
+
+    /// Writes several fields of `entity` together, under one clock reading:
+    /// consecutive changes that the log keeps as one run (one row).
+    @discardableResult
+    mutating func writeLocal(_ entity: EntityRef, _ writes: [(String, JSONValue)]) throws -> [Change] {
+        guard !writes.isEmpty else { return [] }
+        let hlc = clock.tick(now: now)
+        var changes: [Change] = []
+        changes.reserveCapacity(writes.count)
+        for (field, value) in writes {
+            let counter = knowledge[replica] + 1
+            let change = Change(dot: Dot(replica, counter), entity: entity, field: field, value: value, context: knowledge, hlc: hlc)
+            knowledge[replica] = counter
+            changedReplicas.insert(replica)
+            try db.cachedStatement(sql: "INSERT INTO own_digest (counter, digest) VALUES (?, ?)")
+                .execute(arguments: [Int64(counter), Int64(bitPattern: change.digest)])
+            try integrate(change)
+            changes.append(change)
+        }
+        return changes
     }
 
     /// Applies a change the causal gate admitted.
@@ -88,8 +105,15 @@ struct LogTransaction {
     mutating func applyRemote(_ range: ReplacedRange) throws {
         knowledge[range.replica] = range.to
         changedReplicas.insert(range.replica)
+        openRun = nil
         let seq = takeSeq()
         try addReplaced(range.replica, from: range.from, to: range.to, digest: range.digest, seq: seq)
+    }
+
+    /// Whether a change may be kept in a run with others. A delete stays a row
+    /// of its own, so that garbage collection finds tombstones by index.
+    private static func joinsRuns(_ change: Change) -> Bool {
+        change.entity.articleID != nil && !(change.field == Fields.deleted && change.value == true)
     }
 
     private mutating func integrate(_ change: Change) throws {
@@ -97,43 +121,102 @@ struct LogTransaction {
         var register = FieldRegister(siblings: try siblings(of: change.entity, change.field))
         let outcome = register.apply(change)
         for old in outcome.replaced { try forget(old) }
-        let seq = takeSeq()
-        if outcome.added {
-            if let article = change.entity.articleID { working[article]?.append(Live(seq: seq, change: change)) }
-            try db.cachedStatement(sql: """
-                INSERT INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    seq, change.dot.replica.rawValue, Int64(change.dot.counter), change.entity.type, change.entity.id,
-                    change.field, change.value.canonicalText, Self.encode(change.context), Int64(bitPattern: change.hlc.rawValue),
-                    change.entity.articleID?.rawValue,
-                ])
-            appliedChanges += 1
-        } else {
+        guard outcome.added else {
             // Known already replaced (cannot happen under causal delivery, kept for safety): record the dot only.
-            try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
+            openRun = nil
+            try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: takeSeq())
+            if let article = change.entity.articleID { touched.insert(article) }
+            return
         }
-        if let article = change.entity.articleID { touched.insert(article) }
+        appliedChanges += 1
+        guard let article = change.entity.articleID else {
+            openRun = nil
+            try writeRow(seq: takeSeq(), [change])
+            return
+        }
+        touched.insert(article)
+        let seq: Int64
+        if let run = openRun, run.article == article, Self.joinsRuns(change), ChangeRun.extends(run.last, with: change) {
+            seq = run.seq
+        } else {
+            seq = takeSeq()
+        }
+        working[article, default: []].append(Live(seq: seq, change: change))
+        pendingRows[seq] = article
+        openRun = Self.joinsRuns(change) ? (seq, article, change) : nil
     }
 
     /// Turns a live change into a replaced dot, kept at its place in the local
     /// order: a later change replaced it, or garbage collection forgot it.
     mutating func forget(_ change: Change) throws {
         dirty = true
-        var known: Int64?
-        if let article = change.entity.articleID, let index = working[article]?.firstIndex(where: { $0.change.dot == change.dot }) {
-            known = working[article]?.remove(at: index).seq
-        } else {
-            known = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT seq FROM change_log WHERE replica = ? AND counter = ?"),
-                arguments: [change.dot.replica.rawValue, Int64(change.dot.counter)])
+        if let article = change.entity.articleID {
+            touched.insert(article)
+            _ = try live(article)
+            var seq: Int64
+            if let index = working[article]?.firstIndex(where: { $0.change.dot == change.dot }) {
+                seq = working[article]!.remove(at: index).seq
+                pendingRows[seq] = article
+            } else {
+                seq = takeSeq()
+            }
+            try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
+            return
         }
+        // Entities of other types are never in runs: one row each.
+        let known = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT seq FROM change_log WHERE replica = ? AND counter = ?"),
+            arguments: [change.dot.replica.rawValue, Int64(change.dot.counter)])
         let seq = known ?? takeSeq()
         if known != nil {
             try db.cachedStatement(sql: "DELETE FROM change_log WHERE seq = ?").execute(arguments: [seq])
         }
         try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
-        if let article = change.entity.articleID { touched.insert(article) }
+    }
+
+    /// Writes the rows of the article changes this transaction added or
+    /// replaced, from the working set: each row holds the live changes that
+    /// share its seq (one change, or a run), or goes when none is left.
+    mutating func flushRows() throws {
+        guard !pendingRows.isEmpty else { return }
+        for (seq, article) in pendingRows.sorted(by: { $0.key < $1.key }) {
+            let members = (working[article] ?? []).lazy.filter { $0.seq == seq }.map(\.change)
+            if members.isEmpty {
+                try db.cachedStatement(sql: "DELETE FROM change_log WHERE seq = ?").execute(arguments: [seq])
+            } else {
+                try writeRow(seq: seq, Array(members))
+            }
+        }
+        pendingRows.removeAll(keepingCapacity: true)
+    }
+
+    /// One change_log row: a single change with its field and value, or a run
+    /// of changes (field NULL, value `[[counter, field, value], ...]`). The
+    /// context is the first change's; a run's later changes differ from it
+    /// only in their own replica's entry, the previous counter.
+    private func writeRow(seq: Int64, _ changes: [Change]) throws {
+        let first = changes[0]
+        let field: String?
+        let value: String
+        if changes.count == 1 {
+            field = first.field
+            value = first.value.canonicalText
+        } else {
+            field = nil
+            var text = "["
+            for (index, change) in changes.enumerated() {
+                if index > 0 { text += "," }
+                text += "[\(change.dot.counter),\(JSONValue.string(change.field).canonicalText),\(change.value.canonicalText)]"
+            }
+            value = text + "]"
+        }
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                seq, first.dot.replica.rawValue, Int64(first.dot.counter), first.entity.type, first.entity.id,
+                field, value, Self.encode(first.context), Int64(bitPattern: first.hlc.rawValue), first.entity.articleID?.rawValue,
+            ])
     }
 
     private mutating func takeSeq() -> Int64 {
@@ -187,7 +270,12 @@ struct LogTransaction {
         if let known = working[id] { return known }
         let rows = try Row.fetchAll(
             db.cachedStatement(sql: "SELECT \(Self.columns), seq FROM change_log WHERE article_id = ? ORDER BY seq"), arguments: [id.rawValue])
-        let loaded = try rows.map { Live(seq: $0[8], change: try Self.decodeChange($0)) }
+        var loaded: [Live] = []
+        loaded.reserveCapacity(rows.count)
+        for row in rows {
+            let seq: Int64 = row[8]
+            for change in try Self.decodeRow(row) { loaded.append(Live(seq: seq, change: change)) }
+        }
         working[id] = loaded
         return loaded
     }
@@ -202,6 +290,8 @@ struct LogTransaction {
     /// Writes back knowledge, clock and sequence, and re-materialises every touched article.
     mutating func commit() throws {
         guard dirty else { return }
+        try flushRows()
+        openRun = nil
         for replica in changedReplicas {
             try db.cachedStatement(
                 sql: "INSERT INTO version_vector (replica, counter) VALUES (?, ?) ON CONFLICT (replica) DO UPDATE SET counter = excluded.counter"
@@ -220,19 +310,48 @@ struct LogTransaction {
     static let columns = "replica, counter, entity_type, entity_id, field, value, context, hlc"
 
     static func decodeChanges(_ rows: [Row]) throws -> [Change] {
-        try rows.map(decodeChange)
+        var changes: [Change] = []
+        changes.reserveCapacity(rows.count)
+        for row in rows { changes.append(contentsOf: try decodeRow(row)) }
+        return changes
     }
 
-    static func decodeChange(_ row: Row) throws -> Change {
+    /// The change a row holds, or the changes of a run, in counter order.
+    static func decodeRow(_ row: Row) throws -> [Change] {
         let replicaText: String = row[0]
         guard let replica = ReplicaID(replicaText) else { throw StoreError.database("corrupt replica id '\(replicaText)' in change_log") }
-        return Change(
-            dot: Dot(replica, UInt64(row[1] as Int64)),
-            entity: EntityRef(type: row[2], id: row[3]),
-            field: row[4],
-            value: try decodeValue(row[5]),
-            context: try decodeContext(row[6]),
-            hlc: HLC(rawValue: UInt64(bitPattern: row[7] as Int64)))
+        let entity = EntityRef(type: row[2], id: row[3])
+        let context = try decodeContext(row[6])
+        let hlc = HLC(rawValue: UInt64(bitPattern: row[7] as Int64))
+        if let field = row[4] as String? {
+            return [Change(dot: Dot(replica, UInt64(row[1] as Int64)), entity: entity, field: field, value: try decodeValue(row[5]), context: context, hlc: hlc)]
+        }
+        let text: String = row[5]
+        guard case let .array(members)? = JSONValue(jsonText: text), !members.isEmpty else {
+            throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
+        }
+        var changes: [Change] = []
+        changes.reserveCapacity(members.count)
+        for member in members {
+            guard case let .array(parts) = member, parts.count == 3, let number = parts[0].numberValue, number >= 1,
+                  let field = parts[1].stringValue else {
+                throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
+            }
+            let counter = UInt64(number)
+            var own = context
+            own[replica] = counter - 1
+            changes.append(Change(dot: Dot(replica, counter), entity: entity, field: field, value: parts[2], context: own, hlc: hlc))
+        }
+        return changes
+    }
+
+    /// The live change at `dot`, looked up in the row (single or run) that would hold it.
+    static func change(at dot: Dot, _ db: Database) throws -> Change? {
+        guard let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(columns) FROM change_log WHERE replica = ? AND counter <= ? ORDER BY counter DESC LIMIT 1"),
+            arguments: [dot.replica.rawValue, Int64(dot.counter)]) else { return nil }
+        if (row[4] as String?) != nil { return (row[1] as Int64) == Int64(dot.counter) ? try decodeRow(row).first : nil }
+        return try decodeRow(row).first { $0.dot == dot }
     }
 
     static func decodeValue(_ text: String) throws -> JSONValue {

@@ -64,9 +64,14 @@ extension ReplicaStore {
         let newID = ReplicaID.random(using: &generator)
         let pending: [Change] = try mapErrors {
             try writer.write { db in
+                // From the run that holds the first unacknowledged change on.
+                let floor = Int64(acknowledged[me])
+                let start = try Int64.fetchOne(
+                    db, sql: "SELECT counter FROM change_log WHERE replica = ? AND counter <= ? ORDER BY counter DESC LIMIT 1",
+                    arguments: [me.rawValue, floor]) ?? floor + 1
                 let pending = try LogTransaction.decodeChanges(Row.fetchAll(
-                    db, sql: "SELECT \(LogTransaction.columns) FROM change_log WHERE replica = ? AND counter > ? ORDER BY counter",
-                    arguments: [me.rawValue, Int64(acknowledged[me])]))
+                    db, sql: "SELECT \(LogTransaction.columns) FROM change_log WHERE replica = ? AND counter >= ? ORDER BY counter",
+                    arguments: [me.rawValue, start])).filter { $0.dot.counter > UInt64(floor) }
                 for table in ["version_vector", "change_log", "replaced_range", "own_digest", "article", "article_tag", "sync_partner"] {
                     try db.execute(sql: "DELETE FROM \(table)")
                 }

@@ -83,22 +83,29 @@ extension ReplicaStore {
         if let excerpt = request.excerpt { given.append((Fields.excerpt, .string(excerpt))) }
         for tag in Set(tags) { given.append((Fields.tag(tag), true)) }
         given.sort { $0.0 < $1.0 }
+        // Every field a save writes is one run: one row in the log, one entry on the wire.
         if visible {
-            for (field, value) in given { try tx.writeLocal(entity, field, value) }
+            try tx.writeLocal(entity, given)
             return .updated
         }
-        try tx.writeLocal(entity, Fields.deleted, false)
-        try tx.writeLocal(entity, Fields.url, .string(request.url.trimmingCharacters(in: .whitespacesAndNewlines)))
-        try tx.writeLocal(entity, Fields.addedAt, .number(Double(tx.now)))
-        for (field, value) in given { try tx.writeLocal(entity, field, value) }
-        guard !live.isEmpty else { return .created }
+        var writes: [(String, JSONValue)] = [
+            (Fields.deleted, false),
+            (Fields.url, .string(request.url.trimmingCharacters(in: .whitespacesAndNewlines))),
+            (Fields.addedAt, .number(Double(tx.now))),
+        ]
+        writes += given
+        guard !live.isEmpty else {
+            try tx.writeLocal(entity, writes)
+            return .created
+        }
         // A save after a delete is a fresh save: reset what this replica knows of.
-        let written: Set<String> = Set(given.map(\.0)).union([Fields.deleted, Fields.url, Fields.addedAt])
+        let written: Set<String> = Set(writes.map(\.0))
         let state = EntityState(entity: entity, changes: live.filter { $0.entity == entity })
         for field in state.fields.keys.sorted() where !written.contains(field) {
             guard let reset = defaultValue(of: field, in: state) else { continue }
-            try tx.writeLocal(entity, field, reset)
+            writes.append((field, reset))
         }
+        try tx.writeLocal(entity, writes)
         let highlightIDs = Set(live.filter { $0.entity.type == EntityRef.highlightType }.map(\.entity))
         for highlight in highlightIDs.sorted() {
             let highlightState = EntityState(entity: highlight, changes: live.filter { $0.entity == highlight })
@@ -133,7 +140,7 @@ extension ReplicaStore {
             throw .invalidOperation("'\(field)' is not a field that can be edited (editable: \(Self.editableFields.sorted().joined(separator: ", ")))")
         }
         return try transaction(returning: id) { tx in
-            for (field, value) in fields.sorted(by: { $0.key < $1.key }) { try tx.writeLocal(.article(id), field, value) }
+            try tx.writeLocal(.article(id), fields.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) })
         }
     }
 
@@ -148,11 +155,12 @@ extension ReplicaStore {
         let id = try resolve(idOrURL)
         return try transaction(returning: id) { tx in
             let entity = EntityRef.article(id)
-            try tx.writeLocal(entity, Fields.isRead, .bool(read))
+            var writes: [(String, JSONValue)] = [(Fields.isRead, .bool(read))]
             if !read {
                 let state = EntityState(entity: entity, changes: try tx.siblings(of: entity, Fields.progress))
-                try tx.writeLocal(entity, Fields.progress, ReadingProgress(epoch: Self.nextEpoch(state), position: 0).jsonValue)
+                writes.append((Fields.progress, ReadingProgress(epoch: Self.nextEpoch(state), position: 0).jsonValue))
             }
+            try tx.writeLocal(entity, writes)
         }
     }
 
@@ -180,7 +188,7 @@ extension ReplicaStore {
             }
         }
         return try transaction(returning: id) { tx in
-            for name in Set(names).sorted() { try tx.writeLocal(.article(id), Fields.tag(name), .bool(present)) }
+            try tx.writeLocal(.article(id), Set(names).sorted().map { (Fields.tag($0), .bool(present)) })
         }
     }
 
@@ -238,12 +246,11 @@ extension ReplicaStore {
         let highlightID: String = try transaction { tx in
             let highlightID = "\(id.rawValue)/\(tx.replica.rawValue.prefix(8))\(String(tx.knowledge[tx.replica] + 1, radix: 16))"
             let entity = EntityRef.highlight(highlightID)
-            try tx.writeLocal(entity, Fields.deleted, false)
-            try tx.writeLocal(entity, Fields.quote, .string(quote))
-            try tx.writeLocal(entity, Fields.createdAt, .number(Double(tx.now)))
-            if let position { try tx.writeLocal(entity, Fields.position, .number(position)) }
-            if let note { try tx.writeLocal(entity, Fields.note, .string(note)) }
-            if let color { try tx.writeLocal(entity, Fields.color, .string(color)) }
+            var fields: [(String, JSONValue)] = [(Fields.deleted, false), (Fields.quote, .string(quote)), (Fields.createdAt, .number(Double(tx.now)))]
+            if let position { fields.append((Fields.position, .number(position))) }
+            if let note { fields.append((Fields.note, .string(note))) }
+            if let color { fields.append((Fields.color, .string(color))) }
+            try tx.writeLocal(entity, fields)
             return highlightID
         }
         return highlightID

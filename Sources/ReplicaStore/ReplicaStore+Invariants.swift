@@ -18,6 +18,18 @@ extension ReplicaStore {
             var problems: [String] = []
             let knowledge = try LogTransaction.readKnowledge(db)
             let live = try LogTransaction.decodeChanges(Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns) FROM change_log"))
+            // A run row holds two or more changes of one replica in ascending
+            // counter order, starting at its counter column; no delete is in one.
+            for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE field IS NULL") {
+                let changes = try LogTransaction.decodeRow(row)
+                let seq: Int64 = row[8]
+                if changes.count < 2 { problems.append("run row \(seq) holds \(changes.count) change(s)") }
+                if changes.first?.dot.counter != UInt64(row[1] as Int64) { problems.append("run row \(seq) does not start at its counter") }
+                if zip(changes, changes.dropFirst()).contains(where: { $0.dot.counter >= $1.dot.counter }) {
+                    problems.append("run row \(seq) is not in counter order")
+                }
+                if changes.contains(where: { $0.field == Fields.deleted && $0.value == true }) { problems.append("run row \(seq) holds a delete") }
+            }
             var byField: [String: [Change]] = [:]
             for change in live { byField["\(change.entity.type)|\(change.entity.id)|\(change.field)", default: []].append(change) }
             for (key, siblings) in byField {

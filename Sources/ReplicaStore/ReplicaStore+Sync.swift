@@ -28,25 +28,52 @@ extension ReplicaStore {
         precondition(limit > 0)
         return try read { db in
             let local = try LogTransaction.readKnowledge(db)
-            var candidates: [(seq: Int64, entry: LogEntry)] = []
-            for (replica, counter) in local.counters where counter > remote[replica] {
-                let floor = Int64(remote[replica])
-                let rows = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter > ? ORDER BY counter LIMIT ?"),
-                    arguments: [replica.rawValue, floor, limit])
-                for row in rows { candidates.append((row[8], .change(try LogTransaction.decodeChange(row)))) }
-                let ranges = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY from_counter LIMIT ?"),
-                    arguments: [replica.rawValue, floor, limit])
-                for row in ranges {
-                    let from = max(UInt64(row[0] as Int64), remote[replica] + 1)
-                    let range = ReplacedRange(replica: replica, from: from, to: UInt64(row[1] as Int64), digest: UInt64(bitPattern: row[3] as Int64))
-                    candidates.append((row[2], .replaced(range)))
+            // Sorted by local order, then counter: a run's changes share a seq, and so
+            // do the replaced dots between them, which must go out in counter order.
+            var candidates: [(seq: Int64, counter: UInt64, entry: LogEntry)] = []
+            func add(_ row: Row, above floor: UInt64) throws {
+                let seq: Int64 = row[8]
+                for piece in Self.pieces(try LogTransaction.decodeRow(row).filter { $0.dot.counter > floor }) {
+                    candidates.append((seq, piece.first!.dot.counter, piece.count == 1 ? .change(piece[piece.startIndex]) : .run(ChangeRun(piece)!)))
                 }
             }
-            candidates.sort { $0.seq < $1.seq }
+            for (replica, counter) in local.counters where counter > remote[replica] {
+                let floor = remote[replica]
+                // A run the other side has seen the start of.
+                if floor > 0, let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter <= ? ORDER BY counter DESC LIMIT 1"),
+                    arguments: [replica.rawValue, Int64(floor)]) {
+                    try add(row, above: floor)
+                }
+                let rows = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter > ? ORDER BY counter LIMIT ?"),
+                    arguments: [replica.rawValue, Int64(floor), limit])
+                for row in rows { try add(row, above: floor) }
+                let ranges = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY from_counter LIMIT ?"),
+                    arguments: [replica.rawValue, Int64(floor), limit])
+                for row in ranges {
+                    let from = max(UInt64(row[0] as Int64), floor + 1)
+                    let range = ReplacedRange(replica: replica, from: from, to: UInt64(row[1] as Int64), digest: UInt64(bitPattern: row[3] as Int64))
+                    candidates.append((row[2], from, .replaced(range)))
+                }
+            }
+            candidates.sort { ($0.seq, $0.counter) < ($1.seq, $1.counter) }
             return candidates.prefix(limit).map(\.entry)
         }
+    }
+
+    /// A row's changes cut where a counter is missing (a change of the run
+    /// that was replaced): each piece is a run, or a single change.
+    static func pieces(_ changes: [Change]) -> [ArraySlice<Change>] {
+        var pieces: [ArraySlice<Change>] = []
+        var start = changes.startIndex
+        for index in changes.indices.dropFirst() where changes[index].dot.counter != changes[index - 1].dot.counter + 1 {
+            pieces.append(changes[start..<index])
+            start = index
+        }
+        if start < changes.endIndex { pieces.append(changes[start...]) }
+        return pieces
     }
 
     /// Applies a batch in one transaction: all of it, or (on any refusal) none of it.
@@ -61,7 +88,8 @@ extension ReplicaStore {
         return try transaction { tx in
             var gate = CausalGate(knowledge: tx.knowledge)
             var duplicates = 0
-            for (index, entry) in entries.enumerated() {
+            // A run is admitted and applied change by change (the log keeps it as one row again).
+            for (index, entry) in entries.lazy.flatMap(\.expanded).enumerated() {
                 try faults?.beforeEntry(index)
                 switch try gate.admit(entry) {
                 case let .apply(.change(change)):
@@ -75,6 +103,8 @@ extension ReplicaStore {
                     }
                 case .duplicate(.replaced):
                     duplicates += 1
+                case .apply(.run), .duplicate(.run):
+                    preconditionFailure("runs are expanded before the gate")
                 }
             }
             return ApplyResult(appliedChanges: tx.appliedChanges, duplicates: duplicates, knowledge: tx.knowledge)
@@ -147,7 +177,8 @@ extension ReplicaStore {
                 replicaID: replica, path: path, knowledge: knowledge,
                 localChanges: knowledge[replica],
                 pendingChanges: knowledge[replica] - min(acknowledged, knowledge[replica]),
-                liveWrites: try Int.fetchOne(db, sql: "SELECT count(*) FROM change_log") ?? 0,
+                liveWrites: try Int.fetchOne(
+                    db, sql: "SELECT coalesce(sum(CASE WHEN field IS NULL THEN json_array_length(value) ELSE 1 END), 0) FROM change_log") ?? 0,
                 replacedRanges: try Int.fetchOne(db, sql: "SELECT count(*) FROM replaced_range") ?? 0,
                 visibleArticles: try Int.fetchOne(db, sql: "SELECT count(*) FROM article WHERE visible = 1") ?? 0,
                 articlesWithConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM article WHERE visible = 1 AND conflict_count > 0") ?? 0,
@@ -166,7 +197,9 @@ extension ReplicaStore {
         try read { db in
             var lines: [LogLine] = []
             for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
-                lines.append(LogLine(seq: row[8], entry: .change(try LogTransaction.decodeChange(row))))
+                for piece in Self.pieces(try LogTransaction.decodeRow(row)) {
+                    lines.append(LogLine(seq: row[8], entry: piece.count == 1 ? .change(piece[piece.startIndex]) : .run(ChangeRun(piece)!)))
+                }
             }
             for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
                 guard let replica = ReplicaID(row[0] as String) else { continue }
@@ -174,7 +207,7 @@ extension ReplicaStore {
                     replica: replica, from: UInt64(row[1] as Int64), to: UInt64(row[2] as Int64), digest: UInt64(bitPattern: row[4] as Int64))
                 lines.append(LogLine(seq: row[3], entry: .replaced(range)))
             }
-            return Array(lines.sorted { $0.seq > $1.seq }.prefix(limit))
+            return Array(lines.sorted { ($0.seq, $0.entry.lastCounter) > ($1.seq, $1.entry.lastCounter) }.prefix(limit))
         }
     }
 
@@ -230,15 +263,15 @@ extension ReplicaStore {
                     for (field, text) in texts { if let text { fields.append((field, .string(text))) } }
                     if let words = article.wordCount { fields.append((Fields.wordCount, .number(Double(words)))) }
                     for tag in article.tags { fields.append((Fields.tag(tag), true)) }
-                    for (field, value) in fields { try tx.writeLocal(entity, field, value) }
+                    try tx.writeLocal(entity, fields)
                     for highlight in article.highlights {
-                        let entity = EntityRef.highlight(highlight.id)
-                        try tx.writeLocal(entity, Fields.deleted, false)
-                        try tx.writeLocal(entity, Fields.quote, .string(highlight.quote))
-                        try tx.writeLocal(entity, Fields.createdAt, .number(Double(highlight.createdAt)))
-                        if let position = highlight.position { try tx.writeLocal(entity, Fields.position, .number(position)) }
-                        if let note = highlight.note { try tx.writeLocal(entity, Fields.note, .string(note)) }
-                        if let color = highlight.color { try tx.writeLocal(entity, Fields.color, .string(color)) }
+                        var fields: [(String, JSONValue)] = [
+                            (Fields.deleted, false), (Fields.quote, .string(highlight.quote)), (Fields.createdAt, .number(Double(highlight.createdAt))),
+                        ]
+                        if let position = highlight.position { fields.append((Fields.position, .number(position))) }
+                        if let note = highlight.note { fields.append((Fields.note, .string(note))) }
+                        if let color = highlight.color { fields.append((Fields.color, .string(color))) }
+                        try tx.writeLocal(.highlight(highlight.id), fields)
                     }
                 }
                 try tx.commit()
@@ -272,11 +305,7 @@ extension ReplicaStore {
             return try Int64.fetchOne(db, sql: "SELECT digest FROM own_digest WHERE counter = ?", arguments: [Int64(dot.counter)])
                 .map { UInt64(bitPattern: $0) }
         }
-        if let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(LogTransaction.columns) FROM change_log WHERE replica = ? AND counter = ?"),
-            arguments: [dot.replica.rawValue, Int64(dot.counter)]) {
-            return try LogTransaction.decodeChange(row).digest
-        }
+        if let change = try LogTransaction.change(at: dot, db) { return change.digest }
         return try Int64.fetchOne(
             db, sql: "SELECT digest FROM replaced_range WHERE replica = ? AND to_counter = ?",
             arguments: [dot.replica.rawValue, Int64(dot.counter)]).map { UInt64(bitPattern: $0) }
@@ -284,9 +313,8 @@ extension ReplicaStore {
 }
 
 extension LogTransaction {
-    func storedChange(at dot: Dot) throws -> Change? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(Self.columns) FROM change_log WHERE replica = ? AND counter = ?"),
-            arguments: [dot.replica.rawValue, Int64(dot.counter)]).map(Self.decodeChange)
+    mutating func storedChange(at dot: Dot) throws -> Change? {
+        try flushRows()
+        return try Self.change(at: dot, db)
     }
 }

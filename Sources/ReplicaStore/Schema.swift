@@ -5,7 +5,7 @@ enum Schema {
     /// Written in `replica_meta` as `format`, so that another SQLite file is never mistaken for a replica.
     static let format = "readinglist-replica"
     /// The schema version this build writes and reads. A file with a higher one is refused.
-    static let version = 2
+    static let version = 3
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -79,6 +79,33 @@ enum Schema {
                 -- Re-materialising an article replaces its tags: without this, a scan of every tag.
                 CREATE INDEX article_tag_article ON article_tag (article_id);
                 -- Writes of entity types this version does not know (no article) are looked up by field.
+                CREATE INDEX change_log_other ON change_log (entity_type, entity_id, field) WHERE article_id IS NULL;
+                """)
+        }
+        migrator.registerMigration("v3") { db in
+            // Changes made together (a save) are one row, a run: field is NULL and
+            // value holds [[counter, field, value], ...]; counter is the first
+            // live change's. Every row of v2 is a single change and stays one.
+            try db.execute(sql: """
+                CREATE TABLE change_log_v3 (
+                    seq INTEGER PRIMARY KEY,
+                    replica TEXT NOT NULL,
+                    counter INTEGER NOT NULL,
+                    entity_type TEXT NOT NULL,
+                    entity_id TEXT NOT NULL,
+                    field TEXT,
+                    value TEXT NOT NULL,
+                    context TEXT NOT NULL,
+                    hlc INTEGER NOT NULL,
+                    article_id TEXT
+                );
+                INSERT INTO change_log_v3 SELECT seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id FROM change_log;
+                DROP TABLE change_log;
+                ALTER TABLE change_log_v3 RENAME TO change_log;
+                CREATE UNIQUE INDEX change_log_dot ON change_log (replica, counter);
+                CREATE INDEX change_log_article ON change_log (article_id);
+                CREATE INDEX change_log_tombstone ON change_log (entity_id)
+                    WHERE entity_type = 'article' AND field = 'deleted' AND value = 'true';
                 CREATE INDEX change_log_other ON change_log (entity_type, entity_id, field) WHERE article_id IS NULL;
                 """)
         }

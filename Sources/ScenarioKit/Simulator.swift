@@ -151,7 +151,7 @@ public struct Simulation: Sendable {
                 }
             } catch {
                 // (Not `catch StoreError.invalidOperation`: that pattern crashes the 6.3 optimizer.)
-                if let store = error as? StoreError, case .invalidOperation = store { return false }
+                if case .invalidOperation = error { return false }
                 throw error
             }
             return true

@@ -15,6 +15,19 @@ public struct CausalGate: Sendable {
     }
 
     public mutating func admit(_ entry: LogEntry) throws(SyncError) -> Verdict {
+        if case let .run(run) = entry {
+            // Receivers admit a run's changes one by one (``LogEntry/expanded``);
+            // as a whole, a run is new or known, never half of each.
+            var new = 0
+            for change in run.changes {
+                if case .apply = try admit(.change(change)) { new += 1 }
+            }
+            if new == 0 { return .duplicate(entry) }
+            guard new == run.writes.count else {
+                throw .malformed(Dot(run.replica, run.counter), reason: "a run arrived of which only a part is known; send its changes one by one")
+            }
+            return .apply(entry)
+        }
         let replica = entry.replica
         let known = knowledge[replica]
         switch entry {
@@ -23,6 +36,8 @@ public struct CausalGate: Sendable {
             if range.from > known + 1 { throw .gap(replica: replica, expected: known + 1, got: range.from) }
             knowledge[replica] = range.to
             return .apply(.replaced(ReplacedRange(replica: replica, from: known + 1, to: range.to, digest: range.digest)))
+        case .run:
+            preconditionFailure("runs are admitted above")
         case let .change(change):
             let counter = change.dot.counter
             guard counter >= 1 else { throw .malformed(change.dot, reason: "counters start at 1") }

@@ -62,14 +62,17 @@ public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 }
 
-/// The unit of a sync stream: a change, or a range of replaced dots.
+/// The unit of a sync stream: a change, a run of changes made together, or
+/// a range of replaced dots.
 public enum LogEntry: Sendable, Hashable, Codable {
     case change(Change)
+    case run(ChangeRun)
     case replaced(ReplacedRange)
 
     public var replica: ReplicaID {
         switch self {
         case let .change(change): change.dot.replica
+        case let .run(run): run.replica
         case let .replaced(range): range.replica
         }
     }
@@ -78,23 +81,26 @@ public enum LogEntry: Sendable, Hashable, Codable {
     public var lastCounter: UInt64 {
         switch self {
         case let .change(change): change.dot.counter
+        case let .run(run): run.lastCounter
         case let .replaced(range): range.to
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case change, replaced }
+    private enum CodingKeys: String, CodingKey { case change, run, replaced }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let change = try container.decodeIfPresent(Change.self, forKey: .change) {
             self = .change(change)
+        } else if let run = try container.decodeIfPresent(ChangeRun.self, forKey: .run) {
+            self = .run(run)
         } else if let range = try container.decodeIfPresent(ReplacedRange.self, forKey: .replaced) {
             guard range.from >= 1, range.from <= range.to else {
                 throw DecodingError.dataCorruptedError(forKey: .replaced, in: container, debugDescription: "a replaced range needs 1 <= from <= to")
             }
             self = .replaced(range)
         } else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a log entry holds 'change' or 'replaced'"))
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a log entry holds 'change', 'run' or 'replaced'"))
         }
     }
 
@@ -102,6 +108,7 @@ public enum LogEntry: Sendable, Hashable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case let .change(change): try container.encode(change, forKey: .change)
+        case let .run(run): try container.encode(run, forKey: .run)
         case let .replaced(range): try container.encode(range, forKey: .replaced)
         }
     }

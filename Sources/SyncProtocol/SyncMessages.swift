@@ -3,7 +3,8 @@ import SyncCore
 /// The version of the sync protocol these types speak. A request with any
 /// other version is refused with `unsupported_protocol_version`.
 public enum SyncProtocolVersion {
-    public static let current = 1
+    /// 2: log entries may be runs (`run`), the changes of one save in one entry.
+    public static let current = 2
 }
 
 /// `POST /v1/sync`: one round trip that pushes a page of what the server
@@ -17,7 +18,7 @@ public struct SyncRequest: Sendable, Hashable, Codable {
     public var knowledge: VersionVector
     /// The client's latest dot of every replica it knows, with digests (copy detection).
     public var heads: [ForkCheck.Head]
-    /// Entries the server lacks, in causal order (at most ``SyncLimits/maxPushEntries``).
+    /// Entries the server lacks, in causal order (at most ``SyncLimits/maxPushEntries``; a run is one entry).
     public var push: [LogEntry]
     /// How many entries to pull at most (1 ... ``SyncLimits/maxPullEntries``; default 1000).
     public var pullLimit: Int?

@@ -40,7 +40,8 @@ struct PostgresSpace: SyncSpace {
                 var log = try await PostgresLog(connection: connection, userID: userID, logger: logger)
                 var gate = CausalGate(knowledge: log.knowledge)
                 var duplicates = 0
-                for entry in entries {
+                // Runs are admitted and stored change by change (this log keeps one row per change).
+                for entry in entries.lazy.flatMap(\.expanded) {
                     switch try gate.admit(entry) {
                     case let .apply(.change(change)): try await log.apply(change)
                     case let .apply(.replaced(range)): try await log.apply(range)
@@ -50,6 +51,7 @@ struct PostgresSpace: SyncSpace {
                             throw SyncError.conflictingDuplicate(change.dot)
                         }
                     case .duplicate(.replaced): duplicates += 1
+                    case .apply(.run), .duplicate(.run): preconditionFailure("runs are expanded before the gate")
                     }
                 }
                 try await log.commit()
@@ -59,7 +61,22 @@ struct PostgresSpace: SyncSpace {
         }
     }
 
+    /// Up to `limit` entries, with the changes a replica made together sent
+    /// as runs. This log keeps a row per change, so rows are read in growing
+    /// batches until `limit` entries are made or the log is exhausted.
     func outgoing(for remote: VersionVector, limit: Int) async throws(ServerError) -> [LogEntry] {
+        var rows = limit * 8
+        while true {
+            let (changes, exhausted) = try await outgoingChanges(for: remote, limit: rows)
+            let entries = LogEntry.coalesced(changes)
+            if entries.count >= limit || exhausted { return Array(entries.prefix(limit)) }
+            rows *= 4
+        }
+    }
+
+    /// The first `limit` changes and ranges the other side lacks, in causal
+    /// order, and whether that was all of them.
+    private func outgoingChanges(for remote: VersionVector, limit: Int) async throws(ServerError) -> ([LogEntry], Bool) {
         let userID = userID, logger = logger
         return try await storage.perform {
             try await client.withConnection { connection in
@@ -82,7 +99,7 @@ struct PostgresSpace: SyncSpace {
                     }
                 }
                 candidates.sort { $0.seq < $1.seq }
-                return candidates.prefix(limit).map(\.entry)
+                return (candidates.prefix(limit).map(\.entry), candidates.count <= limit)
             }
         }
     }

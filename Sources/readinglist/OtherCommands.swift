@@ -246,8 +246,9 @@ struct Log: ParsableCommand {
     func run() throws {
         let (lines, me) = try database.with { store in (try store.log(limit: limit), store.replicaID) }
         if json {
-            printJSON(.array(lines.map { line in
-                switch line.entry {
+            // A run (the changes of one save) is shown as its changes, newest first.
+            printJSON(.array(lines.flatMap { line in line.entry.expanded.reversed().map { entry in
+                switch entry {
                 case let .change(change):
                     .object([
                         "seq": .number(Double(line.seq)), "replica": .string(change.dot.replica.rawValue),
@@ -260,17 +261,19 @@ struct Log: ParsableCommand {
                         "seq": .number(Double(line.seq)), "replica": .string(range.replica.rawValue),
                         "replaced": .array([.number(Double(range.from)), .number(Double(range.to))]),
                     ])
+                case .run: preconditionFailure("runs are expanded")
                 }
-            }))
+            } }))
             return
         }
-        for line in lines {
-            switch line.entry {
+        for entry in lines.flatMap({ $0.entry.expanded.reversed() }) {
+            switch entry {
             case let .change(change):
                 let origin = change.dot.replica == me ? "here" : change.dot.replica.short
                 print("\(Timestamp.iso8601(change.hlc.millis))  \(change.dot)  \(origin)  \(change.entity.type) \(change.entity.id.prefix(8))  \(change.field) = \(Format.value(change.value))")
             case let .replaced(range):
                 print("                          \(range)  replaced by later writes")
+            case .run: preconditionFailure("runs are expanded")
             }
         }
     }
