@@ -104,7 +104,10 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
 }
 
 extension StringProtocol {
-    func trimmingWhitespace() -> String {
+    /// The text without leading and trailing Unicode whitespace (as
+    /// Foundation's `.whitespacesAndNewlines`), without Foundation's cost for
+    /// the usual text that has none.
+    package func trimmingWhitespace() -> String {
         // Starts and ends with a printable ASCII character: nothing to trim.
         let text = String(self)
         if let first = text.utf8.first, let last = text.utf8.last, first > 0x20, first < 0x7f, last > 0x20, last < 0x7f { return text }

@@ -54,10 +54,17 @@ package enum SHA256 {
 
     /// Lowercase hexadecimal of the digest of `string`'s UTF-8 bytes.
     package static func hex(_ string: String) -> String {
-        digest(Array(string.utf8)).map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
-        }.joined()
+        let digits: StaticString = "0123456789abcdef"
+        let bytes = digest(Array(string.utf8))
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+            digits.withUTF8Buffer { digits in
+                for (index, byte) in bytes.enumerated() {
+                    buffer[2 * index] = digits[Int(byte >> 4)]
+                    buffer[2 * index + 1] = digits[Int(byte & 0x0f)]
+                }
+            }
+            return bytes.count * 2
+        }
     }
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }

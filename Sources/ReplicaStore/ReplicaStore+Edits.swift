@@ -90,7 +90,7 @@ extension ReplicaStore {
         }
         var writes: [(String, JSONValue)] = [
             (Fields.deleted, false),
-            (Fields.url, .string(request.url.trimmingCharacters(in: .whitespacesAndNewlines))),
+            (Fields.url, .string(request.url.trimmingWhitespace())),
             (Fields.addedAt, .number(Double(tx.now))),
         ]
         writes += given

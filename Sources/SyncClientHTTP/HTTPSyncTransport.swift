@@ -56,9 +56,7 @@ public final class HTTPSyncTransport: SyncTransport {
         http.method = .POST
         http.headers.add(name: "Authorization", value: "Bearer \(token)")
         http.headers.add(name: "Content-Type", value: "application/json")
-        let json: Data
-        do { json = try JSONEncoder().encode(request) } catch { throw .invalidResponse("cannot encode the request: \(error)") }
-        var body = ByteBuffer(bytes: json)
+        var body = ByteBuffer(string: WireJSON.text(request))
         if compresses {
             http.headers.add(name: "Accept-Encoding", value: "gzip")
             if body.readableBytes > Self.compressionThreshold, let compressed = try? body.compress(with: Self.gzip) {

@@ -215,8 +215,8 @@ enum Compression {
     }
 
     /// `jsonResponse`, gzipped when the client accepts it and the body is worth it.
-    static func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable, accepting: String?) -> Response {
-        var body = ByteBuffer(bytes: jsonData(value))
+    static func jsonResponse(_ status: HTTPResponse.Status, _ value: SyncResponse, accepting: String?) -> Response {
+        var body = ByteBuffer(string: WireJSON.text(value))
         var headers: HTTPFields = [.contentType: "application/json", .vary: "Accept-Encoding"]
         if let accepting, accepts(gzipIn: accepting), body.readableBytes > threshold, let compressed = try? body.compress(with: gzip) {
             body = compressed
