@@ -116,16 +116,24 @@ extension JSONValue {
     /// sync, so this is on the hot path. Nil when `text` is not JSON.
     public init?(jsonText text: String) {
         var text = text
-        let parsed: JSONValue? = text.withUTF8 { bytes in
-            var parser = JSONTextParser(bytes: bytes)
-            guard let value = parser.value(depth: 0) else { return nil }
-            parser.skipSpace()
-            // (Not `? value : nil`: JSONValue is ExpressibleByNilLiteral, so that nil would be `.null`.)
-            guard parser.index == bytes.count else { return nil }
-            return value
-        }
-        guard let parsed else { return nil }
+        guard let parsed = text.withUTF8({ Self.parse($0) }) else { return nil }
         self = parsed
+    }
+
+    /// Parses JSON from UTF-8 bytes (a message body), as ``init(jsonText:)``.
+    public init?(jsonBytes bytes: UnsafeRawBufferPointer) {
+        guard let parsed = Self.parse(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+        else { return nil }
+        self = parsed
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> JSONValue? {
+        var parser = JSONTextParser(bytes: bytes)
+        guard let value = parser.value(depth: 0) else { return nil }
+        parser.skipSpace()
+        // (Not `? value : nil`: JSONValue is ExpressibleByNilLiteral, so that nil would be `.null`.)
+        guard parser.index == bytes.count else { return nil }
+        return value
     }
 }
 
@@ -136,7 +144,11 @@ private struct JSONTextParser {
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     mutating func skipSpace() {
-        while index < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
+            index += 1
+        }
     }
 
     mutating func literal(_ word: StaticString, _ value: JSONValue) -> JSONValue? {

@@ -104,7 +104,7 @@ public final class HTTPSyncTransport: SyncTransport {
 
     static func decode(status: Int, data: Data) throws(SyncTransportError) -> SyncResponse {
         if status == 200 {
-            do { return try JSONDecoder().decode(SyncResponse.self, from: data) } catch {
+            do { return try data.withUnsafeBytes { bytes throws(WireJSON.Malformed) in try WireJSON.response(from: bytes) } } catch {
                 throw .invalidResponse("\(error)")
             }
         }

@@ -30,14 +30,15 @@ public struct ChangeRun: Sendable, Hashable, Codable, CustomStringConvertible {
     public var hlc: HLC
     public var writes: [Write]
 
-    /// Runs are made from changes (``init(_:)``), so they are never empty.
-    private init(replica: ReplicaID, counter: UInt64, entity: EntityRef, context: VersionVector, hlc: HLC, writes: [Write]) {
+    /// A run as it arrived (the wire reader): never empty; the gate checks each change.
+    package init(replica: ReplicaID, counter: UInt64, entity: EntityRef, context: VersionVector, hlc: HLC, writes: [Write]) {
         self.replica = replica
         self.counter = counter
         self.entity = entity
         self.context = context
         self.hlc = hlc
         self.writes = writes
+        precondition(!writes.isEmpty, "a run writes at least one field")
     }
 
     /// The run of `changes`, or nil when they are empty or do not form one

@@ -36,5 +36,46 @@ struct WireJSONTests {
         #expect(try JSONDecoder().decode(SyncResponse.self, from: Data(WireJSON.text(response).utf8)) == response)
         let empty = SyncResponse(knowledge: VersionVector(), heads: [], stored: 0, pull: [], more: false, collected: [])
         #expect(try tree(WireJSON.text(empty)) == tree(empty))
+
+        // The reader gives back what it was given, from either writer.
+        for value in [response, empty] {
+            #expect(try read(WireJSON.text(value)) == value)
+            #expect(try read(String(decoding: JSONEncoder().encode(value), as: UTF8.self)) == value)
+        }
+    }
+
+    func read(_ text: String) throws -> SyncResponse {
+        try Data(text.utf8).withUnsafeBytes { try WireJSON.response(from: $0) }
+    }
+
+    @Test func theReaderRefusesWhatJSONDecoderRefusesAndSaysWhere() throws {
+        let replica = String(repeating: "a", count: 32)
+        func body(_ pull: String, heads: String = "[]") -> String {
+            #"{"protocolVersion":2,"knowledge":{},"heads":\#(heads),"stored":0,"pull":[\#(pull)],"more":false}"#
+        }
+        let change = #"{"change":{"dot":{"replica":"\#(replica)","counter":1},"entity":{"type":"article","id":"x"},"field":"title","value":"T","context":{},"hlc":"5"}}"#
+        #expect(try read(body(change)).pull.count == 1)
+        let cases: [(String, String)] = [
+            ("{not json", "not JSON"),
+            (#"{"protocolVersion":2}"#, "missing field 'knowledge'"),
+            (body(change.replacingOccurrences(of: #""counter":1"#, with: #""counter":0"#)), "pull[0].change.dot.counter"),
+            (body(change.replacingOccurrences(of: #""hlc":"5""#, with: #""hlc":5"#)), "pull[0].change.hlc"),
+            (body(change.replacingOccurrences(of: replica, with: "nope")), "pull[0].change.dot.replica"),
+            (body(#"{"run":{"replica":"\#(replica)","counter":1,"entity":{"type":"article","id":"x"},"context":{},"hlc":"1","writes":[]}}"#), "pull[0].run"),
+            (body(#"{"replaced":{"replica":"\#(replica)","from":3,"to":2,"digest":"0000000000000001"}}"#), "pull[0].replaced"),
+            (body(#"{"replaced":{"replica":"\#(replica)","from":1,"to":2,"digest":"xyz"}}"#), "pull[0].replaced.digest"),
+            (body(#"{"other":{}}"#), "pull[0]: a log entry holds"),
+            (body("", heads: #"[{"dot":{"replica":"\#(replica)","counter":1},"digest":"1"}]"#), "heads[0].digest"),
+            (#"{"protocolVersion":2,"knowledge":{"\#(replica)":-1},"heads":[],"stored":0,"pull":[],"more":false}"#, "knowledge"),
+        ]
+        for (text, expected) in cases {
+            #expect(throws: (any Error).self) { try JSONDecoder().decode(SyncResponse.self, from: Data(text.utf8)) }
+            do {
+                _ = try read(text)
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect("\(error)".contains(expected), "\(error)")
+            }
+        }
     }
 }
