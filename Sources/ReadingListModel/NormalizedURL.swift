@@ -20,17 +20,24 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
         string = try Self.normalize(raw)
     }
 
+    /// The general (Unicode) path only, for checking that the fast path agrees with it.
+    package init(unicodePath raw: String) throws(ModelError) {
+        string = try Self.normalize(raw, asciiFastPath: false)
+    }
+
     /// Parameters removed by `url-v1` (compared case-insensitively), besides any `utm_*`.
     public static let trackingParameters: Set<String> = ["fbclid", "gclid", "mc_cid", "mc_eid", "ref_src"]
 
     private static let forbiddenInHost = Set("/\\?#[]@%<>\"{}|^`".utf8)
 
-    private static func normalize(_ input: String) throws(ModelError) -> String {
+    private static func normalize(_ input: String, asciiFastPath: Bool = true) throws(ModelError) -> String {
         let raw = input.trimmingWhitespace()
         func fail(_ reason: String) -> ModelError { .invalidURL(input, reason: reason) }
         guard !raw.isEmpty else { throw fail("the URL is empty") }
-        // Printable ASCII (nearly every URL) needs no Unicode property lookups.
+        // Printable ASCII (nearly every URL) needs no Unicode property lookups,
+        // and is normalised byte by byte (a character is a byte there).
         let printableASCII = raw.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f }
+        if printableASCII && asciiFastPath { return try normalizeASCII(Array(raw.utf8), input) }
         if !printableASCII, raw.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
             throw fail("it contains spaces or control characters")
         }
@@ -100,6 +107,93 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
         }
         let queryText = kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
         return "\(scheme)://\(userinfo)\(host.lowercased())\(portText)\(path)\(queryText)"
+    }
+}
+
+extension NormalizedURL {
+    /// `normalize` for printable ASCII, on bytes: the same steps, the same errors.
+    private static func normalizeASCII(_ bytes: [UInt8], _ input: String) throws(ModelError) -> String {
+        func fail(_ reason: String) -> ModelError { .invalidURL(input, reason: reason) }
+        func text(_ slice: ArraySlice<UInt8>) -> String { String(decoding: slice, as: UTF8.self) }
+        func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5a ? byte + 0x20 : byte }
+        let colonSlash: [UInt8] = Array("://".utf8)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: colonSlash) else {
+            throw fail("it has no scheme (expected http:// or https://)")
+        }
+        let scheme = bytes[..<colon].map(lower)
+        let isHTTP = scheme.elementsEqual("http".utf8), isHTTPS = scheme.elementsEqual("https".utf8)
+        guard isHTTP || isHTTPS else { throw fail("only http and https URLs can be saved, not '\(text(scheme[...]))'") }
+        var rest = bytes[(colon + 3)...]
+        if let hash = rest.firstIndex(of: UInt8(ascii: "#")) { rest = rest[..<hash] }
+        let authorityEnd = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? rest.endIndex
+        var authority = rest[..<authorityEnd]
+        let afterAuthority = rest[authorityEnd...]
+
+        var userinfo: ArraySlice<UInt8> = []
+        if let at = authority.lastIndex(of: UInt8(ascii: "@")) {
+            userinfo = authority[...at]
+            authority = authority[(at + 1)...]
+        }
+        var host: ArraySlice<UInt8>
+        var port: ArraySlice<UInt8> = []
+        if authority.first == UInt8(ascii: "[") {
+            guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { throw fail("its IPv6 host has no closing ']'") }
+            host = authority[...close]
+            let tail = authority[(close + 1)...]
+            if !tail.isEmpty {
+                guard tail.first == UInt8(ascii: ":") else { throw fail("unexpected text after the IPv6 host") }
+                port = tail.dropFirst()
+            }
+        } else if let colon = authority.lastIndex(of: UInt8(ascii: ":")) {
+            host = authority[..<colon]
+            port = authority[(colon + 1)...]
+        } else {
+            host = authority
+        }
+        guard !host.isEmpty else { throw fail("it has no host") }
+        if host.first != UInt8(ascii: "["), host.contains(where: { forbiddenInHost.contains($0) }) {
+            throw fail("its host '\(text(host))' contains characters a host cannot have")
+        }
+        if host.first == UInt8(ascii: ".") || zip(host, host.dropFirst()).contains(where: { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }) {
+            throw fail("its host '\(text(host))' is not a valid name")
+        }
+        var portText = ""
+        if !port.isEmpty {
+            guard port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let number = Int(text(port)), number <= 65535 else {
+                throw fail("its port '\(text(port))' is not a number from 0 to 65535")
+            }
+            let isDefault = (isHTTP && number == 80) || (isHTTPS && number == 443)
+            if !isDefault { portText = ":\(number)" }
+        }
+
+        var path: ArraySlice<UInt8>
+        var query: ArraySlice<UInt8> = []
+        if let questionMark = afterAuthority.firstIndex(of: UInt8(ascii: "?")) {
+            path = afterAuthority[..<questionMark]
+            query = afterAuthority[(questionMark + 1)...]
+        } else {
+            path = afterAuthority
+        }
+        if path.isEmpty { path = ArraySlice("/".utf8) }
+        while path.count > 1 && path.last == UInt8(ascii: "/") { path = path.dropLast() }
+
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 8)
+        out += scheme
+        out += colonSlash
+        out += userinfo
+        out += host.lazy.map(lower)
+        out += portText.utf8
+        out += path
+        var first = true
+        for parameter in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let key = String(decoding: (parameter.split(separator: UInt8(ascii: "="), maxSplits: 1).first ?? []).lazy.map(lower), as: UTF8.self)
+            if key.hasPrefix("utm_") || trackingParameters.contains(key) { continue }
+            out.append(first ? UInt8(ascii: "?") : UInt8(ascii: "&"))
+            out += parameter
+            first = false
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

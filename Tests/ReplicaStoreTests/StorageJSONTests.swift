@@ -23,6 +23,8 @@ struct StorageJSONTests {
             #expect(decoded == article)
             let viaEncoder = try JSONDecoder().decode(Article.self, from: JSONEncoder().encode(article))
             #expect(decoded == viaEncoder)
+            // Exactly the canonical text of the Codable form (sorted keys, integral numbers without ".0").
+            #expect(article.storageJSON == (try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(article))).canonicalText)
         }
     }
 }

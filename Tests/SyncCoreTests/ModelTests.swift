@@ -94,3 +94,41 @@ struct ModelTests {
     }
 }
 
+
+@Suite("url-v1 fast path")
+struct NormalizedURLFastPathTests {
+    /// The byte-level path for printable ASCII gives what the general path gives, errors included.
+    @Test func agreesWithTheGeneralPathOnGeneratedURLs() {
+        var generator = SplitMix(seed: 7)
+        func pick<T>(_ options: [T]) -> T { options[Int(generator.next() % UInt64(options.count))] }
+        let schemes = ["http", "https", "HTTPS", "HtTp", "ftp", "http:", "https:/", "javascript", ""]
+        let userinfos = ["", "", "user@", "u:p@", "@", "a@b@"]
+        let hosts = ["example.com", "Example.COM", "a.b.c", "[::1]", "[::1", "[fe80::1]x", "ex..ample.com", ".example.com", "", "ex%ample.com", "exa<mple", "sub.EXAMPLE.org"]
+        let ports = ["", "", ":80", ":443", ":8443", ":", ":99999", ":abc", ":0", ":00443"]
+        let paths = ["", "/", "//", "/a", "/A/b/", "/a//", "/%20x", "/a:b@c", "/?", "/a/b/c///"]
+        let queries = ["", "?", "?a=1", "?utm_source=x&id=3", "?UTM_Medium=y&b", "?=x&fbclid=1&&c=2", "?ref_src=5", "?mc_cid=1&mc_eid=2&gclid=3&keep=1", "?a=b=c"]
+        let fragments = ["", "#", "#top", "#a?b=c"]
+        var checked = 0
+        for _ in 0..<5000 {
+            let url = pick(schemes) + "://" + pick(userinfos) + pick(hosts) + pick(ports) + pick(paths) + pick(queries) + pick(fragments)
+            let fast = Result { () throws(ModelError) in try NormalizedURL(url).string }
+            let general = Result { () throws(ModelError) in try NormalizedURL(unicodePath: url).string }
+            #expect("\(fast)" == "\(general)", "\(url)")
+            checked += 1
+        }
+        #expect(checked == 5000)
+    }
+}
+
+/// A small seeded generator (SplitMix64), so that failures reproduce.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
