@@ -361,7 +361,7 @@ public enum Simulator {
                     if let crash = plan.crash, crash.0 == roundTrip { crashPlan.withLock { $0 = crash.1 } }
                     return response
                 }
-                let sync = ServerSync(pageSize: plan.pageSize, retryPolicy: RetryPolicy(maxAttempts: 4), sleep: { _ in }, jitter: { 0 })
+                let sync = ServerSync(pageSize: plan.pageSize, retryPolicy: RetryPolicy(maxAttempts: 4), sleep: { _ in }, jitter: { 0 }, pipelined: false)
                 do {
                     let result = try await sync.run(store: world.store(name), transport: transport, partner: "server")
                     report.collected += result.collected

@@ -109,7 +109,7 @@ public final class World {
     /// Syncs a replica with the server (no retries: the caller decides).
     @discardableResult
     public func syncWithServer(_ replica: String, transport: ClosureTransport? = nil, pageSize: Int = 1000) async throws(ServerSync.Failure) -> ServerSync.Report {
-        try await ServerSync(pageSize: pageSize, retryPolicy: .none, sleep: { _ in }, jitter: { 0 })
+        try await ServerSync(pageSize: pageSize, retryPolicy: .none, sleep: { _ in }, jitter: { 0 }, pipelined: false)
             .run(store: store(replica), transport: transport ?? self.transport(for: replica), partner: "server")
     }
 

@@ -39,13 +39,19 @@ public struct ServerSync: Sendable {
     public var sleep: @Sendable (Duration) async throws -> Void
     /// Draws the jitter fraction for a retry (injected for reproducibility).
     public var jitter: @Sendable () -> Double
+    /// Whether, while pulling, the next page is asked for while this one is
+    /// applied (the server reads and encodes it meanwhile). Off makes the
+    /// round trips strictly one after another (the simulator, for reproducibility).
+    public var pipelined: Bool
 
     public init(
         pageSize: Int = SyncLimits.defaultPullLimit, retryPolicy: RetryPolicy = RetryPolicy(),
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
-        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0...1) },
+        pipelined: Bool = true
     ) {
         precondition(pageSize > 0)
+        self.pipelined = pipelined
         self.pageSize = pageSize
         self.retryPolicy = retryPolicy
         self.sleep = sleep
@@ -92,33 +98,49 @@ public struct ServerSync: Sendable {
         var pending: [Change]?
         var replayed = false
         var pageSize = pageSize
+        // The next pull, asked for before this page is applied.
+        var prefetched: (request: SyncRequest, task: Task<(SyncResponse, retries: Int), any Error>)?
+        defer { prefetched?.task.cancel() }
         while true {
-            let local = try store.knowledge()
-            // Without a remembered server knowledge, the first round trip only learns it (and pulls).
-            let push = try serverKnowledge.map { try store.outgoing(for: $0, limit: pageSize) } ?? []
-            var request = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: push, pullLimit: pageSize)
-            request.collectedThrough = try store.setting(Self.cursorKey(partner)).flatMap { Int64($0) }
+            let local: VersionVector
+            let push: [LogEntry]
+            let request: SyncRequest
             let response: SyncResponse
-            do {
-                response = try await send(request, over: transport, report: &report)
-            } catch {
-                if isCode(error, .tooManyChanges), pageSize > 1 {
-                    // The server takes smaller pages than this client sends: halve and go on.
-                    pageSize = max(1, pageSize / 2)
-                    continue
+            if let next = prefetched {
+                prefetched = nil
+                guard case let .success((answer, retries)) = await next.task.result else {
+                    continue  // asked again the usual way, which reports a failure as usual
                 }
-                if isCode(error, .rejoinRequired), pending == nil {
-                    // Away longer than the server keeps deleted articles: start afresh, keep what still applies.
-                    pending = try store.rejoin(acknowledged: serverKnowledge ?? VersionVector())
-                    report.rejoined = true
+                (local, push, request, response) = (next.request.knowledge, [], next.request, answer)
+                report.retries += retries
+            } else {
+                local = try store.knowledge()
+                // Without a remembered server knowledge, the first round trip only learns it (and pulls).
+                push = try serverKnowledge.map { try store.outgoing(for: $0, limit: pageSize) } ?? []
+                var asked = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: push, pullLimit: pageSize)
+                asked.collectedThrough = try store.setting(Self.cursorKey(partner)).flatMap { Int64($0) }
+                request = asked
+                do {
+                    response = try await send(request, over: transport, report: &report)
+                } catch {
+                    if isCode(error, .tooManyChanges), pageSize > 1 {
+                        // The server takes smaller pages than this client sends: halve and go on.
+                        pageSize = max(1, pageSize / 2)
+                        continue
+                    }
+                    if isCode(error, .rejoinRequired), pending == nil {
+                        // Away longer than the server keeps deleted articles: start afresh, keep what still applies.
+                        pending = try store.rejoin(acknowledged: serverKnowledge ?? VersionVector())
+                        report.rejoined = true
+                        serverKnowledge = nil
+                        continue
+                    }
+                    // The server has less than remembered (restored from a backup): learn its knowledge again.
+                    guard isCode(error, .gap), serverKnowledge != nil, !forgotOnce else { throw error }
+                    forgotOnce = true
                     serverKnowledge = nil
                     continue
                 }
-                // The server has less than remembered (restored from a backup): learn its knowledge again.
-                guard isCode(error, .gap), serverKnowledge != nil, !forgotOnce else { throw error }
-                forgotOnce = true
-                serverKnowledge = nil
-                continue
             }
             report.roundTrips += 1
             // A server (or another replica through it) holding different changes under our dots: refuse before applying.
@@ -127,8 +149,30 @@ public struct ServerSync: Sendable {
                     replica: store.replicaID, itsOwnCounter: local[store.replicaID], seenElsewhere: response.knowledge[store.replicaID])
             }
             try ForkCheck.check(remoteHeads: response.heads, localDigest: store.digest(at:))
+            if pipelined, serverKnowledge != nil, push.count < pageSize, response.more, !response.pull.isEmpty, pending == nil {
+                // Everything is pushed and more waits: ask for the page after this one
+                // (`pullFrom`) while this one is applied. The request says what the
+                // replica has now, so nothing unapplied is acknowledged.
+                var next = request
+                next.push = []
+                next.knowledge = try store.knowledge()
+                var after = next.pullFrom ?? request.knowledge
+                for entry in response.pull { after[entry.replica] = max(after[entry.replica], entry.lastCounter) }
+                next.pullFrom = after
+                let ask = next
+                prefetched = (ask, Task { [self] in
+                    var tally = Report(pushed: 0, pulled: 0, roundTrips: 0, retries: 0, conflicts: 0)
+                    let answer = try await send(ask, over: transport, report: &tally)
+                    return (answer, tally.retries)
+                })
+            }
             if !response.pull.isEmpty {
                 report.pulled += try store.apply(response.pull).appliedChanges
+            }
+            if let next = prefetched, try store.knowledge() != next.request.pullFrom {
+                // Something else wrote meanwhile: ask again with what the replica really has.
+                next.task.cancel()
+                prefetched = nil
             }
             report.pushed += response.stored
             let knewServer = serverKnowledge != nil

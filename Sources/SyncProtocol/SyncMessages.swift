@@ -24,6 +24,12 @@ public struct SyncRequest: Sendable, Hashable, Codable {
     public var pullLimit: Int?
     /// The last collection (``CollectedArticle/seq``) this replica applied; nil before its first.
     public var collectedThrough: Int64?
+    /// Pull as if the client had this knowledge: set when it asks for the
+    /// next page while still applying the one before (whose entries this
+    /// includes). Only `knowledge` counts as what the client has: a page not
+    /// yet applied is never acknowledged, so it cannot let the server forget a
+    /// deleted article the client has not seen.
+    public var pullFrom: VersionVector?
 
     public init(replica: ReplicaID, knowledge: VersionVector, heads: [ForkCheck.Head], push: [LogEntry], pullLimit: Int? = nil) {
         protocolVersion = SyncProtocolVersion.current

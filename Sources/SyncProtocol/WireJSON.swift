@@ -46,6 +46,10 @@ public enum WireJSON {
         writeEntries(request.push, into: &out)
         if let limit = request.pullLimit { out += ",\"pullLimit\":\(limit)" }
         if let seq = request.collectedThrough { out += ",\"collectedThrough\":\(seq)" }
+        if let from = request.pullFrom {
+            out += ",\"pullFrom\":"
+            write(from, into: &out)
+        }
         out += "}"
         return out
     }

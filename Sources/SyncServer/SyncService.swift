@@ -69,7 +69,8 @@ public struct SyncService: Sendable {
         // The acknowledgement counts only once everything the replica has is stored here.
         let settled = result.knowledge.includes(request.knowledge)
         try await space.recordReplica(replica, acknowledged: settled ? request.knowledge : nil, at: time)
-        var pull = try await space.outgoing(for: request.knowledge, limit: pullLimit + 1)
+        // A client applying the previous page asks from past it; only `knowledge` was acknowledged above.
+        var pull = try await space.outgoing(for: request.pullFrom.map { $0.merged(with: request.knowledge) } ?? request.knowledge, limit: pullLimit + 1)
         let more = pull.count > pullLimit
         if more { pull.removeLast() }
         var horizon: VersionVector?

@@ -340,3 +340,42 @@ final class Recorder: Sendable {
     func append(_ duration: Duration) { storage.withLock { $0.append(duration) } }
     var values: [Duration] { storage.withLock { $0 } }
 }
+
+@Suite("Pipelined pulls")
+struct PipelinedPullTests {
+    @Test func aPipelinedSyncPullsEverythingAndAcknowledgesOnlyWhatWasApplied() async throws {
+        let fixture = try await ServerFixture()
+        let phone = try makeReplica()
+        try phone.save((0..<25).map { SaveRequest(url: "https://example.com/\($0)", title: "T\($0)", tags: ["t"]) })
+        try phone.delete("https://example.com/3")
+        _ = try await ServerSync().run(store: phone, transport: fixture.transport(token: fixture.alice), partner: "s")
+
+        // Requests seen by the server, in order.
+        let seen = Mutex<[SyncRequest]>([])
+        let inner = fixture.transport(token: fixture.alice)
+        let watching = ClosureTransport { request throws(SyncTransportError) in
+            seen.withLock { $0.append(request) }
+            return try await inner.send(request)
+        }
+        let laptop = try makeReplica()
+        let report = try await ServerSync(pageSize: 4).run(store: laptop, transport: watching, partner: "s")
+        #expect(try laptop.articles(includeContent: true) == phone.articles(includeContent: true))
+        #expect(report.pulled == (try phone.status().liveWrites))
+        let requests = seen.withLock { $0 }
+        // Pages after the first were asked for ahead, each from past the page before it,
+        // while saying only what the laptop had applied.
+        let ahead = requests.filter { $0.pullFrom != nil }
+        #expect(ahead.count >= 3)
+        for request in ahead { #expect(request.pullFrom!.includes(request.knowledge) && request.pullFrom != request.knowledge) }
+
+        // The server acknowledges `knowledge`, not `pullFrom`: a replica that has applied nothing holds the horizon at nothing.
+        let user = try #require(try await fixture.storage.user(tokenHash: Tokens.hash(fixture.alice)))
+        let space = try await fixture.storage.space(for: user)
+        let fresh = try makeReplica()
+        var early = SyncRequest(replica: fresh.replicaID, knowledge: VersionVector(), heads: [], push: [])
+        early.pullFrom = try phone.knowledge()
+        let answer = try await fixture.service.handle(early, for: user)
+        #expect(answer.pull.isEmpty && !answer.more)
+        #expect(!(try await space.horizon(activeSince: 0)).covers(Dot(phone.replicaID, 1)))
+    }
+}
