@@ -386,30 +386,52 @@ enum Meta {
 }
 
 /// Keeps the `article` and `article_tag` tables equal to what the live writes say.
+///
+/// Writes only what differs from the stored row: an edit of one field
+/// updates the columns it changed and leaves the tags and the indexes on
+/// unchanged columns alone, so its transaction writes fewer pages.
 enum Materializer {
     /// Returns the article when it is visible.
     @discardableResult
     static func rematerialize(_ id: ArticleID, changes: [Change], _ db: Database) throws -> Article? {
-        try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ?").execute(arguments: [id.rawValue])
+        let stored = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json FROM article WHERE id = ?"),
+            arguments: [id.rawValue])
         guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
-            try db.cachedStatement(sql: "DELETE FROM article WHERE id = ?").execute(arguments: [id.rawValue])
+            if stored != nil {
+                try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ?").execute(arguments: [id.rawValue])
+                try db.cachedStatement(sql: "DELETE FROM article WHERE id = ?").execute(arguments: [id.rawValue])
+            }
             return nil
         }
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO article (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET visible = excluded.visible, normalized_url = excluded.normalized_url,
-                    is_read = excluded.is_read, is_archived = excluded.is_archived, is_favorite = excluded.is_favorite,
-                    added_at = excluded.added_at, conflict_count = excluded.conflict_count, json = excluded.json
-                """
-        ).execute(
-            arguments: [
-                id.rawValue, visible, article.normalizedURL, article.isRead, article.isArchived, article.isFavorite,
-                article.addedAt, article.conflicts.count, article.storageJSON,
-            ])
-        if visible {
-            for tag in article.tags {
+        let values: [(column: String, value: DatabaseValue)] = [
+            ("visible", visible.databaseValue), ("normalized_url", article.normalizedURL.databaseValue),
+            ("is_read", article.isRead.databaseValue), ("is_archived", article.isArchived.databaseValue),
+            ("is_favorite", article.isFavorite.databaseValue), ("added_at", article.addedAt.databaseValue),
+            ("conflict_count", article.conflicts.count.databaseValue), ("json", article.storageJSON.databaseValue),
+        ]
+        let tags = visible ? article.tags : []
+        guard let stored else {
+            try db.cachedStatement(
+                sql: "INSERT INTO article (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ).execute(arguments: StatementArguments([id.rawValue.databaseValue] + values.map(\.value)))
+            for tag in tags {
+                try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
+            }
+            return visible ? article : nil
+        }
+        let changed = values.indices.filter { stored[$0] != values[$0].value }
+        if !changed.isEmpty {
+            let assignments = changed.map { "\(values[$0].column) = ?" }.joined(separator: ", ")
+            try db.cachedStatement(sql: "UPDATE article SET \(assignments) WHERE id = ?")
+                .execute(arguments: StatementArguments(changed.map { values[$0].value } + [id.rawValue.databaseValue]))
+            // Tags change only with the article (its JSON holds them).
+            let before = try String.fetchAll(db.cachedStatement(sql: "SELECT tag FROM article_tag WHERE article_id = ?"), arguments: [id.rawValue])
+            let (old, new) = (Set(before), Set(tags))
+            for tag in old.subtracting(new) {
+                try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ? AND tag = ?").execute(arguments: [id.rawValue, tag])
+            }
+            for tag in new.subtracting(old) {
                 try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
             }
         }
