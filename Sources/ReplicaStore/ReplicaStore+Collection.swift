@@ -21,7 +21,7 @@ extension ReplicaStore {
         return try transaction { tx in
             let candidates = try String.fetchAll(
                 // The literals match the partial index change_log_tombstone.
-                tx.db, sql: "SELECT DISTINCT entity_id FROM change_log WHERE entity_type = 'article' AND field = 'deleted' AND value = 'true'")
+                tx.db.cachedStatement(sql: "SELECT DISTINCT entity_id FROM change_log WHERE entity_type = 'article' AND field = 'deleted' AND value = 'true'"))
             var collected: [ArticleID] = []
             for text in candidates {
                 guard let id = try? ArticleID(validating: text) else { continue }

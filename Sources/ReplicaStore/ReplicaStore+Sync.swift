@@ -302,12 +302,12 @@ extension ReplicaStore {
 
     static func digest(at dot: Dot, _ me: ReplicaID, _ db: Database) throws -> UInt64? {
         if dot.replica == me {
-            return try Int64.fetchOne(db, sql: "SELECT digest FROM own_digest WHERE counter = ?", arguments: [Int64(dot.counter)])
+            return try Int64.fetchOne(db.cachedStatement(sql: "SELECT digest FROM own_digest WHERE counter = ?"), arguments: [Int64(dot.counter)])
                 .map { UInt64(bitPattern: $0) }
         }
         if let change = try LogTransaction.change(at: dot, db) { return change.digest }
         return try Int64.fetchOne(
-            db, sql: "SELECT digest FROM replaced_range WHERE replica = ? AND to_counter = ?",
+            db.cachedStatement(sql: "SELECT digest FROM replaced_range WHERE replica = ? AND to_counter = ?"),
             arguments: [dot.replica.rawValue, Int64(dot.counter)]).map { UInt64(bitPattern: $0) }
     }
 }

@@ -10,6 +10,8 @@ import Synchronization
 /// so no query can reach another user's list.
 public final class SQLiteServerStorage: ServerStorage {
     let users: DatabasePool
+    /// The per-sync bookkeeping writes, committed in groups.
+    let bookkeeping: GroupCommit
     let spacesFolder: String
     let now: @Sendable () -> Int64
     private let spaces = Mutex<[Int64: SQLiteSpace]>([:])
@@ -93,6 +95,7 @@ public final class SQLiteServerStorage: ServerStorage {
                     """)
             }
             try migrator.migrate(users)
+            bookkeeping = GroupCommit(users)
         } catch let error as ServerError {
             throw error
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
@@ -149,9 +152,11 @@ public final class SQLiteServerStorage: ServerStorage {
         if let space = spaces.withLock({ $0[user.id] }) { return space }
         let path = "\(spacesFolder)/\(user.id).sqlite"
         let now = now
-        let users = users
+        let users = users, bookkeeping = bookkeeping
         let opened: SQLiteSpace = try await offload {
-            SQLiteSpace(store: try ReplicaStore.open(path: path, create: true, now: now, materializes: false, cacheMiB: 8), userID: user.id, users: users)
+            SQLiteSpace(
+                store: try ReplicaStore.open(path: path, create: true, now: now, materializes: false, cacheMiB: 8), userID: user.id,
+                users: users, bookkeeping: bookkeeping)
         }
         return spaces.withLock { spaces in
             if let existing = spaces[user.id] { return existing }
@@ -175,6 +180,7 @@ struct SQLiteSpace: SyncSpace {
     let store: ReplicaStore
     let userID: Int64
     let users: DatabasePool
+    let bookkeeping: GroupCommit
 
     // Reads run inline (microseconds, never waiting on a disk flush of another
     // file); writes, which wait for fsync, go to a dispatch thread.
@@ -189,23 +195,21 @@ struct SQLiteSpace: SyncSpace {
 
     func recordReplica(_ replica: ReplicaID, acknowledged: VersionVector?, at time: Int64) async throws(ServerError) {
         let text = acknowledged.map(Self.encode)
-        try await offload { [users, userID] in
-            try users.write { db in
-                if let text {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, ?, ?)
-                            ON CONFLICT (user_id, replica) DO UPDATE SET knowledge = excluded.knowledge, last_seen = excluded.last_seen
-                            """,
-                        arguments: [userID, replica.rawValue, text, time])
-                } else {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, '', ?)
-                            ON CONFLICT (user_id, replica) DO UPDATE SET last_seen = excluded.last_seen
-                            """,
-                        arguments: [userID, replica.rawValue, time])
-                }
+        try await bookkeeping.write { [userID] db in
+            if let text {
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (user_id, replica) DO UPDATE SET knowledge = excluded.knowledge, last_seen = excluded.last_seen
+                        """
+                ).execute(arguments: [userID, replica.rawValue, text, time])
+            } else {
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, '', ?)
+                        ON CONFLICT (user_id, replica) DO UPDATE SET last_seen = excluded.last_seen
+                        """
+                ).execute(arguments: [userID, replica.rawValue, time])
             }
         }
     }
@@ -220,13 +224,10 @@ struct SQLiteSpace: SyncSpace {
 
     func registerReplicas(_ replicas: [ReplicaID], at time: Int64) async throws(ServerError) {
         guard !replicas.isEmpty else { return }
-        try await offload { [users, userID] in
-            try users.write { db in
-                for replica in replicas {
-                    try db.execute(
-                        sql: "INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, '', ?) ON CONFLICT DO NOTHING",
-                        arguments: [userID, replica.rawValue, time])
-                }
+        try await bookkeeping.write { [userID] db in
+            for replica in replicas {
+                try db.cachedStatement(sql: "INSERT INTO replica (user_id, replica, knowledge, last_seen) VALUES (?, ?, '', ?) ON CONFLICT DO NOTHING")
+                    .execute(arguments: [userID, replica.rawValue, time])
             }
         }
     }
@@ -267,7 +268,7 @@ struct SQLiteSpace: SyncSpace {
         try inline { [users, userID] in
             try users.read { db in
                 try Row.fetchAll(
-                    db, sql: "SELECT seq, article, horizon FROM collected WHERE user_id = ? AND seq > ? ORDER BY seq",
+                    db.cachedStatement(sql: "SELECT seq, article, horizon FROM collected WHERE user_id = ? AND seq > ? ORDER BY seq"),
                     arguments: [userID, seq ?? 0]
                 ).map { CollectedArticle(seq: $0[0], article: $0[1], horizon: try Self.decode($0[2])) }
             }
