@@ -122,7 +122,7 @@ struct StorageConformanceTests {
             return true
         }
         #expect(try await space.knowledge().isEmpty)
-        try await space.apply(Array(all.prefix(5)))
+        _ = try await space.apply(Array(all.prefix(5)))
         // The same dot with other content: a copied replica file.
         guard case var .change(change) = all[4] else { Issue.record("expected a change"); return }
         change.value = "something else"
@@ -142,7 +142,7 @@ struct StorageConformanceTests {
         let (alice, _) = try await user(storage)
         let (bob, _) = try await user(storage)
         let phone = try replicaWithHistory()
-        try await storage.space(for: alice).apply(try phone.outgoing(for: VersionVector(), limit: 1000))
+        _ = try await storage.space(for: alice).apply(try phone.outgoing(for: VersionVector(), limit: 1000))
         let bobs = try await storage.space(for: bob)
         #expect(try await bobs.knowledge().isEmpty)
         #expect(try await bobs.outgoing(for: VersionVector(), limit: 1000).isEmpty)
@@ -157,7 +157,7 @@ struct StorageConformanceTests {
         let space = try await storage.space(for: owner)
         let phone = try replicaWithHistory()
         let laptop = try ReplicaStore.inMemory()
-        try await space.apply(try phone.outgoing(for: VersionVector(), limit: 1000))
+        _ = try await space.apply(try phone.outgoing(for: VersionVector(), limit: 1000))
         let everything = try phone.knowledge()
         try await space.recordReplica(phone.replicaID, acknowledged: everything, at: 1000)
         try await space.registerReplicas([laptop.replicaID], at: 1000)
