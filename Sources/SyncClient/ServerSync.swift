@@ -99,7 +99,7 @@ public struct ServerSync: Sendable {
         var replayed = false
         var pageSize = pageSize
         // The next pull, asked for before this page is applied.
-        var prefetched: (request: SyncRequest, task: Task<(SyncResponse, retries: Int), any Error>)?
+        var prefetched: (request: SyncRequest, task: Task<(Result<SyncResponse, Failure>, retries: Int), Never>)?
         defer { prefetched?.task.cancel() }
         while true {
             let local: VersionVector
@@ -108,11 +108,13 @@ public struct ServerSync: Sendable {
             let response: SyncResponse
             if let next = prefetched {
                 prefetched = nil
-                guard case let .success((answer, retries)) = await next.task.result else {
+                // (The early request is a task of its own: cancelling this sync cancels it too.)
+                let (outcome, retries) = await withTaskCancellationHandler { await next.task.value } onCancel: { next.task.cancel() }
+                report.retries += retries
+                guard case let .success(answer) = outcome else {
                     continue  // asked again the usual way, which reports a failure as usual
                 }
                 (local, push, request, response) = (next.request.knowledge, [], next.request, answer)
-                report.retries += retries
             } else {
                 local = try store.knowledge()
                 // Without a remembered server knowledge, the first round trip only learns it (and pulls).
@@ -162,8 +164,11 @@ public struct ServerSync: Sendable {
                 let ask = next
                 prefetched = (ask, Task { [self] in
                     var tally = Report(pushed: 0, pulled: 0, roundTrips: 0, retries: 0, conflicts: 0)
-                    let answer = try await send(ask, over: transport, report: &tally)
-                    return (answer, tally.retries)
+                    do throws(Failure) {
+                        return (.success(try await send(ask, over: transport, report: &tally)), tally.retries)
+                    } catch {
+                        return (.failure(error), tally.retries)
+                    }
                 })
             }
             if !response.pull.isEmpty {

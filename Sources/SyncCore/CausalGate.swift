@@ -16,17 +16,19 @@ public struct CausalGate: Sendable {
 
     public mutating func admit(_ entry: LogEntry) throws(SyncError) -> Verdict {
         if case let .run(run) = entry {
-            // Receivers admit a run's changes one by one (``LogEntry/expanded``);
-            // as a whole, a run is new or known, never half of each.
-            var new = 0
-            for change in run.changes {
-                if case .apply = try admit(.change(change)) { new += 1 }
+            // A run is admitted as its changes. Known entirely: a duplicate. Known in
+            // part (its first changes): the rest is applied; callers that compare a
+            // duplicate's content with what they store expand runs first.
+            let known = knowledge[run.replica]
+            if run.lastCounter <= known { return .duplicate(entry) }
+            let rest = run.changes.filter { $0.dot.counter > known }
+            var gate = self
+            for change in rest { _ = try gate.admit(.change(change)) }
+            guard let remaining = ChangeRun(rest) else {
+                throw .malformed(Dot(run.replica, run.counter), reason: "its writes do not form a run")
             }
-            if new == 0 { return .duplicate(entry) }
-            guard new == run.writes.count else {
-                throw .malformed(Dot(run.replica, run.counter), reason: "a run arrived of which only a part is known; send its changes one by one")
-            }
-            return .apply(entry)
+            self = gate
+            return .apply(.run(remaining))
         }
         let replica = entry.replica
         let known = knowledge[replica]

@@ -247,9 +247,10 @@ extension WireJSON {
     }
 
     static func integer(_ json: JSONValue, _ path: String, max: UInt64) throws(Malformed) -> UInt64 {
-        guard case let .number(value) = json, value >= 0, value.rounded() == value, value <= Double(max), value < 18_446_744_073_709_551_616
+        // (Compared as integers: Double(Int.max) rounds up to 2^63, which Int(_:) would trap on.)
+        guard case let .number(value) = json, let whole = UInt64(exactly: value), whole <= max
         else { throw Malformed(description: "\(path): expected a whole number from 0 to \(max)") }
-        return UInt64(value)
+        return whole
     }
 
     static func replica(_ json: JSONValue, _ path: String) throws(Malformed) -> ReplicaID {

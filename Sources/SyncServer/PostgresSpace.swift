@@ -81,7 +81,10 @@ struct PostgresSpace: SyncSpace {
         return try await storage.perform {
             try await client.withConnection { connection in
                 var candidates: [(seq: Int64, entry: LogEntry)] = []
+                // A query that returned `limit` rows may have left some: then this is not all.
+                var cut = false
                 for (replica, counter) in try await PostgresLog.knowledge(connection, userID, logger).counters where counter > remote[replica] {
+                    let before = candidates.count
                     let floor = Int64(remote[replica])
                     let rows = try await connection.query(
                         "SELECT replica, counter, entity_type, entity_id, field, value, context, hlc, seq FROM rl_change WHERE user_id = \(userID) AND replica = \(replica.rawValue) AND counter > \(floor) ORDER BY counter LIMIT \(limit)",
@@ -89,6 +92,8 @@ struct PostgresSpace: SyncSpace {
                     for try await row in rows.decode((String, Int64, String, String, String, String, String, Int64, Int64).self) {
                         candidates.append((row.8, .change(try PostgresLog.change(row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7))))
                     }
+                    if candidates.count - before == limit { cut = true }
+                    let afterChanges = candidates.count
                     let ranges = try await connection.query(
                         "SELECT from_counter, to_counter, seq, digest FROM rl_replaced WHERE user_id = \(userID) AND replica = \(replica.rawValue) AND to_counter > \(floor) ORDER BY from_counter LIMIT \(limit)",
                         logger: logger)
@@ -97,9 +102,10 @@ struct PostgresSpace: SyncSpace {
                             replica: replica, from: max(UInt64(from), remote[replica] + 1), to: UInt64(to), digest: UInt64(bitPattern: digest))
                         candidates.append((seq, .replaced(range)))
                     }
+                    if candidates.count - afterChanges == limit { cut = true }
                 }
                 candidates.sort { $0.seq < $1.seq }
-                return (candidates.prefix(limit).map(\.entry), candidates.count <= limit)
+                return (candidates.prefix(limit).map(\.entry), !cut && candidates.count <= limit)
             }
         }
     }

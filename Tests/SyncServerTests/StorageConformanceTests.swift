@@ -107,6 +107,32 @@ struct StorageConformanceTests {
         await storage.close()
     }
 
+    /// Saves of many fields are runs of many changes: a page of `limit` entries
+    /// holds far more changes, and a backend that keeps a row per change must
+    /// still fill the page (or say it is the last).
+    @Test(arguments: Backend.available)
+    func pagesOfLongRunsAreFull(_ backend: Backend) async throws {
+        let storage = try await backend.makeStorage()
+        let (owner, _) = try await user(storage)
+        let space = try await storage.space(for: owner)
+        let phone = try ReplicaStore.inMemory()
+        for index in 0..<3 {
+            try phone.save(SaveRequest(url: "https://example.com/long/\(index)", title: "T", tags: (0..<20).map { "tag\($0)" }))
+        }
+        _ = try await space.apply(try phone.outgoing(for: VersionVector(), limit: 100))
+        var knowledge = VersionVector()
+        var pages: [Int] = []
+        while true {
+            let page = try await space.outgoing(for: knowledge, limit: 2)
+            if page.isEmpty { break }
+            pages.append(page.count)
+            for entry in page { knowledge[entry.replica] = max(knowledge[entry.replica], entry.lastCounter) }
+        }
+        #expect(pages == [2, 1])
+        #expect(knowledge == (try phone.knowledge()))
+        await storage.close()
+    }
+
     @Test(arguments: Backend.available)
     func gapsAndCopiedReplicasAreRefusedWithNothingApplied(_ backend: Backend) async throws {
         let storage = try await backend.makeStorage()

@@ -67,6 +67,8 @@ struct WireJSONTests {
             (body(#"{"other":{}}"#), "pull[0]: a log entry holds"),
             (body("", heads: #"[{"dot":{"replica":"\#(replica)","counter":1},"digest":"1"}]"#), "heads[0].digest"),
             (#"{"protocolVersion":2,"knowledge":{"\#(replica)":-1},"heads":[],"stored":0,"pull":[],"more":false}"#, "knowledge"),
+            // 2^63: above Int64, where a careless conversion would trap.
+            (#"{"protocolVersion":2,"knowledge":{},"heads":[],"stored":9223372036854775808,"pull":[],"more":false}"#, "stored"),
         ]
         for (text, expected) in cases {
             #expect(throws: (any Error).self) { try JSONDecoder().decode(SyncResponse.self, from: Data(text.utf8)) }
