@@ -28,6 +28,10 @@ struct LogTransaction {
     /// Article rows (by seq) whose changes this transaction added or
     /// replaced: written from the working set by ``flushRows()``.
     private var pendingRows: [Int64: ArticleID] = [:]
+    /// The first counter of each article row as the database holds it (rows
+    /// read or written by this transaction): a row that keeps its first change
+    /// is updated in place, its index entries untouched.
+    private var storedFirst: [Int64: UInt64] = [:]
     /// The run the next change may extend: its row, article and last change.
     private var openRun: (seq: Int64, article: ArticleID, last: Change)?
     /// The visible articles `commit()` re-materialised, so that an edit can
@@ -180,12 +184,24 @@ struct LogTransaction {
     mutating func flushRows() throws {
         guard !pendingRows.isEmpty else { return }
         for (seq, article) in pendingRows.sorted(by: { $0.key < $1.key }) {
-            let members = (working[article] ?? []).lazy.filter { $0.seq == seq }.map(\.change)
-            if members.isEmpty {
+            let members = Array((working[article] ?? []).lazy.filter { $0.seq == seq }.map(\.change))
+            guard let first = members.first else {
+                storedFirst[seq] = nil
                 try db.cachedStatement(sql: "DELETE FROM change_log WHERE seq = ?").execute(arguments: [seq])
-            } else {
-                try writeRow(seq: seq, Array(members))
+                continue
             }
+            let (field, value) = Self.rowText(members)
+            switch storedFirst[seq] {
+            case first.dot.counter?:
+                // The same first change: only the row's changes differ (no index entry moves).
+                try db.cachedStatement(sql: "UPDATE change_log SET field = ?, value = ? WHERE seq = ?").execute(arguments: [field, value, seq])
+            case .some:
+                try db.cachedStatement(sql: "UPDATE change_log SET counter = ?, field = ?, value = ?, context = ? WHERE seq = ?")
+                    .execute(arguments: [Int64(first.dot.counter), field, value, Self.encode(first.context), seq])
+            case nil:
+                try writeRow(seq: seq, members)
+            }
+            storedFirst[seq] = first.dot.counter
         }
         pendingRows.removeAll(keepingCapacity: true)
     }
@@ -196,20 +212,7 @@ struct LogTransaction {
     /// only in their own replica's entry, the previous counter.
     private func writeRow(seq: Int64, _ changes: [Change]) throws {
         let first = changes[0]
-        let field: String?
-        let value: String
-        if changes.count == 1 {
-            field = first.field
-            value = first.value.canonicalText
-        } else {
-            field = nil
-            var text = "["
-            for (index, change) in changes.enumerated() {
-                if index > 0 { text += "," }
-                text += "[\(change.dot.counter),\(JSONValue.string(change.field).canonicalText),\(change.value.canonicalText)]"
-            }
-            value = text + "]"
-        }
+        let (field, value) = Self.rowText(changes)
         try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -217,6 +220,17 @@ struct LogTransaction {
                 seq, first.dot.replica.rawValue, Int64(first.dot.counter), first.entity.type, first.entity.id,
                 field, value, Self.encode(first.context), Int64(bitPattern: first.hlc.rawValue), first.entity.articleID?.rawValue,
             ])
+    }
+
+    /// The `field` and `value` columns of a row holding `changes`.
+    private static func rowText(_ changes: [Change]) -> (field: String?, value: String) {
+        if changes.count == 1 { return (changes[0].field, changes[0].value.canonicalText) }
+        var text = "["
+        for (index, change) in changes.enumerated() {
+            if index > 0 { text += "," }
+            text += "[\(change.dot.counter),\(JSONValue.string(change.field).canonicalText),\(change.value.canonicalText)]"
+        }
+        return (nil, text + "]")
     }
 
     private mutating func takeSeq() -> Int64 {
@@ -274,6 +288,7 @@ struct LogTransaction {
         loaded.reserveCapacity(rows.count)
         for row in rows {
             let seq: Int64 = row[8]
+            storedFirst[seq] = UInt64(row[1] as Int64)
             for change in try Self.decodeRow(row) { loaded.append(Live(seq: seq, change: change)) }
         }
         working[id] = loaded
