@@ -240,14 +240,14 @@ struct Status: ParsableCommand {
 struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The change log, newest first.")
     @OptionGroup var database: DatabaseOption
-    @Option(help: "How many entries.") var limit = 50
+    @Option(help: "How many entries (changes and replaced ranges).") var limit = 50
     @Flag var json = false
 
     func run() throws {
         let (lines, me) = try database.with { store in (try store.log(limit: limit), store.replicaID) }
         if json {
             // A run (the changes of one save) is shown as its changes, newest first.
-            printJSON(.array(lines.flatMap { line in line.entry.expanded.reversed().map { entry in
+            printJSON(.array(lines.flatMap { line in line.entry.expanded.reversed().map { entry in (line, entry) } }.prefix(limit).map { line, entry in
                 switch entry {
                 case let .change(change):
                     .object([
@@ -263,10 +263,10 @@ struct Log: ParsableCommand {
                     ])
                 case .run: preconditionFailure("runs are expanded")
                 }
-            } }))
+            }))
             return
         }
-        for entry in lines.flatMap({ $0.entry.expanded.reversed() }) {
+        for entry in lines.flatMap({ $0.entry.expanded.reversed() }).prefix(limit) {
             switch entry {
             case let .change(change):
                 let origin = change.dot.replica == me ? "here" : change.dot.replica.short
