@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ReplicaStore
 import SyncProtocol
 import SyncServer
@@ -84,12 +85,23 @@ struct Serve: AsyncParsableCommand {
         let days = retentionDays ?? environment("READINGLIST_SERVER_RETENTION_DAYS").flatMap(Int.init) ?? 90
         guard days >= 1 else { throw ValidationError("--retention-days must be at least 1") }
         let service = SyncService(storage: store, limits: limits, retention: .seconds(days * 86_400), now: ReplicaStore.wallClock)
-        let configuration = ServerConfiguration(host: host ?? environment("READINGLIST_SERVER_HOST") ?? "127.0.0.1", port: resolvedPort, limits: limits)
+        let address = host ?? environment("READINGLIST_SERVER_HOST") ?? "127.0.0.1"
+        let configuration = ServerConfiguration(host: address, port: resolvedPort, limits: limits)
         let app = buildApplication(service: service, configuration: configuration, logger: logger) { address in
             // Written unbuffered: scripts and tests read the address while the server runs.
             FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
         }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EADDRNOTAVAIL || error.errnoCode == EACCES {
+            await store.close()
+            let reason = switch error.errnoCode {
+            case EADDRINUSE: "the port is already in use (another server?); stop it, or choose another --port (0 picks a free one)"
+            case EACCES: "permission denied (ports below 1024 need privileges); choose a port above 1023"
+            default: "that address is not one of this machine's"
+            }
+            throw Failure(description: "cannot listen on \(address):\(resolvedPort): \(reason)")
+        }
         await store.close()
         logger.info("stopped")
     }

@@ -108,6 +108,17 @@ struct ServerEndToEndTests {
         #expect(refused.stderr.contains("401") && refused.stderr.split(separator: "\n").count == 1)
     }
 
+    @Test func aBusyPortIsReportedInOneLine() throws {
+        let cli = try CLI()
+        let first = try ServerProcess(database: cli.path("a.sqlite"))
+        defer { first.stop() }
+        let port = try #require(first.url.split(separator: ":").last.map(String.init))
+        let second = try ServerProcess.runServerCommand(["serve", "--db", cli.path("b.sqlite"), "--host", "127.0.0.1", "--port", port])
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("cannot listen on 127.0.0.1:\(port): the port is already in use"), "\(second.stderr)")
+        #expect(!second.stderr.contains("errno"), "\(second.stderr)")
+    }
+
     @Test func aServerThatIsNotThereIsRetriedThenReported() throws {
         let cli = try CLI()
         try cli.on("me.sqlite", "add", "https://example.com/a")
