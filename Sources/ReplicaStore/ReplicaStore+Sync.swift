@@ -33,8 +33,8 @@ extension ReplicaStore {
             var candidates: [(seq: Int64, counter: UInt64, entry: LogEntry)] = []
             func add(_ row: Row, above floor: UInt64) throws {
                 let seq: Int64 = row[8]
-                for piece in Self.pieces(try LogTransaction.decodeRow(row).filter { $0.dot.counter > floor }) {
-                    candidates.append((seq, piece.first!.dot.counter, piece.count == 1 ? .change(piece[piece.startIndex]) : .run(ChangeRun(piece)!)))
+                for entry in Self.entries(ofRow: try LogTransaction.decodeRow(row).filter { $0.dot.counter > floor }) {
+                    candidates.append((seq, entry.lastCounter, entry))
                 }
             }
             for (replica, counter) in local.counters where counter > remote[replica] {
@@ -63,17 +63,19 @@ extension ReplicaStore {
         }
     }
 
-    /// A row's changes cut where a counter is missing (a change of the run
-    /// that was replaced): each piece is a run, or a single change.
-    static func pieces(_ changes: [Change]) -> [ArraySlice<Change>] {
-        var pieces: [ArraySlice<Change>] = []
+    /// A row's changes as entries, cut where a counter is missing (a change of
+    /// the run that was replaced): each piece is a run, or a single change.
+    static func entries(ofRow changes: [Change]) -> [LogEntry] {
+        var entries: [LogEntry] = []
         var start = changes.startIndex
-        for index in changes.indices.dropFirst() where changes[index].dot.counter != changes[index - 1].dot.counter + 1 {
-            pieces.append(changes[start..<index])
-            start = index
+        func cut(_ end: Int) {
+            let piece = changes[start..<end]
+            if piece.count > 1, let run = ChangeRun(piece) { entries.append(.run(run)) } else { entries += piece.map(LogEntry.change) }
+            start = end
         }
-        if start < changes.endIndex { pieces.append(changes[start...]) }
-        return pieces
+        for index in changes.indices.dropFirst() where changes[index].dot.counter != changes[index - 1].dot.counter + 1 { cut(index) }
+        if start < changes.endIndex { cut(changes.endIndex) }
+        return entries
     }
 
     /// Applies a batch in one transaction: all of it, or (on any refusal) none of it.
@@ -197,9 +199,7 @@ extension ReplicaStore {
         try read { db in
             var lines: [LogLine] = []
             for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
-                for piece in Self.pieces(try LogTransaction.decodeRow(row)) {
-                    lines.append(LogLine(seq: row[8], entry: piece.count == 1 ? .change(piece[piece.startIndex]) : .run(ChangeRun(piece)!)))
-                }
+                for entry in Self.entries(ofRow: try LogTransaction.decodeRow(row)) { lines.append(LogLine(seq: row[8], entry: entry)) }
             }
             for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
                 guard let replica = ReplicaID(row[0] as String) else { continue }

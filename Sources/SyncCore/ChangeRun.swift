@@ -60,9 +60,7 @@ public struct ChangeRun: Sendable, Hashable, Codable, CustomStringConvertible {
     /// having seen exactly what `last` had seen plus `last` itself.
     public static func extends(_ last: Change, with next: Change) -> Bool {
         guard next.dot.replica == last.dot.replica, next.dot.counter == last.dot.counter + 1,
-              next.hlc == last.hlc, next.entity == last.entity,
-              next.context.counters.count == last.context.counters.count
-                  || next.context.counters.count == last.context.counters.count + 1
+              next.hlc == last.hlc, next.entity == last.entity
         else { return false }
         let replica = last.dot.replica
         guard next.context[replica] == last.dot.counter, last.context[replica] == last.dot.counter - 1 else { return false }
@@ -129,10 +127,10 @@ extension LogEntry {
         result.reserveCapacity(entries.count)
         var pending: [Change] = []
         func flush() {
-            if pending.count == 1 {
-                result.append(.change(pending[0]))
-            } else if let run = ChangeRun(pending) {
+            if pending.count > 1, let run = ChangeRun(pending) {
                 result.append(.run(run))
+            } else {
+                result += pending.map(LogEntry.change)
             }
             pending.removeAll(keepingCapacity: true)
         }
