@@ -302,9 +302,20 @@ struct LogTransaction {
 
     // MARK: Commit
 
+    /// Leaves the articles this transaction touches to ``ReplicaStore/materializePending(chunk:)``:
+    /// the log is written now, and the replica records (in the same
+    /// transaction) that its articles must be materialised again from the start.
+    mutating func defersMaterialization() {
+        materializes = false
+        marksPending = true
+    }
+
+    private var marksPending = false
+
     /// Writes back knowledge, clock and sequence, and re-materialises every touched article.
     mutating func commit() throws {
         guard dirty else { return }
+        if marksPending, !touched.isEmpty { try Meta.set(PendingMaterialization.key, "", db) }
         try flushRows()
         openRun = nil
         for replica in changedReplicas {

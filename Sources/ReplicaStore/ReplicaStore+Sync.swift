@@ -86,8 +86,12 @@ extension ReplicaStore {
     /// content is refused as a copied replica.
     @discardableResult
     public func apply(_ entries: [LogEntry]) throws(StoreError) -> ApplyResult {
+        try apply(entries, materializing: true)
+    }
+
+    func apply(_ entries: [LogEntry], materializing: Bool) throws(StoreError) -> ApplyResult {
         let faults = faults
-        return try transaction { tx in
+        return try transaction(materializing: materializing) { tx in
             var gate = CausalGate(knowledge: tx.knowledge)
             var duplicates = 0
             // A run is admitted and applied change by change (the log keeps it as one row again).

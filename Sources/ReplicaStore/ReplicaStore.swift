@@ -125,6 +125,8 @@ public final class ReplicaStore: Sendable {
             try Meta.set("replica_id", id.rawValue, db)
             return id
         })
+        // A large pull that stopped (a crash) before its articles were materialised: finish now.
+        if materializes { try materializePending() }
     }
 
     /// Closes the database (checkpointing its write-ahead log into the file).
@@ -136,8 +138,8 @@ public final class ReplicaStore: Sendable {
 
     /// Runs `body` in one write transaction on the change log.
     @discardableResult
-    func transaction<T>(_ body: (inout LogTransaction) throws -> T) throws(StoreError) -> T {
-        try transaction(body) { result, _ in result }
+    func transaction<T>(materializing: Bool = true, _ body: (inout LogTransaction) throws -> T) throws(StoreError) -> T {
+        try transaction(materializing: materializing, body) { result, _ in result }
     }
 
     /// Runs `body` in one write transaction and returns article `id` as the
@@ -149,7 +151,9 @@ public final class ReplicaStore: Sendable {
 
     /// The one place a write transaction on the change log is opened and committed;
     /// `then` reads what it needs from the committed transaction.
-    private func transaction<T, R>(_ body: (inout LogTransaction) throws -> T, then: (T, LogTransaction) -> R) throws(StoreError) -> R {
+    private func transaction<T, R>(
+        materializing: Bool = true, _ body: (inout LogTransaction) throws -> T, then: (T, LogTransaction) -> R
+    ) throws(StoreError) -> R {
         let replica = replicaID
         let time = now()
         let materializes = materializes
@@ -157,6 +161,7 @@ public final class ReplicaStore: Sendable {
             try writer.write { db in
                 var tx = try LogTransaction(db: db, replica: replica, now: time)
                 tx.materializes = materializes
+                if materializes && !materializing { tx.defersMaterialization() }
                 let result = try body(&tx)
                 try tx.commit()
                 return then(result, tx)

@@ -31,6 +31,8 @@ public struct ServerSync: Sendable {
         public var rejoined = false
         /// Edits made before a rejoin that could not be kept: their articles were deleted and forgotten meanwhile.
         public var dropped: [Change] = []
+        /// Articles materialised at the end, in one pass (an initial sync; see ``ServerSync/defersMaterialization``).
+        public var materializedAtEnd = 0
     }
 
     public var pageSize: Int
@@ -43,6 +45,10 @@ public struct ServerSync: Sendable {
     /// applied (the server reads and encodes it meanwhile). Off makes the
     /// round trips strictly one after another (the simulator, for reproducibility).
     public var pipelined: Bool
+    /// Whether a large pull into a replica that holds little (an initial
+    /// sync) writes the log first and materialises the articles once at the
+    /// end, in id order (``ReplicaStore/applyDeferringMaterialization(_:)``).
+    public var defersMaterialization = true
 
     public init(
         pageSize: Int = SyncLimits.defaultPullLimit, retryPolicy: RetryPolicy = RetryPolicy(),
@@ -77,7 +83,13 @@ public struct ServerSync: Sendable {
         progress: @Sendable (Progress) -> Void = { _ in }
     ) async throws(Failure) -> Report {
         do {
-            return try await runUnmapped(store: store, transport: transport, partner: partner, progress: progress)
+            do {
+                return try await runUnmapped(store: store, transport: transport, partner: partner, progress: progress)
+            } catch {
+                // What was pulled before the failure is kept: show it.
+                _ = try? store.materializePending()
+                throw error
+            }
         } catch let error as Failure {
             throw error
         } catch let error as StoreError {
@@ -100,6 +112,9 @@ public struct ServerSync: Sendable {
         var pageSize = pageSize
         // The next pull, asked for before this page is applied.
         var prefetched: (request: SyncRequest, task: Task<(Result<SyncResponse, Failure>, retries: Int), Never>)?
+        // Decided at the first page that says more follows: defer materialising
+        // when the replica holds less than a page of articles.
+        var deferring: Bool?
         defer { prefetched?.task.cancel() }
         while true {
             let local: VersionVector
@@ -172,7 +187,11 @@ public struct ServerSync: Sendable {
                 })
             }
             if !response.pull.isEmpty {
-                report.pulled += try store.apply(response.pull).appliedChanges
+                if deferring == nil, response.more {
+                    deferring = try defersMaterialization && store.holdsFewerArticles(than: pageSize)
+                }
+                report.pulled += try (deferring == true
+                    ? store.applyDeferringMaterialization(response.pull) : store.apply(response.pull)).appliedChanges
             }
             if let next = prefetched, try store.knowledge() != next.request.pullFrom {
                 // Something else wrote meanwhile: ask again with what the replica really has.
@@ -200,6 +219,7 @@ public struct ServerSync: Sendable {
             }
         }
         if let serverKnowledge { try store.recordSync(partner: partner, replica: nil, knowledge: serverKnowledge) }
+        if deferring == true { report.materializedAtEnd = try store.materializePending() }
         report.conflicts = try store.conflictCount()
         return report
     }

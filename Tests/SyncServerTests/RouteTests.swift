@@ -361,6 +361,10 @@ struct PipelinedPullTests {
         let report = try await ServerSync(pageSize: 4).run(store: laptop, transport: watching, partner: "s")
         #expect(try laptop.articles(includeContent: true) == phone.articles(includeContent: true))
         #expect(report.pulled == (try phone.status().liveWrites))
+        // An empty replica pulling many pages materialises its articles once, at the end
+        // (24: the server had already forgotten the deleted one, which only the phone had seen).
+        #expect(report.materializedAtEnd == 24)
+        try #require(try laptop.checkInvariants().isEmpty)
         let requests = seen.withLock { $0 }
         // Pages after the first were asked for ahead, each from past the page before it,
         // while saying only what the laptop had applied.
@@ -377,5 +381,18 @@ struct PipelinedPullTests {
         let answer = try await fixture.service.handle(early, for: user)
         #expect(answer.pull.isEmpty && !answer.more)
         #expect(!(try await space.horizon(activeSince: 0)).covers(Dot(phone.replicaID, 1)))
+    }
+
+    @Test func aReplicaHoldingAPageOrMoreMaterialisesAsItPulls() async throws {
+        let fixture = try await ServerFixture()
+        let phone = try makeReplica()
+        try phone.save((0..<20).map { SaveRequest(url: "https://example.com/\($0)", title: "T\($0)") })
+        _ = try await ServerSync().run(store: phone, transport: fixture.transport(token: fixture.alice), partner: "s")
+        let laptop = try makeReplica()
+        try laptop.save((0..<4).map { SaveRequest(url: "https://example.org/\($0)") })
+        let report = try await ServerSync(pageSize: 4).run(store: laptop, transport: fixture.transport(token: fixture.alice), partner: "s")
+        #expect(report.materializedAtEnd == 0)
+        #expect(try laptop.articles().count == 24)
+        try #require(try laptop.checkInvariants().isEmpty)
     }
 }

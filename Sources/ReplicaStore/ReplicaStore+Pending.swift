@@ -1,0 +1,77 @@
+import GRDB
+import ReadingListModel
+import SyncCore
+
+/// Where a deferred materialisation stands: `replica_meta` holds the last
+/// article id already materialised again (empty: none yet) while articles
+/// wait; no row when none do.
+enum PendingMaterialization {
+    static let key = "materialize_after"
+}
+
+extension ReplicaStore {
+    /// Applies a batch like ``apply(_:)``, but leaves the `article` table for
+    /// ``materializePending(chunk:)``: for a large pull (an initial sync), whose
+    /// articles arrive in the order they were written, at random places of the
+    /// table. Materialising them afterwards in id order writes each page of the
+    /// table once, instead of one page per article per batch.
+    ///
+    /// The log, knowledge and the mark that articles wait are committed
+    /// together; until the pass runs, `articles()` may miss or show older
+    /// versions of the articles the batch touched. Opening the replica
+    /// finishes a pass a crash interrupted.
+    @discardableResult
+    public func applyDeferringMaterialization(_ entries: [LogEntry]) throws(StoreError) -> ApplyResult {
+        try apply(entries, materializing: false)
+    }
+
+    /// Whether the replica holds fewer than `count` articles (visible or not),
+    /// without counting them all.
+    public func holdsFewerArticles(than count: Int) throws(StoreError) -> Bool {
+        try read { db in
+            try Int.fetchOne(db, sql: "SELECT 1 FROM article LIMIT 1 OFFSET ?", arguments: [max(0, count - 1)]) == nil
+        }
+    }
+
+    /// Whether articles wait for ``materializePending(chunk:)``.
+    public func hasPendingMaterialization() throws(StoreError) -> Bool {
+        try read { db in try Meta.get(PendingMaterialization.key, db) != nil }
+    }
+
+    /// Materialises every article again from the log, in id order, `chunk`
+    /// articles per transaction, when a deferred apply left them waiting.
+    /// Resumable: each transaction records how far it got. Returns the number
+    /// of articles it went through (0 when none waited).
+    @discardableResult
+    public func materializePending(chunk: Int = 2_000) throws(StoreError) -> Int {
+        precondition(chunk > 0)
+        var done = 0
+        while true {
+            let step: Int? = try mapErrors {
+                try writer.write { db -> Int? in
+                    guard let after = try Meta.get(PendingMaterialization.key, db) else { return nil }
+                    let ids = try String.fetchAll(
+                        db.cachedStatement(sql: "SELECT DISTINCT article_id FROM change_log WHERE article_id > ? ORDER BY article_id LIMIT ?"),
+                        arguments: [after, chunk])
+                    let last = ids.count == chunk ? ids[ids.count - 1] : nil
+                    // Articles with nothing left in the log (forgotten) go.
+                    let orphans = """
+                        SELECT id FROM article WHERE id > ?\(last == nil ? "" : " AND id <= ?")
+                        AND NOT EXISTS (SELECT 1 FROM change_log WHERE change_log.article_id = article.id)
+                        """
+                    let bounds: StatementArguments = last.map { [after, $0] } ?? [after]
+                    try db.execute(sql: "DELETE FROM article_tag WHERE article_id IN (\(orphans))", arguments: bounds)
+                    try db.execute(sql: "DELETE FROM article WHERE id IN (\(orphans))", arguments: bounds)
+                    for text in ids {
+                        let id = try ArticleID(validating: text)
+                        try Materializer.rematerialize(id, changes: LogTransaction.liveChanges(ofArticle: id, db), db)
+                    }
+                    try Meta.set(PendingMaterialization.key, last, db)
+                    return ids.count
+                }
+            }
+            guard let step else { return done }
+            done += step
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import GRDB
+import ReadingListModel
+@testable import ReplicaStore
+import SyncCore
+import Testing
+
+/// A large pull writes the log first and materialises its articles once, at
+/// the end, in id order: the list must come out exactly as applying page by
+/// page would make it, and a crash in between must lose nothing.
+@Suite("Deferred materialisation")
+struct DeferredMaterializationTests {
+    let clock = ManualClock()
+
+    /// Two replicas' worth of history: saves with tags, edits on both sides
+    /// of a conflict, a delete, a highlight, progress. Returns the merged replica.
+    func richHistory() throws -> ReplicaStore {
+        let a = try makeReplica(1, clock: clock)
+        let b = try makeReplica(2, clock: clock)
+        try a.save((0..<40).map { SaveRequest(url: "https://example.com/a/\($0)", title: "A \($0)", tags: $0 % 3 == 0 ? ["x", "y"] : ["z"]) })
+        try sync(a, b)
+        clock.advance(1_000)
+        // Concurrent title edits: a conflict every replica must show.
+        _ = try a.edit("https://example.com/a/1", [Fields.title: "from a"])
+        _ = try b.edit("https://example.com/a/1", [Fields.title: "from b"])
+        _ = try a.setTags("https://example.com/a/3", ["x"], present: false)
+        _ = try b.setRead("https://example.com/a/4", true)
+        _ = try b.setProgress("https://example.com/a/5", 0.5)
+        try b.delete("https://example.com/a/6")
+        _ = try a.addHighlight("https://example.com/a/7", quote: "a quote", note: "n")
+        try b.save((0..<10).map { SaveRequest(url: "https://example.com/b/\($0)", title: "B \($0)") })
+        try sync(a, b)
+        #expect(try a.conflicted().count == 1)
+        return a
+    }
+
+    /// Everything `source` holds, as the pages a sync of `pageSize` would pull.
+    func pages(_ source: ReplicaStore, into target: ReplicaStore, pageSize: Int, apply: ([LogEntry]) throws -> Void) throws {
+        while true {
+            let page = try source.outgoing(for: target.knowledge(), limit: pageSize)
+            if page.isEmpty { return }
+            try apply(page)
+        }
+    }
+
+    @Test func theListComesOutAsApplyingPageByPageMakesIt() throws {
+        let source = try richHistory()
+        let direct = try makeReplica(3, clock: clock)
+        try pages(source, into: direct, pageSize: 7) { try direct.apply($0) }
+
+        let deferred = try makeReplica(4, clock: clock)
+        try pages(source, into: deferred, pageSize: 7) { try deferred.applyDeferringMaterialization($0) }
+        #expect(try deferred.hasPendingMaterialization())
+        #expect(try deferred.knowledge() == direct.knowledge())
+        // Small chunks: the pass crosses many transactions.
+        let passed = try deferred.materializePending(chunk: 3)
+        #expect(passed == 50)
+        #expect(try !deferred.hasPendingMaterialization())
+        try expectSound(deferred)
+        #expect(try visibleState(deferred) == visibleState(direct))
+        #expect(try visibleState(deferred) == visibleState(source))
+        #expect(try deferred.conflicted().map(\.id) == source.conflicted().map(\.id))
+        // Nothing waits any more: a second pass does nothing.
+        #expect(try deferred.materializePending() == 0)
+    }
+
+    @Test func aCrashBeforeThePassIsRepairedWhenTheReplicaOpens() throws {
+        let source = try richHistory()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("deferred-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("replica.sqlite").path
+        do {
+            let replica = try ReplicaStore.open(path: path, now: clock.source())
+            try pages(source, into: replica, pageSize: 11) { try replica.applyDeferringMaterialization($0) }
+            // The process dies here: the log is committed, the articles are not materialised.
+            #expect(try replica.articles().count < source.articles().count)
+            try replica.close()
+        }
+        let reopened = try ReplicaStore.open(path: path, now: clock.source())
+        #expect(try !reopened.hasPendingMaterialization())
+        try expectSound(reopened)
+        #expect(try visibleState(reopened) == visibleState(source))
+    }
+
+    @Test func aDeferredApplyDuringAPassStartsItAgainFromTheFirstArticle() throws {
+        let source = try richHistory()
+        let target = try makeReplica(5, clock: clock)
+        let all = try source.outgoing(for: VersionVector(), limit: 10_000)
+        let half = all.count / 2
+        try target.applyDeferringMaterialization(Array(all[..<half]))
+        // One chunk of the pass runs, then more arrives (touching articles on both sides of where it stopped).
+        try target.writer.write { db in
+            let first = try String.fetchOne(db, sql: "SELECT min(article_id) FROM change_log")!
+            try db.execute(sql: "UPDATE replica_meta SET value = ? WHERE key = ?", arguments: [first, PendingMaterialization.key])
+        }
+        try target.applyDeferringMaterialization(Array(all[half...]))
+        // The mark is back at the start.
+        #expect(try target.writer.read { db in try Meta.get(PendingMaterialization.key, db) } == "")
+        try target.materializePending(chunk: 4)
+        try expectSound(target)
+        #expect(try visibleState(target) == visibleState(source))
+    }
+
+    @Test func anArticleWithNothingLeftInTheLogGoesInThePass() throws {
+        let source = try richHistory()
+        let target = try makeReplica(6, clock: clock)
+        try target.apply(source.outgoing(for: VersionVector(), limit: 10_000))
+        let gone = try target.resolve("https://example.com/a/9")
+        // A stale row the log no longer supports (as after a forgotten article), then a pass.
+        try target.writer.write { db in
+            try db.execute(sql: "DELETE FROM change_log WHERE article_id = ?", arguments: [gone.rawValue])
+            try Meta.set(PendingMaterialization.key, "", db)
+        }
+        #expect(try target.articles().contains { $0.id == gone })
+        try target.materializePending(chunk: 5)
+        #expect(try !target.articles().contains { $0.id == gone })
+        let tags = try target.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM article_tag WHERE article_id = ?", arguments: [gone.rawValue])
+        }
+        #expect(tags == 0)
+    }
+
+    @Test func onlyAReplicaHoldingLessThanAPageDefers() throws {
+        let replica = try makeReplica(7, clock: clock)
+        #expect(try replica.holdsFewerArticles(than: 1))
+        try replica.save((0..<3).map { SaveRequest(url: "https://example.com/\($0)") })
+        #expect(try !replica.holdsFewerArticles(than: 3))
+        #expect(try replica.holdsFewerArticles(than: 4))
+    }
+}
