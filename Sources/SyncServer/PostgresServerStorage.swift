@@ -207,6 +207,15 @@ public final class PostgresServerStorage: ServerStorage {
         }
     }
 
+    public func replaceToken(name: String, tokenHash: String) async throws(ServerError) -> Bool {
+        try await perform {
+            let rows = try await self.client.query(
+                "UPDATE rl_user SET token_hash = \(tokenHash), revoked_at = NULL WHERE name = \(name) RETURNING id", logger: self.logger)
+            for try await _ in rows.decode(Int64.self) { return true }
+            return false
+        }
+    }
+
     public func user(tokenHash: String) async throws(ServerError) -> ServerUser? {
         try await perform {
             let rows = try await self.client.query(

@@ -139,6 +139,15 @@ public final class SQLiteServerStorage: ServerStorage {
         }
     }
 
+    public func replaceToken(name: String, tokenHash: String) async throws(ServerError) -> Bool {
+        try await offload { [users] in
+            try users.write { db in
+                try db.execute(sql: "UPDATE user SET token_hash = ?, revoked_at = NULL WHERE name = ?", arguments: [tokenHash, name])
+                return db.changesCount > 0
+            }
+        }
+    }
+
     public func user(tokenHash: String) async throws(ServerError) -> ServerUser? {
         try inline { [users] in
             try users.read { db in

@@ -26,6 +26,9 @@ public protocol ServerStorage: Sendable {
     func users() async throws(ServerError) -> [ServerUser]
     /// Revokes a user's token; their list stays stored. False when no such active user.
     func revokeUser(name: String) async throws(ServerError) -> Bool
+    /// Gives a user a new token (hashing to `tokenHash`): the old one stops
+    /// working, and a revoked user is active again. False when no such user.
+    func replaceToken(name: String, tokenHash: String) async throws(ServerError) -> Bool
     /// The active user whose token hashes to `tokenHash`.
     func user(tokenHash: String) async throws(ServerError) -> ServerUser?
     /// The change log of `user`'s list. Nothing in it is reachable from another user's space.

@@ -109,7 +109,7 @@ struct Serve: AsyncParsableCommand {
 
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "user", abstract: "Manage users and their tokens.", subcommands: [Add.self, List.self, Revoke.self])
+        commandName: "user", abstract: "Manage users and their tokens.", subcommands: [Add.self, List.self, Revoke.self, Token.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a user; prints its bearer token once (only its hash is stored).")
@@ -129,6 +129,29 @@ struct UserCommand: AsyncParsableCommand {
             await store.close()
             print(token)
             FileHandle.standardError.write(Data("created user '\(name)'; the token above is shown only once\n".utf8))
+        }
+    }
+
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give a user a new token, printed once: the old one stops working; a revoked user is active again.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var name: String
+
+        func run() async throws {
+            let store = try await storage.open()
+            let token = Tokens.generate()
+            let replaced: Bool
+            do {
+                replaced = try await store.replaceToken(name: name, tokenHash: Tokens.hash(token))
+            } catch {
+                await store.close()
+                throw Failure(description: error.description)
+            }
+            await store.close()
+            guard replaced else { throw Failure(description: "no user '\(name)'") }
+            print(token)
+            FileHandle.standardError.write(Data("new token for '\(name)'; the token above is shown only once, the old one no longer works\n".utf8))
         }
     }
 

@@ -163,12 +163,22 @@ struct Unfavorite: FlagCommand {
 }
 
 struct Progress: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Set reading progress, a fraction from 0 to 1.")
+    static let configuration = CommandConfiguration(
+        abstract: "Set reading progress, a fraction from 0 to 1.", usage: "readinglist progress [--db <db>] <article> <fraction>")
     @OptionGroup var database: DatabaseOption
     @Argument(help: "ID-OR-URL") var article: String
-    @Argument(help: "FRACTION (0...1)") var fraction: String
+    // All unrecognised words, so that a negative number is this argument
+    // (and refused as out of range), not an unknown option.
+    @Argument(parsing: .allUnrecognized, help: "FRACTION (0...1)") var fraction: [String] = []
+
+    func validate() throws {
+        guard fraction.count == 1 else {
+            throw ValidationError(fraction.isEmpty ? "Missing expected argument '<fraction>'" : "Expected one fraction, got: \(fraction.joined(separator: " "))")
+        }
+    }
 
     func run() throws {
+        let fraction = fraction[0]
         guard let value = Double(fraction) else { throw CLIError(message: "invalid progress '\(fraction)': it must be a fraction from 0 to 1") }
         let updated = try database.with { try $0.setProgress(article, value) }
         print(Format.line(updated))

@@ -270,7 +270,7 @@ struct Log: ParsableCommand {
             switch entry {
             case let .change(change):
                 let origin = change.dot.replica == me ? "here" : change.dot.replica.short
-                print("\(Timestamp.iso8601(change.hlc.millis))  \(change.dot)  \(origin)  \(change.entity.type) \(change.entity.id.prefix(8))  \(change.field) = \(Format.value(change.value))")
+                print("\(Timestamp.iso8601(change.hlc.millis))  \(change.dot)  \(origin)  \(change.entity.type) \(change.entity.id.prefix(8))  \(change.field) = \(Format.value(change.value, field: change.field))")
             case let .replaced(range):
                 print("                          \(range)  replaced by later writes")
             case .run: preconditionFailure("runs are expanded")
@@ -326,6 +326,13 @@ enum Format {
             lines.append("CONFLICT    \(conflict.field): " + conflict.values.map(value).joined(separator: " | "))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A logged value; the time fields (milliseconds since 1970) also as a date.
+    static func value(_ value: JSONValue, field: String) -> String {
+        guard field == Fields.addedAt || field == Fields.createdAt, let millis = value.numberValue,
+              millis >= 0, millis < 1e15, millis == millis.rounded() else { return self.value(value) }
+        return "\(value.canonicalText) (\(Timestamp.iso8601(Int64(millis))))"
     }
 
     static func value(_ value: JSONValue) -> String {

@@ -102,6 +102,9 @@ struct ConvergenceTests {
         #expect((status["replicaID"] as? String)?.count == 32)
         let log = try #require(try cli.json("me.sqlite", "log") as? [[String: Any]])
         #expect(log.contains { $0["field"] as? String == "isRead" })
+        // The text log shows when an article was added as a date too.
+        let addedLine = try #require(try cli.on("me.sqlite", "log").split(separator: "\n").first { $0.contains("addedAt = ") })
+        #expect(addedLine.contains("Z)") && addedLine.contains(" (20"), "\(addedLine)")
         // $READINGLIST_DB and the XDG default.
         let viaEnvironment = try cli.run(["list"], environment: ["READINGLIST_DB": cli.path("me.sqlite")])
         #expect(viaEnvironment.stdout.contains("A story"))
@@ -122,6 +125,8 @@ struct ConvergenceTests {
         try cli.fails("me.sqlite", "edit", "ffff0000", "--title", "x", mentioning: "no article")
         try cli.fails("me.sqlite", "progress", "https://example.com/a", "1.5", mentioning: "from 0 to 1")
         try cli.fails("me.sqlite", "progress", "https://example.com/a", "half", mentioning: "from 0 to 1")
+        // A negative number is the fraction (out of range), not an unknown option.
+        try cli.fails("me.sqlite", "progress", "https://example.com/a", "-0.1", mentioning: "invalid progress -0.1")
         try cli.fails("me.sqlite", "resolve", "https://example.com/a", "title", "--keep", "1", mentioning: "no conflict")
         try cli.fails("me.sqlite", "untag", "https://example.com/a", "absent", mentioning: "no tag")
         #expect(try cli.on("me.sqlite", "list", "--json") == before)

@@ -106,6 +106,17 @@ struct ServerEndToEndTests {
         let refused = try cli.run(["--db", cli.path("bob.sqlite"), "sync"])
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("401") && refused.stderr.split(separator: "\n").count == 1)
+
+        // A new token lets bob back in (his list as it was); the revoked one stays refused.
+        let issued = try ServerProcess.runServerCommand(["user", "token", "bob", "--db", cli.path("server.sqlite")])
+        #expect(issued.status == 0 && issued.stderr.contains("shown only once"))
+        let fresh = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(fresh.hasPrefix("rl_") && fresh != bob)
+        try cli.on("bob2.sqlite", "sync", "--server", server.url, "--token", fresh)
+        #expect((try cli.json("bob2.sqlite", "list") as? [[String: Any]])?.map { $0["title"] as? String } == ["Bob's own"])
+        #expect(try cli.run(["--db", cli.path("bob3.sqlite"), "sync", "--server", server.url, "--token", bob]).status != 0)
+        let unknown = try ServerProcess.runServerCommand(["user", "token", "carol", "--db", cli.path("server.sqlite")])
+        #expect(unknown.status != 0 && unknown.stderr.contains("no user 'carol'") && unknown.stdout.isEmpty)
     }
 
     @Test func aBusyPortIsReportedInOneLine() throws {

@@ -74,6 +74,18 @@ struct StorageConformanceTests {
         #expect(try await !storage.revokeUser(name: alice.name))
         #expect(try await storage.user(tokenHash: Tokens.hash(token)) == nil)
         #expect(try await storage.users().first { $0.name == alice.name }?.revokedAt != nil)
+        // A new token makes a revoked user active again; the old token stays refused.
+        let fresh = Tokens.generate()
+        #expect(try await storage.replaceToken(name: alice.name, tokenHash: Tokens.hash(fresh)))
+        #expect(try await storage.user(tokenHash: Tokens.hash(fresh)) == alice)
+        #expect(try await storage.user(tokenHash: Tokens.hash(token)) == nil)
+        #expect(try await storage.users().first { $0.name == alice.name }?.revokedAt == nil)
+        // Rotating an active user's token: only the newest works.
+        let newer = Tokens.generate()
+        #expect(try await storage.replaceToken(name: alice.name, tokenHash: Tokens.hash(newer)))
+        #expect(try await storage.user(tokenHash: Tokens.hash(fresh)) == nil)
+        #expect(try await storage.user(tokenHash: Tokens.hash(newer)) == alice)
+        #expect(try await !storage.replaceToken(name: "nobody-\(UUID().uuidString)", tokenHash: Tokens.hash(Tokens.generate())))
         await storage.close()
     }
 
