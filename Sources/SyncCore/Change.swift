@@ -35,22 +35,35 @@ public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
     /// A 64-bit FNV-1a hash of everything but the dot: equal for the same
     /// change everywhere, different (with overwhelming probability) for two
     /// changes that two copies of one replica wrote under the same dot.
+    ///
+    /// Each part is hashed as its text followed by 0xff: the entity type and
+    /// id, the field, the value's canonical text, each context entry as
+    /// `replica:counter` (by replica), and the HLC in decimal. Numbers are
+    /// hashed digit by digit, without building their text (a save hashes
+    /// every change it writes).
     public var digest: UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ text: String) {
-            for byte in text.utf8 {
-                hash ^= UInt64(byte)
-                hash = hash &* 0x0000_0100_0000_01b3
-            }
-            hash ^= 0xff
+        func byte(_ byte: UInt8) {
+            hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3
         }
-        mix(entity.type)
-        mix(entity.id)
-        mix(field)
-        mix(value.canonicalText)
-        for (replica, counter) in context.counters.sorted(by: { $0.key < $1.key }) { mix("\(replica.rawValue):\(counter)") }
-        mix(String(hlc.rawValue))
+        func end() { byte(0xff) }
+        func bytes(_ text: String) { for unit in text.utf8 { byte(unit) } }
+        func decimal(_ number: UInt64) {
+            if number >= 10 { decimal(number / 10) }
+            byte(UInt8(truncatingIfNeeded: 48 + number % 10))
+        }
+        bytes(entity.type); end()
+        bytes(entity.id); end()
+        bytes(field); end()
+        bytes(value.canonicalText); end()
+        let counters = context.counters
+        if counters.count == 1, let (replica, counter) = counters.first {
+            bytes(replica.rawValue); byte(58); decimal(counter); end()
+        } else {
+            for (replica, counter) in counters.sorted(by: { $0.key < $1.key }) { bytes(replica.rawValue); byte(58); decimal(counter); end() }
+        }
+        decimal(hlc.rawValue); end()
         return hash
     }
 
