@@ -35,6 +35,8 @@ public final class ReplicaStore: Sendable {
     /// Test and simulation hook: called before each entry of an incoming
     /// batch is applied; throwing aborts the batch as a crash would.
     let faults: ReplicaFaults?
+    /// Whether a deferred apply set the bulk checkpoint interval (restored by the pass).
+    let bulkLoading = Mutex(false)
 
     /// The current wall clock in milliseconds since 1970.
     public static let wallClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }

@@ -83,6 +83,25 @@ struct DeferredMaterializationTests {
         #expect(try visibleState(reopened) == visibleState(source))
     }
 
+    @Test func aBulkLoadCheckpointsLessOftenAndLeavesTheWriteAheadLogEmpty() throws {
+        let source = try richHistory()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bulk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("replica.sqlite").path
+        let replica = try ReplicaStore.open(path: path, now: clock.source())
+        func interval() throws -> Int? { try replica.writer.read { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } }
+        #expect(try interval() == ReplicaStore.defaultCheckpointPages)
+        try pages(source, into: replica, pageSize: 9) { try replica.applyDeferringMaterialization($0) }
+        #expect(try interval() == ReplicaStore.bulkCheckpointPages)
+        try replica.materializePending()
+        #expect(try interval() == ReplicaStore.defaultCheckpointPages)
+        let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int
+        #expect(wal == 0)
+        try expectSound(replica)
+        #expect(try visibleState(replica) == visibleState(source))
+    }
+
     @Test func aDeferredApplyDuringAPassStartsItAgainFromTheFirstArticle() throws {
         let source = try richHistory()
         let target = try makeReplica(5, clock: clock)
