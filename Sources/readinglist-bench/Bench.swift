@@ -23,6 +23,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Only save this many articles in one batch (for a profiler).", visibility: .hidden)) var profileSave: Int?
     @Option(help: ArgumentHelp("Only make this many single-field edits, one per transaction (for a profiler).", visibility: .hidden)) var profileEdits: Int?
     @Option(help: ArgumentHelp("Build a list of this many articles on a server, print how to sync from it, and wait (for a profiler).", visibility: .hidden)) var serveList: Int?
+    @Option(help: ArgumentHelp("Time W3's delta this many times (the median is reported; for a profiler, many).", visibility: .hidden)) var deltaRepetitions: Int?
     @Option(help: "Folder for the benchmark's databases (default: the temporary folder; a 1M-article run needs about 8 GB).") var work: String?
 
     struct Plan {
@@ -48,6 +49,7 @@ struct Bench: AsyncParsableCommand {
                 plan.memorySize = sizes.last!
             }
         }
+        if let deltaRepetitions, deltaRepetitions > 0 { plan.deltaRepetitions = deltaRepetitions }
         return plan
     }
 
@@ -61,7 +63,7 @@ struct Bench: AsyncParsableCommand {
                  memorySize: 50_000, mergeEdits: 1000, clients: [1, 16, 64], seconds: 2, fieldChanges: 1000, deltaRepetitions: 5)
         case .full:
             Plan(perTransaction: 2000, batch: 10_000, repetitions: 3, listSizes: [10_000, 100_000, 1_000_000], initialSyncSize: 100_000,
-                 memorySize: 1_000_000, mergeEdits: 10_000, clients: [1, 16, 64], seconds: 5, fieldChanges: 1000, deltaRepetitions: 5)
+                 memorySize: 1_000_000, mergeEdits: 10_000, clients: [1, 16, 64], seconds: 5, fieldChanges: 1000, deltaRepetitions: 41)
         }
     }
 
@@ -142,7 +144,7 @@ struct Bench: AsyncParsableCommand {
                     detail: syncDetail.merging(["articles_per_second": String(format: "%.0f", Double(size) / list.initialSync.seconds)]) { $1 }))
             }
             if wants("W3"), plan.listSizes.contains(size) {
-                let delta = try await SyncBenchmarks.delta(list, changes: 100, repetitions: plan.deltaRepetitions)
+                let delta = try await SyncBenchmarks.delta(list, changes: 100, repetitions: plan.deltaRepetitions, report: report)
                 deltas.append((size, delta.up, delta.down))
                 let smallest = deltas[0]
                 for (direction, value, base) in [("pushed", delta.up, smallest.up), ("pulled", delta.down, smallest.down)] {

@@ -79,7 +79,7 @@ enum SyncBenchmarks {
     }
 
     /// W3: 100 single-field edits on A, pushed (A's sync) then pulled (B's sync), each timed end to end.
-    static func delta(_ list: SyncedList, changes: Int, repetitions: Int) async throws -> (up: Double, down: Double, upBytes: Int, downBytes: Int) {
+    static func delta(_ list: SyncedList, changes: Int, repetitions: Int, report: Report) async throws -> (up: Double, down: Double, upBytes: Int, downBytes: Int) {
         let transport = HTTPSyncTransport(server: list.server.url, token: list.token)
         defer { Task { await transport.shutdown() } }
         let sync = ServerSync(pageSize: pageSize)
@@ -90,6 +90,7 @@ enum SyncBenchmarks {
         let ids = try list.b.articles(.all).prefix(10_000).map(\.id)
         var ups: [Double] = [], downs: [Double] = []
         var upBytes = 0, downBytes = 0
+        report.note("\(list.size) articles: timing \(repetitions) deltas of \(changes) changes")
         for round in 0..<repetitions {
             var writes: [(entity: EntityRef, field: String, value: JSONValue)] = []
             // Distinct articles, so that each of the changes is live when it is sent.
