@@ -26,41 +26,56 @@ extension ReplicaStore {
     /// follows the delta, not the size of the list.
     public func outgoing(for remote: VersionVector, limit: Int) throws(StoreError) -> [LogEntry] {
         precondition(limit > 0)
-        return try read { db in
-            let local = try LogTransaction.readKnowledge(db)
-            // Sorted by local order, then counter: a run's changes share a seq, and so
-            // do the replaced dots between them, which must go out in counter order.
-            var candidates: [(seq: Int64, counter: UInt64, entry: LogEntry)] = []
-            func add(_ row: Row, above floor: UInt64) throws {
-                let seq: Int64 = row[8]
-                for entry in Self.entries(ofRow: try LogTransaction.decodeRow(row).filter { $0.dot.counter > floor }) {
-                    candidates.append((seq, entry.lastCounter, entry))
-                }
+        return try read { db in try Self.outgoing(for: remote, limit: limit, db) }
+    }
+
+    /// ``outgoing(for:limit:)`` and ``heads()`` read in one transaction (a server's answer).
+    public func outgoingAndHeads(for remote: VersionVector, limit: Int) throws(StoreError) -> (entries: [LogEntry], heads: [ForkCheck.Head]) {
+        precondition(limit > 0)
+        let me = replicaID
+        return try read { db in (try Self.outgoing(for: remote, limit: limit, db), try Self.heads(me, db)) }
+    }
+
+    /// ``knowledge()`` and the digests at `dots` (``digest(at:)``) read in one transaction.
+    public func knowledgeAndDigests(at dots: [Dot]) throws(StoreError) -> (knowledge: VersionVector, digests: [UInt64?]) {
+        let me = replicaID
+        return try read { db in (try LogTransaction.readKnowledge(db), try dots.map { try Self.digest(at: $0, me, db) }) }
+    }
+
+    static func outgoing(for remote: VersionVector, limit: Int, _ db: Database) throws -> [LogEntry] {
+        let local = try LogTransaction.readKnowledge(db)
+        // Sorted by local order, then counter: a run's changes share a seq, and so
+        // do the replaced dots between them, which must go out in counter order.
+        var candidates: [(seq: Int64, counter: UInt64, entry: LogEntry)] = []
+        func add(_ row: Row, above floor: UInt64) throws {
+            let seq: Int64 = row[8]
+            for entry in Self.entries(ofRow: try LogTransaction.decodeRow(row).filter { $0.dot.counter > floor }) {
+                candidates.append((seq, entry.lastCounter, entry))
             }
-            for (replica, counter) in local.counters where counter > remote[replica] {
-                let floor = remote[replica]
-                // A run the other side has seen the start of.
-                if floor > 0, let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter <= ? ORDER BY counter DESC LIMIT 1"),
-                    arguments: [replica.rawValue, Int64(floor)]) {
-                    try add(row, above: floor)
-                }
-                let rows = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter > ? ORDER BY counter LIMIT ?"),
-                    arguments: [replica.rawValue, Int64(floor), limit])
-                for row in rows { try add(row, above: floor) }
-                let ranges = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY from_counter LIMIT ?"),
-                    arguments: [replica.rawValue, Int64(floor), limit])
-                for row in ranges {
-                    let from = max(UInt64(row[0] as Int64), floor + 1)
-                    let range = ReplacedRange(replica: replica, from: from, to: UInt64(row[1] as Int64), digest: UInt64(bitPattern: row[3] as Int64))
-                    candidates.append((row[2], from, .replaced(range)))
-                }
-            }
-            candidates.sort { ($0.seq, $0.counter) < ($1.seq, $1.counter) }
-            return candidates.prefix(limit).map(\.entry)
         }
+        for (replica, counter) in local.counters where counter > remote[replica] {
+            let floor = remote[replica]
+            // A run the other side has seen the start of.
+            if floor > 0, let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter <= ? ORDER BY counter DESC LIMIT 1"),
+                arguments: [replica.rawValue, Int64(floor)]) {
+                try add(row, above: floor)
+            }
+            let rows = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter > ? ORDER BY counter LIMIT ?"),
+                arguments: [replica.rawValue, Int64(floor), limit])
+            for row in rows { try add(row, above: floor) }
+            let ranges = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY from_counter LIMIT ?"),
+                arguments: [replica.rawValue, Int64(floor), limit])
+            for row in ranges {
+                let from = max(UInt64(row[0] as Int64), floor + 1)
+                let range = ReplacedRange(replica: replica, from: from, to: UInt64(row[1] as Int64), digest: UInt64(bitPattern: row[3] as Int64))
+                candidates.append((row[2], from, .replaced(range)))
+            }
+        }
+        candidates.sort { ($0.seq, $0.counter) < ($1.seq, $1.counter) }
+        return candidates.prefix(limit).map(\.entry)
     }
 
     /// A row's changes as entries, cut where a counter is missing (a change of
@@ -290,11 +305,13 @@ extension ReplicaStore {
     /// The digest of this replica's latest known change of every replica (see ``ForkCheck``).
     public func heads() throws(StoreError) -> [ForkCheck.Head] {
         let me = replicaID
-        return try read { db in
-            try LogTransaction.readKnowledge(db).counters.sorted { $0.key < $1.key }.compactMap { replica, counter in
-                let dot = Dot(replica, counter)
-                return try Self.digest(at: dot, me, db).map { ForkCheck.Head(dot: dot, digest: $0) }
-            }
+        return try read { db in try Self.heads(me, db) }
+    }
+
+    static func heads(_ me: ReplicaID, _ db: Database) throws -> [ForkCheck.Head] {
+        try LogTransaction.readKnowledge(db).counters.sorted { $0.key < $1.key }.compactMap { replica, counter in
+            let dot = Dot(replica, counter)
+            return try Self.digest(at: dot, me, db).map { ForkCheck.Head(dot: dot, digest: $0) }
         }
     }
 

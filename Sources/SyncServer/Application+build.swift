@@ -88,11 +88,9 @@ struct SyncRoute: Sendable {
             body = try Compression.decoded(body, encoding: request.headers[.contentEncoding], limit: limit)
             let syncRequest: SyncRequest
             do {
-                syncRequest = try JSONDecoder().decode(SyncRequest.self, from: Data(buffer: body))
-            } catch let error as DecodingError {
-                throw ServerError.refused(.malformedRequest, describe(error))
+                syncRequest = try body.withUnsafeReadableBytes { bytes throws(WireJSON.Malformed) in try WireJSON.request(from: bytes) }
             } catch {
-                throw ServerError.refused(.malformedRequest, "the body is not JSON: \(error)")
+                throw ServerError.refused(.malformedRequest, "\(error)")
             }
             let response = try await service.handle(syncRequest, for: user)
             return Compression.jsonResponse(.ok, response, accepting: request.headers[.acceptEncoding])
@@ -140,21 +138,6 @@ func jsonData(_ value: some Encodable) -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     return (try? encoder.encode(value)) ?? Data(#"{"error":{"code":"unavailable","message":"encoding failed","retryable":true}}"#.utf8)
-}
-
-/// A decoding error as a sentence naming the field.
-func describe(_ error: DecodingError) -> String {
-    func path(_ context: DecodingError.Context) -> String {
-        let text = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        return text.isEmpty ? "the body" : String(text.drop { $0 == "." })
-    }
-    switch error {
-    case let .typeMismatch(type, context): return "\(path(context)): expected \(type): \(context.debugDescription)"
-    case let .valueNotFound(type, context): return "\(path(context)): a \(type) is required"
-    case let .keyNotFound(key, context): return "\(path(context)): missing field '\(key.stringValue)'"
-    case let .dataCorrupted(context): return "\(path(context)): \(context.debugDescription)"
-    @unknown default: return "invalid body: \(error)"
-    }
 }
 
 /// Logs every request (method, path, status, duration; never headers or

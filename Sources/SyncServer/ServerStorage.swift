@@ -62,4 +62,22 @@ public protocol SyncSpace: Sendable {
     func collectGarbage(horizon: VersionVector, at time: Int64, keepSince: Int64) async throws(ServerError) -> Int
     /// Collections recorded after `seq` (all retained ones when nil).
     func collections(after seq: Int64?) async throws(ServerError) -> [CollectedArticle]
+    /// `knowledge()` and `digest(at:)` of each dot, read together (one
+    /// snapshot where the backend can: fewer round trips per sync).
+    func knowledgeAndDigests(at dots: [Dot]) async throws(ServerError) -> (knowledge: VersionVector, digests: [UInt64?])
+    /// `outgoing(for:limit:)` and `heads()`, read together.
+    func outgoingAndHeads(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> (entries: [LogEntry], heads: [ForkCheck.Head])
+}
+
+extension SyncSpace {
+    public func knowledgeAndDigests(at dots: [Dot]) async throws(ServerError) -> (knowledge: VersionVector, digests: [UInt64?]) {
+        let knowledge = try await knowledge()
+        var digests: [UInt64?] = []
+        for dot in dots { digests.append(try await digest(at: dot)) }
+        return (knowledge, digests)
+    }
+
+    public func outgoingAndHeads(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> (entries: [LogEntry], heads: [ForkCheck.Head]) {
+        (try await outgoing(for: knowledge, limit: limit), try await heads())
+    }
 }

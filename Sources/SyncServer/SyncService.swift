@@ -47,14 +47,14 @@ public struct SyncService: Sendable {
         if let seen = try await space.lastSeen(replica), seen < time - retentionMillis {
             throw .refused(.rejoinRequired, "replica \(replica.short) last synced more than \(retentionMillis / 86_400_000) days ago, longer than this server keeps deleted articles; it must rejoin from the server's copy (readinglist does this on its own and keeps the edits that still apply)")
         }
-        let before = try await space.knowledge()
+        let (before, digests) = try await space.knowledgeAndDigests(at: request.heads.map(\.dot))
         if before[replica] > request.knowledge[replica] {
             let error = SyncError.replicaBehindItself(replica: replica, itsOwnCounter: request.knowledge[replica], seenElsewhere: before[replica])
             throw .refused(.replicaBehindItself, error.description)
         }
         // A copied replica file wrote different changes under dots the server already has.
-        for head in request.heads {
-            if let stored = try await space.digest(at: head.dot), stored != head.digest {
+        for (head, stored) in zip(request.heads, digests) {
+            if let stored, stored != head.digest {
                 throw .refused(.copiedReplica, SyncError.conflictingDuplicate(head.dot).description)
             }
         }
@@ -70,7 +70,10 @@ public struct SyncService: Sendable {
         let settled = result.knowledge.includes(request.knowledge)
         try await space.recordReplica(replica, acknowledged: settled ? request.knowledge : nil, at: time)
         // A client applying the previous page asks from past it; only `knowledge` was acknowledged above.
-        var pull = try await space.outgoing(for: request.pullFrom.map { $0.merged(with: request.knowledge) } ?? request.knowledge, limit: pullLimit + 1)
+        // (The heads of the answer are read with the page: a collection below changes no head's digest.)
+        let page = try await space.outgoingAndHeads(
+            for: request.pullFrom.map { $0.merged(with: request.knowledge) } ?? request.knowledge, limit: pullLimit + 1)
+        var pull = page.entries
         let more = pull.count > pullLimit
         if more { pull.removeLast() }
         var horizon: VersionVector?
@@ -83,7 +86,7 @@ public struct SyncService: Sendable {
         }
         metrics.recordSync(stored: result.stored, pulled: pull.count)
         return SyncResponse(
-            knowledge: result.knowledge, heads: try await space.heads(), stored: result.stored, pull: pull, more: more,
+            knowledge: result.knowledge, heads: page.heads, stored: result.stored, pull: pull, more: more,
             horizon: horizon, collected: collected)
     }
 }

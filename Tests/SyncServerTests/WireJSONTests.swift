@@ -26,6 +26,14 @@ struct WireJSONTests {
         request.collectedThrough = 42
         #expect(try tree(WireJSON.text(request)) == tree(request))
         #expect(try JSONDecoder().decode(SyncRequest.self, from: Data(WireJSON.text(request).utf8)) == request)
+        // The server's reader gives back the request, from either writer, with and without the optional fields.
+        var ahead = request
+        ahead.pullFrom = try phone.knowledge()
+        let bare = SyncRequest(replica: phone.replicaID, knowledge: VersionVector(), heads: [], push: [])
+        for value in [request, ahead, bare] {
+            #expect(try readRequest(WireJSON.text(value)) == value)
+            #expect(try readRequest(String(decoding: JSONEncoder().encode(value), as: UTF8.self)) == value)
+        }
 
         var response = SyncResponse(knowledge: try phone.knowledge(), heads: try phone.heads(), stored: 3, pull: entries, more: true)
         #expect(try tree(WireJSON.text(response)) == tree(response))
@@ -41,6 +49,46 @@ struct WireJSONTests {
         for value in [response, empty] {
             #expect(try read(WireJSON.text(value)) == value)
             #expect(try read(String(decoding: JSONEncoder().encode(value), as: UTF8.self)) == value)
+        }
+    }
+
+    func readRequest(_ text: String) throws -> SyncRequest {
+        try Data(text.utf8).withUnsafeBytes { try WireJSON.request(from: $0) }
+    }
+
+    @Test func theRequestReaderRefusesWhatJSONDecoderRefusesAndSaysWhere() throws {
+        let replica = String(repeating: "a", count: 32)
+        func body(push: String = "", heads: String = "[]", extra: String = "") -> String {
+            #"{"protocolVersion":2,"replica":"\#(replica)","knowledge":{},"heads":\#(heads),"push":[\#(push)]\#(extra)}"#
+        }
+        let change = #"{"change":{"dot":{"replica":"\#(replica)","counter":1},"entity":{"type":"article","id":"x"},"field":"title","value":"T","context":{},"hlc":"5"}}"#
+        #expect(try readRequest(body(push: change)).push.count == 1)
+        // What Codable accepts, the reader takes the same way: nulls for optionals, unknown fields, negative integers.
+        let lenient = try readRequest(body(extra: #","pullLimit":-3,"collectedThrough":null,"pullFrom":null,"future":{"x":1}"#))
+        #expect(lenient.pullLimit == -3 && lenient.collectedThrough == nil && lenient.pullFrom == nil)
+        #expect(try JSONDecoder().decode(SyncRequest.self, from: Data(body(extra: #","pullLimit":-3"#).utf8)).pullLimit == -3)
+        let cases: [(String, String)] = [
+            ("{not json", "not JSON"),
+            ("[]", "the body: expected an object"),
+            (#"{"protocolVersion":2,"replica":"\#(replica)","heads":[],"push":[]}"#, "missing field 'knowledge'"),
+            (body().replacingOccurrences(of: #""protocolVersion":2,"#, with: ""), "missing field 'protocolVersion'"),
+            (body().replacingOccurrences(of: #""protocolVersion":2"#, with: #""protocolVersion":2.5"#), "protocolVersion"),
+            (body().replacingOccurrences(of: #""replica":"\#(replica)","knowledge""#, with: #""replica":"nope","knowledge""#), "replica"),
+            (body(push: change.replacingOccurrences(of: #""counter":1"#, with: #""counter":0"#)), "push[0].change.dot.counter"),
+            (body(push: change.replacingOccurrences(of: #""hlc":"5""#, with: #""hlc":5"#)), "push[0].change.hlc"),
+            (body(heads: #"[{"dot":{"replica":"\#(replica)","counter":1},"digest":"1"}]"#), "heads[0].digest"),
+            (body(extra: #","pullLimit":"7""#), "pullLimit"),
+            (body(extra: #","collectedThrough":9223372036854775808"#), "collectedThrough"),
+            (body(extra: #","pullFrom":{"\#(replica)":-1}"#), "pullFrom"),
+        ]
+        for (text, expected) in cases {
+            #expect(throws: (any Error).self) { try JSONDecoder().decode(SyncRequest.self, from: Data(text.utf8)) }
+            do {
+                _ = try readRequest(text)
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect("\(error)".contains(expected), "\(error)")
+            }
         }
     }
 
