@@ -270,14 +270,17 @@ public final class ReplicaStore: Sendable {
             throw .articleNotFound(idOrURL)
         }
         let matches = try read { db in
-            try String.fetchAll(
-                db.cachedStatement(sql: "SELECT id FROM article WHERE visible = 1 AND id >= ? AND id < ? LIMIT 2"),
-                arguments: [prefix, prefix + "g"])
+            try String.fetchAll(db.cachedStatement(sql: Self.prefixLookup), arguments: [prefix, prefix + "g"])
         }
         guard let first = matches.first else { throw .articleNotFound(idOrURL) }
         guard matches.count == 1 else { throw .ambiguousID(prefix, matches: matches.count) }
         return ArticleID(unchecked: first)
     }
+
+    /// The visible articles whose id starts with a prefix (`id >= prefix AND id < prefix + "g"`).
+    /// `+visible` keeps SQLite from choosing the listing index for `visible = 1`
+    /// and reading every visible article: the id range of the primary key is searched.
+    static let prefixLookup = "SELECT id FROM article WHERE +visible = 1 AND id >= ? AND id < ? LIMIT 2"
 
     /// This replica's knowledge: the highest counter it has seen of each replica.
     public func knowledge() throws(StoreError) -> VersionVector {

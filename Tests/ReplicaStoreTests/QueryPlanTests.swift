@@ -1,0 +1,36 @@
+import Foundation
+import GRDB
+import ReadingListModel
+@testable import ReplicaStore
+import SyncCore
+import Testing
+
+/// The lookups on every edit and sync must search an index, never read the
+/// list: SQLite chooses the plan, so the plans are checked.
+@Suite("Query plans")
+struct QueryPlanTests {
+    func plan(_ store: ReplicaStore, _ sql: String, _ arguments: StatementArguments) throws -> String {
+        try store.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }.joined(separator: "; ")
+        }
+    }
+
+    @Test func resolvingAnIDPrefixSearchesThePrimaryKey() throws {
+        let store = try ReplicaStore.inMemory()
+        try store.save((0..<300).map { SaveRequest(url: "https://example.com/\($0)") })
+        let plan = try plan(store, ReplicaStore.prefixLookup, ["abcd", "abcdg"])
+        #expect(plan.contains("PRIMARY KEY"), "\(plan)")
+        #expect(!plan.contains("article_listing"), "\(plan)")
+        // And it finds what it should.
+        let some = try #require(try store.articles().first)
+        #expect(try store.resolve(String(some.id.rawValue.prefix(6))) == some.id)
+        #expect(try store.resolve(some.id.rawValue) == some.id)
+    }
+
+    @Test func anArticlesLiveChangesAreFoundByItsIndex() throws {
+        let store = try ReplicaStore.inMemory()
+        try store.save((0..<300).map { SaveRequest(url: "https://example.com/\($0)") })
+        let plan = try plan(store, "SELECT \(LogTransaction.columns), seq FROM change_log WHERE article_id = ? ORDER BY seq", ["x"])
+        #expect(plan.contains("change_log_article"), "\(plan)")
+    }
+}
