@@ -135,11 +135,10 @@ extension ReplicaStore {
     /// JSON (`.null` clears a text field).
     @discardableResult
     public func edit(_ idOrURL: String, _ fields: [String: JSONValue]) throws(StoreError) -> Article {
-        let id = try resolve(idOrURL)
         for field in fields.keys where !Self.editableFields.contains(field) {
             throw .invalidOperation("'\(field)' is not a field that can be edited (editable: \(Self.editableFields.sorted().joined(separator: ", ")))")
         }
-        return try transaction(returning: id) { tx in
+        return try transaction(resolving: idOrURL) { tx, id in
             try tx.writeLocal(.article(id), fields.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) })
         }
     }
@@ -152,8 +151,7 @@ extension ReplicaStore {
     /// Marks read (`true`), or unread (`false`), which starts a new read-through: progress returns to 0 in a new epoch.
     @discardableResult
     public func setRead(_ idOrURL: String, _ read: Bool) throws(StoreError) -> Article {
-        let id = try resolve(idOrURL)
-        return try transaction(returning: id) { tx in
+        try transaction(resolving: idOrURL) { tx, id in
             let entity = EntityRef.article(id)
             var writes: [(String, JSONValue)] = [(Fields.isRead, .bool(read))]
             if !read {
@@ -195,8 +193,7 @@ extension ReplicaStore {
     /// Deletes a visible article: `deleted = true`, with everything this
     /// replica has seen as its context. A concurrent edit brings it back.
     public func delete(_ idOrURL: String) throws(StoreError) {
-        let id = try resolve(idOrURL)
-        try transaction { tx in try tx.writeLocal(.article(id), Fields.deleted, true) }
+        try transaction { tx in try tx.writeLocal(.article(Self.resolve(idOrURL, tx.db)), Fields.deleted, true) }
     }
 
     /// Resolves a conflict on `field` by writing `value`, which replaces every sibling this replica has seen.

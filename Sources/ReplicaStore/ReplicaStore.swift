@@ -151,6 +151,19 @@ public final class ReplicaStore: Sendable {
         return try self.article(id.rawValue)
     }
 
+    /// Runs `body` in one write transaction on the visible article `idOrURL`
+    /// designates, resolved inside it (no separate read, and no window in
+    /// which another process deletes it), and returns the article as left.
+    func transaction(resolving idOrURL: String, _ body: (inout LogTransaction, ArticleID) throws -> Void) throws(StoreError) -> Article {
+        let (id, article) = try transaction({ tx in
+            let id = try Self.resolve(idOrURL, tx.db)
+            try body(&tx, id)
+            return id
+        }, then: { id, tx in (id, tx.materialized[id]) })
+        if let article { return article }
+        return try self.article(id.rawValue)
+    }
+
     /// The one place a write transaction on the change log is opened and committed;
     /// `then` reads what it needs from the committed transaction.
     private func transaction<T, R>(
@@ -238,8 +251,8 @@ public final class ReplicaStore: Sendable {
 
     /// The visible article an id, an unambiguous id prefix, or a URL designates.
     public func article(_ idOrURL: String) throws(StoreError) -> Article {
-        let id = try resolve(idOrURL)
-        return try read { db in
+        try read { db in
+            let id = try Self.resolve(idOrURL, db)
             guard let text = try String.fetchOne(
                 db.cachedStatement(sql: "SELECT json FROM article WHERE id = ? AND visible = 1"), arguments: [id.rawValue]) else {
                 throw StoreError.articleNotFound(idOrURL)
@@ -250,30 +263,37 @@ public final class ReplicaStore: Sendable {
 
     /// Finds the visible article `idOrURL` designates.
     public func resolve(_ idOrURL: String) throws(StoreError) -> ArticleID {
-        let text = idOrURL.trimmingCharacters(in: .whitespaces)
+        try read { db in try Self.resolve(idOrURL, db) }
+    }
+
+    /// Finds the visible article `idOrURL` designates, inside a transaction
+    /// (an edit resolves its article in its own write transaction).
+    static func resolve(_ idOrURL: String, _ db: Database) throws -> ArticleID {
+        let text = idOrURL.trimmingWhitespace()
         if text.contains("://") {
-            let url: NormalizedURL
-            do { url = try NormalizedURL(text) } catch { throw .invalidInput(error) }
-            let id = ArticleID(url: url)
-            let visible = try read { db in
-                try Bool.fetchOne(db.cachedStatement(sql: "SELECT visible FROM article WHERE id = ?"), arguments: [id.rawValue]) ?? false
-            }
-            guard visible else { throw .articleNotFound(idOrURL) }
+            let id = ArticleID(url: try NormalizedURL(text))
+            let visible = try Bool.fetchOne(db.cachedStatement(sql: "SELECT visible FROM article WHERE id = ?"), arguments: [id.rawValue]) ?? false
+            guard visible else { throw StoreError.articleNotFound(idOrURL) }
             return id
         }
         let prefix = text.lowercased()
-        guard prefix.count >= 4, prefix.count <= 32, prefix.allSatisfy(\.isHexDigit) else {
+        let length = prefix.utf8.count
+        guard length >= 4, length <= 32, prefix.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
             // "example.com/a": a URL typed without its scheme.
             if text.contains("."), !text.contains(" "), (try? NormalizedURL("https://" + text)) != nil {
-                return try resolve("https://" + text)
+                return try resolve("https://" + text, db)
             }
-            throw .articleNotFound(idOrURL)
+            throw StoreError.articleNotFound(idOrURL)
         }
-        let matches = try read { db in
-            try String.fetchAll(db.cachedStatement(sql: Self.prefixLookup), arguments: [prefix, prefix + "g"])
+        if length == 32 {
+            guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT visible FROM article WHERE id = ?"), arguments: [prefix]) == true else {
+                throw StoreError.articleNotFound(idOrURL)
+            }
+            return ArticleID(unchecked: prefix)
         }
-        guard let first = matches.first else { throw .articleNotFound(idOrURL) }
-        guard matches.count == 1 else { throw .ambiguousID(prefix, matches: matches.count) }
+        let matches = try String.fetchAll(db.cachedStatement(sql: Self.prefixLookup), arguments: [prefix, prefix + "g"])
+        guard let first = matches.first else { throw StoreError.articleNotFound(idOrURL) }
+        guard matches.count == 1 else { throw StoreError.ambiguousID(prefix, matches: matches.count) }
         return ArticleID(unchecked: first)
     }
 
