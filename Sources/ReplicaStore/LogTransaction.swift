@@ -418,11 +418,12 @@ enum Meta {
 /// unchanged columns alone, so its transaction writes fewer pages.
 enum Materializer {
     /// Returns the article when it is visible.
+    /// `known: false` says the article has no row yet (the caller checked), which saves a lookup.
     @discardableResult
-    static func rematerialize(_ id: ArticleID, changes: [Change], _ db: Database) throws -> Article? {
-        let stored = try Row.fetchOne(
+    static func rematerialize(_ id: ArticleID, changes: [Change], _ db: Database, known: Bool = true) throws -> Article? {
+        let stored = known ? try Row.fetchOne(
             db.cachedStatement(sql: "SELECT visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json FROM article WHERE id = ?"),
-            arguments: [id.rawValue])
+            arguments: [id.rawValue]) : nil
         guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
             if stored != nil {
                 try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ?").execute(arguments: [id.rawValue])

@@ -84,10 +84,28 @@ extension ReplicaStore {
                     let bounds: StatementArguments = last.map { [after, $0] } ?? [after]
                     try db.execute(sql: "DELETE FROM article_tag WHERE article_id IN (\(orphans))", arguments: bounds)
                     try db.execute(sql: "DELETE FROM article WHERE id IN (\(orphans))", arguments: bounds)
-                    for text in ids {
-                        let id = try ArticleID(validating: text)
-                        try Materializer.rematerialize(id, changes: LogTransaction.liveChanges(ofArticle: id, db), db)
+                    let range = "article_id > ?\(last == nil ? "" : " AND article_id <= ?")"
+                    // Rows already there (none in an initial sync) are compared; the others are inserted.
+                    let stored = Set(try String.fetchAll(
+                        db.cachedStatement(sql: "SELECT id FROM article WHERE \(range.replacingOccurrences(of: "article_id", with: "id"))"), arguments: bounds))
+                    // The chunk's live changes in one pass over the index, an article's rows together.
+                    var current: (id: String, changes: [Change])?
+                    func flush() throws {
+                        guard let (text, changes) = current else { return }
+                        try Materializer.rematerialize(try ArticleID(validating: text), changes: changes, db, known: stored.contains(text))
                     }
+                    let rows = try Row.fetchCursor(
+                        db.cachedStatement(sql: "SELECT \(LogTransaction.columns), article_id FROM change_log WHERE \(range) ORDER BY article_id, seq"),
+                        arguments: bounds)
+                    while let row = try rows.next() {
+                        let article: String = row[8]
+                        if current?.id != article {
+                            try flush()
+                            current = (article, [])
+                        }
+                        current!.changes += try LogTransaction.decodeRow(row)
+                    }
+                    try flush()
                     try Meta.set(PendingMaterialization.key, last, db)
                     return ids.count
                 }
