@@ -258,17 +258,29 @@ struct SQLiteSpace: SyncSpace {
         }
     }
 
+    func settle(activeSince: Int64, at time: Int64, keepSince: Int64, collectedAfter: Int64?) async throws(ServerError) -> Settlement {
+        // Nearly every sync: no deleted article waits and nothing expired. One
+        // read of the shared database (horizon, expiry, collections) and one of
+        // the list tell, without leaving this thread or opening a write.
+        let (acks, expired, collections) = try inline { [users, userID] in
+            try users.read { db in
+                (try String.fetchAll(
+                    db.cachedStatement(sql: "SELECT knowledge FROM replica WHERE user_id = ? AND last_seen >= ?"), arguments: [userID, activeSince]),
+                 try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT 1 FROM collected WHERE user_id = ? AND at < ? LIMIT 1"), arguments: [userID, keepSince]) ?? false,
+                 try Self.collections(after: collectedAfter, userID: userID, db))
+            }
+        }
+        let horizon = try inline { try Self.minimum(acks.map(Self.decode)) }
+        if !expired, try inline({ [store] in try !store.holdsDeletes() }) {
+            return Settlement(horizon: horizon, collectedNow: 0, collections: collections)
+        }
+        let collected = try await collectGarbage(horizon: horizon, at: time, keepSince: keepSince)
+        return Settlement(horizon: horizon, collectedNow: collected, collections: try await self.collections(after: collectedAfter))
+    }
+
     func collectGarbage(horizon: VersionVector, at time: Int64, keepSince: Int64) async throws(ServerError) -> Int {
         let text = Self.encode(horizon)
-        // Nearly every sync: no deleted article waits and nothing expired. Two
-        // short reads tell, without leaving this thread or opening a write.
-        let idle = try inline { [users, userID, store] in
-            try !store.holdsDeletes() && !(try users.read { db in
-                try Bool.fetchOne(
-                    db.cachedStatement(sql: "SELECT 1 FROM collected WHERE user_id = ? AND at < ? LIMIT 1"), arguments: [userID, keepSince]) ?? false
-            })
-        }
-        if idle { return 0 }
         return try await offload { [users, userID, store] in
             let collected = try store.collectGarbage(horizon: horizon)
             // Nothing collected and nothing expired (nearly every sync): no write on the shared database.
@@ -291,14 +303,14 @@ struct SQLiteSpace: SyncSpace {
     }
 
     func collections(after seq: Int64?) async throws(ServerError) -> [CollectedArticle] {
-        try inline { [users, userID] in
-            try users.read { db in
-                try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT seq, article, horizon FROM collected WHERE user_id = ? AND seq > ? ORDER BY seq"),
-                    arguments: [userID, seq ?? 0]
-                ).map { CollectedArticle(seq: $0[0], article: $0[1], horizon: try Self.decode($0[2])) }
-            }
-        }
+        try inline { [users, userID] in try users.read { db in try Self.collections(after: seq, userID: userID, db) } }
+    }
+
+    static func collections(after seq: Int64?, userID: Int64, _ db: Database) throws -> [CollectedArticle] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT seq, article, horizon FROM collected WHERE user_id = ? AND seq > ? ORDER BY seq"),
+            arguments: [userID, seq ?? 0]
+        ).map { CollectedArticle(seq: $0[0], article: $0[1], horizon: try Self.decode($0[2])) }
     }
 
     /// Version vectors as stored in both backends (``VersionVector/compactText``).

@@ -67,6 +67,23 @@ public protocol SyncSpace: Sendable {
     func knowledgeAndDigests(at dots: [Dot]) async throws(ServerError) -> (knowledge: VersionVector, digests: [UInt64?])
     /// `outgoing(for:limit:)` and `heads()`, read together.
     func outgoingAndHeads(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> (entries: [LogEntry], heads: [ForkCheck.Head])
+    /// The end of a sync that pulled everything: the horizon of the replicas
+    /// active since `activeSince`, garbage collected at it, and the
+    /// collections recorded after `collectedAfter` (the new ones included).
+    func settle(activeSince: Int64, at time: Int64, keepSince: Int64, collectedAfter: Int64?) async throws(ServerError) -> Settlement
+}
+
+/// What the end of a sync found: see ``SyncSpace/settle(activeSince:at:keepSince:collectedAfter:)``.
+public struct Settlement: Sendable {
+    public var horizon: VersionVector
+    public var collectedNow: Int
+    public var collections: [CollectedArticle]
+
+    public init(horizon: VersionVector, collectedNow: Int, collections: [CollectedArticle]) {
+        self.horizon = horizon
+        self.collectedNow = collectedNow
+        self.collections = collections
+    }
 }
 
 extension SyncSpace {
@@ -79,5 +96,11 @@ extension SyncSpace {
 
     public func outgoingAndHeads(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> (entries: [LogEntry], heads: [ForkCheck.Head]) {
         (try await outgoing(for: knowledge, limit: limit), try await heads())
+    }
+
+    public func settle(activeSince: Int64, at time: Int64, keepSince: Int64, collectedAfter: Int64?) async throws(ServerError) -> Settlement {
+        let horizon = try await horizon(activeSince: activeSince)
+        let collected = try await collectGarbage(horizon: horizon, at: time, keepSince: keepSince)
+        return Settlement(horizon: horizon, collectedNow: collected, collections: try await collections(after: collectedAfter))
     }
 }

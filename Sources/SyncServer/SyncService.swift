@@ -79,10 +79,11 @@ public struct SyncService: Sendable {
         var horizon: VersionVector?
         var collected: [CollectedArticle]?
         if !more {
-            let current = try await space.horizon(activeSince: time - retentionMillis)
-            if try await space.collectGarbage(horizon: current, at: time, keepSince: time - retentionMillis) > 0 { metrics.recordCollection() }
-            horizon = current
-            collected = try await space.collections(after: request.collectedThrough)
+            let settled = try await space.settle(
+                activeSince: time - retentionMillis, at: time, keepSince: time - retentionMillis, collectedAfter: request.collectedThrough)
+            if settled.collectedNow > 0 { metrics.recordCollection() }
+            horizon = settled.horizon
+            collected = settled.collections
         }
         metrics.recordSync(stored: result.stored, pulled: pull.count)
         return SyncResponse(
