@@ -143,6 +143,10 @@ struct Bench: AsyncParsableCommand {
                     target: size == 100_000 ? 1.0 : nil, targetText: size == 100_000 ? "<= 1 s" : "(1 s at 100k)",
                     detail: syncDetail.merging(["articles_per_second": String(format: "%.0f", Double(size) / list.initialSync.seconds)]) { $1 }))
             }
+            // Before W3's deltas: the bytes per article of an initial sync of the list as written.
+            if wants("W7"), size == plan.listSizes[0] {
+                try await SyncBenchmarks.bytes(list, changes: plan.fieldChanges, folder: folder, report: report)
+            }
             if wants("W3"), plan.listSizes.contains(size) {
                 let delta = try await SyncBenchmarks.delta(list, changes: 100, repetitions: plan.deltaRepetitions, report: report)
                 deltas.append((size, delta.up, delta.down))
@@ -154,9 +158,6 @@ struct Bench: AsyncParsableCommand {
                         target: 20, targetText: "<= 20 ms, ratio <= 1.25",
                         detail: ["articles": "\(size)", "bytes": "\(direction == "pushed" ? delta.upBytes : delta.downBytes)"]))
                 }
-            }
-            if wants("W7"), size == plan.listSizes[0] {
-                try await SyncBenchmarks.bytes(list, changes: plan.fieldChanges, folder: folder, report: report)
             }
             if wants("W6"), size == plan.memorySize {
                 let replicaMB = Double(fileSize(folder.file("b-\(size).sqlite"))) / 1_048_576
