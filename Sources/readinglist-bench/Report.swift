@@ -14,6 +14,8 @@ struct Measurement: Sendable {
     /// The target, in `unit`, and whether `value` meets it.
     var target: Double?
     var targetText: String?
+    /// A bound on `ratio` that is part of the target too (W3: the cost at a larger list within 25 % of the smallest's).
+    var maxRatio: Double?
     var detail: [String: String] = [:]
 
     /// How this build compares with the baseline: above 1 means better than the baseline for throughputs, below 1 means faster for times.
@@ -24,6 +26,7 @@ struct Measurement: Sendable {
 
     var met: Bool? {
         guard let target else { return nil }
+        if let maxRatio, let ratio, ratio > maxRatio { return false }
         return higherIsBetter ? value >= target : value <= target
     }
 
