@@ -315,7 +315,7 @@ struct LogTransaction {
     /// Writes back knowledge, clock and sequence, and re-materialises every touched article.
     mutating func commit() throws {
         guard dirty else { return }
-        if marksPending, !touched.isEmpty { try Meta.set(PendingMaterialization.key, "", db) }
+        if marksPending, let first = touched.min() { try PendingMaterialization.mark(before: first, db) }
         try flushRows()
         openRun = nil
         for replica in changedReplicas {

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import ReadingListModel
 import SyncCore
@@ -7,6 +8,27 @@ import SyncCore
 /// wait; no row when none do.
 enum PendingMaterialization {
     static let key = "materialize_after"
+    /// The process that deferred (its pid): while it runs, another process
+    /// opening the file leaves the pass to it.
+    static let ownerKey = "materialize_owner"
+
+    /// Records that articles from `first` on wait: the pass goes back to just
+    /// before `first` if it had gone past it, and otherwise keeps its place
+    /// (it will reach them), so that pages arriving during a pass do not make
+    /// it start over.
+    static func mark(before first: ArticleID, _ db: Database) throws {
+        // A strict prefix sorts before `first` (ids are fixed-length hex).
+        let bound = String(first.rawValue.dropLast())
+        let current = try Meta.get(key, db)
+        if current == nil || current! >= bound { try Meta.set(key, current.map { min($0, bound) } ?? bound, db) }
+        try Meta.set(ownerKey, String(getpid()), db)
+    }
+
+    /// Whether another live process deferred the articles that wait.
+    static func ownedByAnotherProcess(_ db: Database) throws -> Bool {
+        guard let text = try Meta.get(ownerKey, db), let pid = Int32(text), pid != getpid() else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
 }
 
 extension ReplicaStore {
@@ -55,6 +77,16 @@ extension ReplicaStore {
         }
     }
 
+    /// Finishes a pass a crash interrupted, when the file opens; not while
+    /// another process that deferred is still running (an initial sync in
+    /// progress: it materialises at its end). A failure leaves the mark, for
+    /// the next open or sync: the replica still opens.
+    func finishInterruptedPass() {
+        guard (try? read({ db in try Meta.get(PendingMaterialization.key, db) != nil && !PendingMaterialization.ownedByAnotherProcess(db) })) == true
+        else { return }
+        _ = try? materializePending()
+    }
+
     /// Whether articles wait for ``materializePending(chunk:)``.
     public func hasPendingMaterialization() throws(StoreError) -> Bool {
         try read { db in try Meta.get(PendingMaterialization.key, db) != nil }
@@ -67,6 +99,11 @@ extension ReplicaStore {
     @discardableResult
     public func materializePending(chunk: Int = 2_000) throws(StoreError) -> Int {
         precondition(chunk > 0)
+        // Nearly always nothing waits: one read, no write transaction.
+        guard try hasPendingMaterialization() else {
+            if bulkLoading.withLock({ $0 }) { try restoreCheckpointing() }
+            return 0
+        }
         var done = 0
         while true {
             let step: Int? = try mapErrors {
@@ -107,6 +144,7 @@ extension ReplicaStore {
                     }
                     try flush()
                     try Meta.set(PendingMaterialization.key, last, db)
+                    if last == nil { try Meta.set(PendingMaterialization.ownerKey, nil, db) }
                     return ids.count
                 }
             }

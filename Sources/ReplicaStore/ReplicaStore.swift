@@ -128,7 +128,7 @@ public final class ReplicaStore: Sendable {
             return id
         })
         // A large pull that stopped (a crash) before its articles were materialised: finish now.
-        if materializes { try materializePending() }
+        if materializes { finishInterruptedPass() }
     }
 
     /// Closes the database (checkpointing its write-ahead log into the file).

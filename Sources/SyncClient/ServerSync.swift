@@ -219,7 +219,8 @@ public struct ServerSync: Sendable {
             }
         }
         if let serverKnowledge { try store.recordSync(partner: partner, replica: nil, knowledge: serverKnowledge) }
-        if deferring == true { report.materializedAtEnd = try store.materializePending() }
+        // (Also when this sync did not defer: a pass an earlier sync could not finish.)
+        report.materializedAtEnd = try store.materializePending()
         report.conflicts = try store.conflictCount()
         return report
     }

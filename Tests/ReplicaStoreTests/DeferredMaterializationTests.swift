@@ -102,23 +102,75 @@ struct DeferredMaterializationTests {
         #expect(try visibleState(replica) == visibleState(source))
     }
 
-    @Test func aDeferredApplyDuringAPassStartsItAgainFromTheFirstArticle() throws {
+    @Test func aDeferredApplyDuringAPassSendsItBackOnlyAsFarAsItMust() throws {
         let source = try richHistory()
         let target = try makeReplica(5, clock: clock)
         let all = try source.outgoing(for: VersionVector(), limit: 10_000)
         let half = all.count / 2
         try target.applyDeferringMaterialization(Array(all[..<half]))
-        // One chunk of the pass runs, then more arrives (touching articles on both sides of where it stopped).
-        try target.writer.write { db in
-            let first = try String.fetchOne(db, sql: "SELECT min(article_id) FROM change_log")!
-            try db.execute(sql: "UPDATE replica_meta SET value = ? WHERE key = ?", arguments: [first, PendingMaterialization.key])
-        }
+        func mark() throws -> String? { try target.writer.read { db in try Meta.get(PendingMaterialization.key, db) } }
+        let touched = Set(all[half...].compactMap { entry -> ArticleID? in
+            if case let .run(run) = entry { return run.entity.articleID }
+            if case let .change(change) = entry { return change.entity.articleID }
+            return nil
+        })
+        let lowest = try #require(touched.min())
+        // The pass got past every article, then more arrives: it goes back to just before the lowest one touched.
+        try target.writer.write { db in try Meta.set(PendingMaterialization.key, "ffffffffffffffffffffffffffffffff", db) }
         try target.applyDeferringMaterialization(Array(all[half...]))
-        // The mark is back at the start.
-        #expect(try target.writer.read { db in try Meta.get(PendingMaterialization.key, db) } == "")
+        let back = try #require(try mark())
+        #expect(back < lowest.rawValue && lowest.rawValue.hasPrefix(back))
+        // A pass that had not reached them keeps its place.
+        try target.writer.write { db in try Meta.set(PendingMaterialization.key, "0", db) }
+        try target.applyDeferringMaterialization(Array(all[half...]))
+        #expect(try mark() == "0")
         try target.materializePending(chunk: 4)
         try expectSound(target)
         #expect(try visibleState(target) == visibleState(source))
+    }
+
+    @Test func theArticlesAReplicaAlreadyShowsAreUpdatedByThePass() throws {
+        let source = try richHistory()
+        // Two replicas with the same local saves (some of the same URLs, other titles and tags): one applies
+        // page by page, the other deferred; the pass must update, re-tag and hide rows, not only insert.
+        func local(_ n: Int) throws -> ReplicaStore {
+            let replica = try makeReplica(n, clock: clock)
+            try replica.save((0..<12).map { SaveRequest(url: "https://example.com/a/\($0)", title: "local \($0)", tags: ["mine"]) })
+            return replica
+        }
+        let direct = try local(8), deferred = try local(8)
+        try pages(source, into: direct, pageSize: 6) { try direct.apply($0) }
+        try pages(source, into: deferred, pageSize: 6) { try deferred.applyDeferringMaterialization($0) }
+        #expect(try deferred.materializePending(chunk: 5) > 0)
+        try expectSound(deferred)
+        #expect(try visibleState(deferred) == visibleState(direct))
+        #expect(try deferred.conflicted().map(\.id) == direct.conflicted().map(\.id))
+        #expect(try !direct.conflicted().isEmpty)
+    }
+
+    @Test func anotherLiveProcessThatDeferredIsLeftToFinish() throws {
+        let source = try richHistory()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("owner-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("replica.sqlite").path
+        func deferAll(owner: String) throws {
+            let replica = try ReplicaStore.open(path: path, now: clock.source())
+            try replica.applyDeferringMaterialization(source.outgoing(for: replica.knowledge(), limit: 10_000))
+            try replica.writer.write { db in try Meta.set(PendingMaterialization.ownerKey, owner, db) }
+            try replica.close()
+        }
+        // Process 1 (init) is alive: an initial sync in another process; opening leaves its articles to it.
+        try deferAll(owner: "1")
+        #expect(try ReplicaStore.open(path: path, now: clock.source()).hasPendingMaterialization())
+        // A process that no longer exists: a crash; opening finishes its pass.
+        try ReplicaStore.open(path: path, now: clock.source()).writer.write { db in
+            try Meta.set(PendingMaterialization.ownerKey, "2147483646", db)
+        }
+        let reopened = try ReplicaStore.open(path: path, now: clock.source())
+        #expect(try !reopened.hasPendingMaterialization())
+        try expectSound(reopened)
+        #expect(try visibleState(reopened) == visibleState(source))
     }
 
     @Test func anArticleWithNothingLeftInTheLogGoesInThePass() throws {

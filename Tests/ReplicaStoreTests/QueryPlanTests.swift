@@ -25,6 +25,9 @@ struct QueryPlanTests {
         let some = try #require(try store.articles().first)
         #expect(try store.resolve(String(some.id.rawValue.prefix(6))) == some.id)
         #expect(try store.resolve(some.id.rawValue) == some.id)
+        // Pasted with a newline, in capitals: the same article.
+        #expect(try store.resolve(some.id.rawValue.uppercased() + "\n") == some.id)
+        #expect(try store.resolve(" " + String(some.id.rawValue.prefix(8)) + "\t") == some.id)
     }
 
     @Test func anArticlesLiveChangesAreFoundByItsIndex() throws {

@@ -383,6 +383,32 @@ struct PipelinedPullTests {
         #expect(!(try await space.horizon(activeSince: 0)).covers(Dot(phone.replicaID, 1)))
     }
 
+    @Test func aDeferredSyncThatFailsMidwayShowsWhatItPulled() async throws {
+        let fixture = try await ServerFixture()
+        let phone = try makeReplica()
+        try phone.save((0..<30).map { SaveRequest(url: "https://example.com/\($0)", title: "T\($0)", tags: ["t"]) })
+        _ = try await ServerSync().run(store: phone, transport: fixture.transport(token: fixture.alice), partner: "s")
+        let inner = fixture.transport(token: fixture.alice)
+        let sent = Mutex(0)
+        let failing = ClosureTransport { request throws(SyncTransportError) in
+            guard sent.withLock({ $0 += 1; return $0 }) <= 4 else { throw .unreachable("the network went away") }
+            return try await inner.send(request)
+        }
+        let laptop = try makeReplica()
+        await #expect(throws: ServerSync.Failure.self) {
+            _ = try await ServerSync(pageSize: 4, retryPolicy: RetryPolicy(maxAttempts: 1), pipelined: false).run(store: laptop, transport: failing, partner: "s")
+        }
+        // The pages applied before the failure are shown, materialised.
+        #expect(try !laptop.hasPendingMaterialization())
+        let shown = try laptop.articles().count
+        #expect(shown > 0 && shown < 30)
+        try #require(try laptop.checkInvariants().isEmpty)
+        // The next sync brings the rest.
+        _ = try await ServerSync(pageSize: 4).run(store: laptop, transport: inner, partner: "s")
+        #expect(try laptop.articles(includeContent: true) == phone.articles(includeContent: true))
+        try #require(try laptop.checkInvariants().isEmpty)
+    }
+
     @Test func aReplicaHoldingAPageOrMoreMaterialisesAsItPulls() async throws {
         let fixture = try await ServerFixture()
         let phone = try makeReplica()
