@@ -118,18 +118,27 @@ struct UserCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else { throw ValidationError("a user name is 1 to 100 characters on one line") }
-            let store = try await storage.open()
-            let token = Tokens.generate()
-            do {
-                _ = try await store.addUser(name: name, tokenHash: Tokens.hash(token))
-            } catch {
-                await store.close()
-                throw Failure(description: error.description)
+            try await UserCommand.issueToken(storage, notice: "created user '\(name)'; the token above is shown only once") { store, hash in
+                _ = try await store.addUser(name: name, tokenHash: hash)
             }
-            await store.close()
-            print(token)
-            FileHandle.standardError.write(Data("created user '\(name)'; the token above is shown only once\n".utf8))
         }
+    }
+
+    /// Stores a new token's hash with `write`, then prints the token once (stdout) and `notice` (stderr).
+    static func issueToken(
+        _ storage: StorageOptions, notice: String, _ write: (any ServerStorage, String) async throws -> Void
+    ) async throws {
+        let store = try await storage.open()
+        let token = Tokens.generate()
+        do {
+            try await write(store, Tokens.hash(token))
+        } catch {
+            await store.close()
+            throw Failure(description: "\(error)")
+        }
+        await store.close()
+        print(token)
+        FileHandle.standardError.write(Data((notice + "\n").utf8))
     }
 
     struct Token: AsyncParsableCommand {
@@ -139,19 +148,11 @@ struct UserCommand: AsyncParsableCommand {
         @Argument var name: String
 
         func run() async throws {
-            let store = try await storage.open()
-            let token = Tokens.generate()
-            let replaced: Bool
-            do {
-                replaced = try await store.replaceToken(name: name, tokenHash: Tokens.hash(token))
-            } catch {
-                await store.close()
-                throw Failure(description: error.description)
+            try await UserCommand.issueToken(
+                storage, notice: "new token for '\(name)'; the token above is shown only once, the old one no longer works"
+            ) { store, hash in
+                guard try await store.replaceToken(name: name, tokenHash: hash) else { throw Failure(description: "no user '\(name)'") }
             }
-            await store.close()
-            guard replaced else { throw Failure(description: "no user '\(name)'") }
-            print(token)
-            FileHandle.standardError.write(Data("new token for '\(name)'; the token above is shown only once, the old one no longer works\n".utf8))
         }
     }
 

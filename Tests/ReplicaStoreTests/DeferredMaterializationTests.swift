@@ -66,10 +66,9 @@ struct DeferredMaterializationTests {
 
     @Test func aCrashBeforeThePassIsRepairedWhenTheReplicaOpens() throws {
         let source = try richHistory()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("deferred-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("replica.sqlite").path
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/replica.sqlite"
         do {
             let replica = try ReplicaStore.open(path: path, now: clock.source())
             try pages(source, into: replica, pageSize: 11) { try replica.applyDeferringMaterialization($0) }
@@ -85,10 +84,9 @@ struct DeferredMaterializationTests {
 
     @Test func aBulkLoadCheckpointsLessOftenAndLeavesTheWriteAheadLogEmpty() throws {
         let source = try richHistory()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bulk-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("replica.sqlite").path
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/replica.sqlite"
         let replica = try ReplicaStore.open(path: path, now: clock.source())
         func interval() throws -> Int? { try replica.writer.read { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } }
         #expect(try interval() == ReplicaStore.defaultCheckpointPages)
@@ -150,10 +148,9 @@ struct DeferredMaterializationTests {
 
     @Test func anotherLiveProcessThatDeferredIsLeftToFinish() throws {
         let source = try richHistory()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("owner-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("replica.sqlite").path
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/replica.sqlite"
         func deferAll(owner: String) throws {
             let replica = try ReplicaStore.open(path: path, now: clock.source())
             try replica.applyDeferringMaterialization(source.outgoing(for: replica.knowledge(), limit: 10_000))
