@@ -27,7 +27,12 @@ enum PendingMaterialization {
     /// Whether another live process deferred the articles that wait.
     static func ownedByAnotherProcess(_ db: Database) throws -> Bool {
         guard let text = try Meta.get(ownerKey, db), let pid = Int32(text), pid != getpid() else { return false }
-        return kill(pid, 0) == 0 || errno == EPERM
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        // A killed process not yet reaped (a zombie) is gone too.
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") {
+            return stat[stat.index(after: end)...].trimmingWhitespace().first != "Z"
+        }
+        return true
     }
 }
 
@@ -70,7 +75,7 @@ extension ReplicaStore {
     }
 
     /// Whether the replica holds fewer than `count` articles (visible or not),
-    /// without counting them all.
+    /// reading at most `count` entries of an index.
     public func holdsFewerArticles(than count: Int) throws(StoreError) -> Bool {
         try read { db in
             try Int.fetchOne(db, sql: "SELECT 1 FROM article LIMIT 1 OFFSET ?", arguments: [max(0, count - 1)]) == nil

@@ -113,7 +113,8 @@ public struct ServerSync: Sendable {
         // The next pull, asked for before this page is applied.
         var prefetched: (request: SyncRequest, task: Task<(Result<SyncResponse, Failure>, retries: Int), Never>)?
         // Decided at the first page that says more follows: defer materialising
-        // when the replica holds less than a page of articles.
+        // when the replica holds fewer articles than there are changes to come
+        // (a first sync, or one resumed after a failure), or less than a page.
         var deferring: Bool?
         defer { prefetched?.task.cancel() }
         while true {
@@ -188,7 +189,7 @@ public struct ServerSync: Sendable {
             }
             if !response.pull.isEmpty {
                 if deferring == nil, response.more {
-                    deferring = try defersMaterialization && store.holdsFewerArticles(than: pageSize)
+                    deferring = try defersMaterialization && store.holdsFewerArticles(than: max(pageSize, Self.changesAhead(response.knowledge, of: local)))
                 }
                 report.pulled += try (deferring == true
                     ? store.applyDeferringMaterialization(response.pull) : store.apply(response.pull)).appliedChanges
@@ -226,6 +227,15 @@ public struct ServerSync: Sendable {
     }
 
     static func cursorKey(_ partner: String) -> String { "collected-through:" + partner }
+
+    /// How many changes `remote` holds beyond `local` (live or replaced: an
+    /// upper bound on what is still to be pulled).
+    static func changesAhead(_ remote: VersionVector, of local: VersionVector) -> Int {
+        remote.counters.reduce(0) { sum, entry in
+            let (total, overflow) = sum.addingReportingOverflow(Int(clamping: entry.value - min(entry.value, local[entry.key])))
+            return overflow ? Int.max : total
+        }
+    }
 
     private func isCode(_ error: Failure, _ expected: SyncErrorCode) -> Bool {
         guard case let .transport(transportError, _) = error, case let .rejected(_, code, _) = transportError else { return false }
