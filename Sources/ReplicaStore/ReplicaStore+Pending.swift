@@ -19,8 +19,7 @@ enum PendingMaterialization {
     static func mark(before first: ArticleID, _ db: Database) throws {
         // A strict prefix sorts before `first` (ids are fixed-length hex).
         let bound = String(first.rawValue.dropLast())
-        let current = try Meta.get(key, db)
-        if current == nil || current! >= bound { try Meta.set(key, current.map { min($0, bound) } ?? bound, db) }
+        if try Meta.get(key, db).map({ $0 > bound }) ?? true { try Meta.set(key, bound, db) }
         try Meta.set(ownerKey, String(getpid()), db)
     }
 
@@ -118,18 +117,15 @@ extension ReplicaStore {
                         db.cachedStatement(sql: "SELECT DISTINCT article_id FROM change_log WHERE article_id > ? ORDER BY article_id LIMIT ?"),
                         arguments: [after, chunk])
                     let last = ids.count == chunk ? ids[ids.count - 1] : nil
-                    // Articles with nothing left in the log (forgotten) go.
-                    let orphans = """
-                        SELECT id FROM article WHERE id > ?\(last == nil ? "" : " AND id <= ?")
-                        AND NOT EXISTS (SELECT 1 FROM change_log WHERE change_log.article_id = article.id)
-                        """
+                    // This chunk: ids after `after`, up to `last` (to the end for the last chunk).
+                    func chunkOf(_ column: String) -> String { "\(column) > ?" + (last == nil ? "" : " AND \(column) <= ?") }
                     let bounds: StatementArguments = last.map { [after, $0] } ?? [after]
+                    // Articles with nothing left in the log (forgotten) go.
+                    let orphans = "SELECT id FROM article WHERE \(chunkOf("id")) AND NOT EXISTS (SELECT 1 FROM change_log WHERE change_log.article_id = article.id)"
                     try db.execute(sql: "DELETE FROM article_tag WHERE article_id IN (\(orphans))", arguments: bounds)
                     try db.execute(sql: "DELETE FROM article WHERE id IN (\(orphans))", arguments: bounds)
-                    let range = "article_id > ?\(last == nil ? "" : " AND article_id <= ?")"
                     // Rows already there (none in an initial sync) are compared; the others are inserted.
-                    let stored = Set(try String.fetchAll(
-                        db.cachedStatement(sql: "SELECT id FROM article WHERE \(range.replacingOccurrences(of: "article_id", with: "id"))"), arguments: bounds))
+                    let stored = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM article WHERE \(chunkOf("id"))"), arguments: bounds))
                     // The chunk's live changes in one pass over the index, an article's rows together.
                     var current: (id: String, changes: [Change])?
                     func flush() throws {
@@ -137,7 +133,7 @@ extension ReplicaStore {
                         try Materializer.rematerialize(try ArticleID(validating: text), changes: changes, db, known: stored.contains(text))
                     }
                     let rows = try Row.fetchCursor(
-                        db.cachedStatement(sql: "SELECT \(LogTransaction.columns), article_id FROM change_log WHERE \(range) ORDER BY article_id, seq"),
+                        db.cachedStatement(sql: "SELECT \(LogTransaction.columns), article_id FROM change_log WHERE \(chunkOf("article_id")) ORDER BY article_id, seq"),
                         arguments: bounds)
                     while let row = try rows.next() {
                         let article: String = row[8]
