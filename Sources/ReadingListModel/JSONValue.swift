@@ -50,6 +50,12 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         return out
     }
 
+    /// Appends ``canonicalText`` to `out` (no intermediate string).
+    public func appendCanonicalText(to out: inout String) { write(into: &out) }
+
+    /// Appends `value` as a JSON string literal to `out`.
+    public static func appendString(_ value: String, to out: inout String) { writeString(value, into: &out) }
+
     private func write(into out: inout String) {
         switch self {
         case .null: out += "null"

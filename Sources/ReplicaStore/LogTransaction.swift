@@ -13,7 +13,7 @@ struct LogTransaction {
     var knowledge: VersionVector
     var clock: HybridClock
     var nextSeq: Int64
-    private var changedReplicas: Set<ReplicaID> = []
+    private var knowledgeChanged = false
     private(set) var touched: Set<ArticleID> = []
     private(set) var appliedChanges = 0
     /// Whether `commit()` re-materialises touched articles.
@@ -57,13 +57,13 @@ struct LogTransaction {
         nextSeq = max(maxChange, Int64(try Meta.get("seq", db) ?? "0") ?? 0) + 1
     }
 
+    /// The replica's knowledge: `knowledge` in `replica_meta`, in ``VersionVector/compactText`` form.
     static func readKnowledge(_ db: Database) throws -> VersionVector {
-        var counters: [ReplicaID: UInt64] = [:]
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT replica, counter FROM version_vector")) {
-            guard let id = ReplicaID(row[0] as String) else { continue }
-            counters[id] = UInt64(row[1] as Int64)
+        guard let text = try Meta.get("knowledge", db) else { return VersionVector() }
+        guard let knowledge = VersionVector(compactText: text) else {
+            throw StoreError.database("corrupt knowledge in replica_meta: \(text.prefix(60))")
         }
-        return VersionVector(counters)
+        return knowledge
     }
 
     // MARK: Writing
@@ -88,9 +88,7 @@ struct LogTransaction {
             let counter = knowledge[replica] + 1
             let change = Change(dot: Dot(replica, counter), entity: entity, field: field, value: value, context: knowledge, hlc: hlc)
             knowledge[replica] = counter
-            changedReplicas.insert(replica)
-            try db.cachedStatement(sql: "INSERT INTO own_digest (counter, digest) VALUES (?, ?)")
-                .execute(arguments: [Int64(counter), Int64(bitPattern: change.digest)])
+            knowledgeChanged = true
             try integrate(change)
             changes.append(change)
         }
@@ -100,7 +98,7 @@ struct LogTransaction {
     /// Applies a change the causal gate admitted.
     mutating func applyRemote(_ change: Change) throws {
         knowledge[change.dot.replica] = change.dot.counter
-        changedReplicas.insert(change.dot.replica)
+        knowledgeChanged = true
         clock.observe(change.hlc, now: now)
         try integrate(change)
     }
@@ -108,7 +106,7 @@ struct LogTransaction {
     /// Records a range of replaced dots the gate admitted.
     mutating func applyRemote(_ range: ReplacedRange) throws {
         knowledge[range.replica] = range.to
-        changedReplicas.insert(range.replica)
+        knowledgeChanged = true
         openRun = nil
         let seq = takeSeq()
         try addReplaced(range.replica, from: range.from, to: range.to, digest: range.digest, seq: seq)
@@ -128,6 +126,7 @@ struct LogTransaction {
         guard outcome.added else {
             // Known already replaced (cannot happen under causal delivery, kept for safety): record the dot only.
             openRun = nil
+            try keepOwnDigest(change)
             try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: takeSeq())
             if let article = change.entity.articleID { touched.insert(article) }
             return
@@ -154,6 +153,7 @@ struct LogTransaction {
     /// order: a later change replaced it, or garbage collection forgot it.
     mutating func forget(_ change: Change) throws {
         dirty = true
+        try keepOwnDigest(change)
         if let article = change.entity.articleID {
             touched.insert(article)
             _ = try live(article)
@@ -176,6 +176,15 @@ struct LogTransaction {
             try db.cachedStatement(sql: "DELETE FROM change_log WHERE seq = ?").execute(arguments: [seq])
         }
         try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
+    }
+
+    /// Keeps the digest of a change made here that leaves the log: a live
+    /// change's digest is computed from its row (``ReplicaStore/digest(at:)``),
+    /// so a save writes no digest row, and only replaced ones are stored.
+    private func keepOwnDigest(_ change: Change) throws {
+        guard change.dot.replica == replica else { return }
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO own_digest (counter, digest) VALUES (?, ?)")
+            .execute(arguments: [Int64(change.dot.counter), Int64(bitPattern: change.digest)])
     }
 
     /// Writes the rows of the article changes this transaction added or
@@ -226,11 +235,18 @@ struct LogTransaction {
     private static func rowText(_ changes: [Change]) -> (field: String?, value: String) {
         if changes.count == 1 { return (changes[0].field, changes[0].value.canonicalText) }
         var text = "["
+        text.reserveCapacity(changes.count * 48)
         for (index, change) in changes.enumerated() {
-            if index > 0 { text += "," }
-            text += "[\(change.dot.counter),\(JSONValue.string(change.field).canonicalText),\(change.value.canonicalText)]"
+            text += index > 0 ? ",[" : "["
+            text += String(change.dot.counter)
+            text += ","
+            JSONValue.appendString(change.field, to: &text)
+            text += ","
+            change.value.appendCanonicalText(to: &text)
+            text += "]"
         }
-        return (nil, text + "]")
+        text += "]"
+        return (nil, text)
     }
 
     private mutating func takeSeq() -> Int64 {
@@ -318,12 +334,8 @@ struct LogTransaction {
         if marksPending, let first = touched.min() { try PendingMaterialization.mark(before: first, db) }
         try flushRows()
         openRun = nil
-        for replica in changedReplicas {
-            try db.cachedStatement(
-                sql: "INSERT INTO version_vector (replica, counter) VALUES (?, ?) ON CONFLICT (replica) DO UPDATE SET counter = excluded.counter"
-            ).execute(arguments: [replica.rawValue, Int64(knowledge[replica])])
-        }
-        changedReplicas.removeAll()
+        if knowledgeChanged { try Meta.set("knowledge", knowledge.compactText, db) }
+        knowledgeChanged = false
         try Meta.set("hlc", String(clock.last.rawValue), db)
         try Meta.set("seq", String(nextSeq - 1), db)
         if materializes {

@@ -83,9 +83,10 @@ extension ReplicaStore {
                 let pending = try LogTransaction.decodeChanges(Row.fetchAll(
                     db, sql: "SELECT \(LogTransaction.columns) FROM change_log WHERE replica = ? AND counter >= ? ORDER BY counter",
                     arguments: [me.rawValue, start])).filter { $0.dot.counter > UInt64(floor) }
-                for table in ["version_vector", "change_log", "replaced_range", "own_digest", "article", "article_tag", "sync_partner"] {
+                for table in ["change_log", "replaced_range", "own_digest", "article", "article_tag", "sync_partner"] {
                     try db.execute(sql: "DELETE FROM \(table)")
                 }
+                try Meta.set("knowledge", nil, db)
                 try Meta.set("replica_id", newID.rawValue, db)
                 return pending
             }

@@ -262,9 +262,10 @@ extension ReplicaStore {
         let time = old.now()
         try old.mapErrors {
             try old.writer.write { db in
-                for table in ["version_vector", "change_log", "replaced_range", "own_digest", "article", "article_tag", "sync_partner"] {
+                for table in ["change_log", "replaced_range", "own_digest", "article", "article_tag", "sync_partner"] {
                     try db.execute(sql: "DELETE FROM \(table)")
                 }
+                try Meta.set("knowledge", nil, db)
                 try Meta.set("replica_id", newID.rawValue, db)
                 var tx = try LogTransaction(db: db, replica: newID, now: time)
                 for article in snapshot {
@@ -323,8 +324,12 @@ extension ReplicaStore {
 
     static func digest(at dot: Dot, _ me: ReplicaID, _ db: Database) throws -> UInt64? {
         if dot.replica == me {
-            return try Int64.fetchOne(db.cachedStatement(sql: "SELECT digest FROM own_digest WHERE counter = ?"), arguments: [Int64(dot.counter)])
-                .map { UInt64(bitPattern: $0) }
+            // Every change made here is either live (its row gives the digest) or
+            // replaced, its digest kept in own_digest when it left the log.
+            if let kept = try Int64.fetchOne(db.cachedStatement(sql: "SELECT digest FROM own_digest WHERE counter = ?"), arguments: [Int64(dot.counter)]) {
+                return UInt64(bitPattern: kept)
+            }
+            return try LogTransaction.change(at: dot, db)?.digest
         }
         if let change = try LogTransaction.change(at: dot, db) { return change.digest }
         return try Int64.fetchOne(

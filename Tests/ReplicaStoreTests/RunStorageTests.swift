@@ -92,6 +92,26 @@ struct RunStorageTests {
         #expect(Set(run.writes.map(\.field)).isSuperset(of: [Fields.deleted, Fields.url, Fields.addedAt, Fields.title, Fields.tag("x"), Fields.isRead]))
     }
 
+    @Test func theDigestOfAChangeMadeHereOutlivesItsReplacement() throws {
+        let a = try makeReplica(1, clock: clock)
+        try a.save(SaveRequest(url: pageA, title: "First", tags: ["x"]))
+        let digestRows = { try a.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM own_digest") ?? 0 } }
+        // Live changes give their digest from their row: a save stores none.
+        #expect(try digestRows() == 0)
+        let first = try #require(try a.liveChanges().first { $0.field == Fields.title })
+        #expect(try a.digest(at: first.dot) == first.digest)
+        try a.edit(pageA, [Fields.title: "Second"])
+        #expect(try !a.liveChanges().contains { $0.dot == first.dot })
+        // Replaced, its digest is kept: a copy that wrote otherwise under this dot is still caught.
+        #expect(try digestRows() == 1)
+        #expect(try a.digest(at: first.dot) == first.digest)
+        let second = try #require(try a.liveChanges().first { $0.field == Fields.title })
+        #expect(try a.digest(at: second.dot) == second.digest)
+        #expect(try a.heads() == [ForkCheck.Head(dot: second.dot, digest: second.digest)])
+        // A dot this replica never wrote: it cannot tell.
+        #expect(try a.digest(at: Dot(a.replicaID, second.dot.counter + 1)) == nil)
+    }
+
     @Test func aVersion2FileIsMigratedWithItsChangesIntact() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rl-v2-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -114,7 +134,7 @@ struct RunStorageTests {
             for (key, value) in [("format", Schema.format), ("schema_version", "2"), ("replica_id", me.rawValue), ("hlc", "1003"), ("seq", "3")] {
                 try db.execute(sql: "INSERT INTO replica_meta (key, value) VALUES (?, ?)", arguments: [key, value])
             }
-            try db.execute(sql: "INSERT INTO version_vector (replica, counter) VALUES (?, 3)", arguments: [me.rawValue])
+            try db.execute(sql: "INSERT INTO version_vector (replica, counter) VALUES (?, 3)", arguments: [me.rawValue]) // moved by v4
             for (index, change) in changes.enumerated() {
                 try db.execute(
                     sql: """
@@ -131,6 +151,7 @@ struct RunStorageTests {
 
         let store = try ReplicaStore.open(path: path, now: clock.source())
         #expect(try store.checkInvariants() == [])
+        #expect(try store.knowledge() == VersionVector([me: 3]))
         #expect(try store.liveChanges() == changes)
         #expect(try store.article(pageA).title == "Old")
         #expect(try store.heads() == [ForkCheck.Head(dot: Dot(me, 3), digest: changes[2].digest)])
