@@ -247,7 +247,8 @@ private struct JSONTextParser {
         }
         guard index < bytes.count else { return nil }
         if bytes[index] == UInt8(ascii: "\"") {
-            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            // Invalid UTF-8 is refused, not repaired: a repaired value would be stored as if it had been sent.
+            guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) else { return nil }
             index += 1
             return text
         }
@@ -257,7 +258,7 @@ private struct JSONTextParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                return String(decoding: utf8, as: UTF8.self)
+                return String(validating: utf8, as: UTF8.self)
             }
             guard byte >= 0x20 else { return nil }
             if byte != UInt8(ascii: "\\") { utf8.append(byte); index += 1; continue }

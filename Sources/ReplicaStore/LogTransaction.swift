@@ -259,21 +259,23 @@ struct LogTransaction {
     /// adjacent ranges so that their number stays bounded by the live writes.
     private func addReplaced(_ replica: ReplicaID, from: UInt64, to: UInt64, digest: UInt64, seq: Int64) throws {
         var lower = Int64(from), upper = Int64(to), first = seq, lastDigest = Int64(bitPattern: digest)
-        let delete = try db.cachedStatement(sql: "DELETE FROM replaced_range WHERE replica = ? AND from_counter = ?")
+        // Ranges are keyed by their end (ranges of a replica never overlap, so
+        // the next one up is the first whose end is above): one B-tree, no index.
+        let delete = try db.cachedStatement(sql: "DELETE FROM replaced_range WHERE replica = ? AND to_counter = ?")
         if let left = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT from_counter, seq FROM replaced_range WHERE replica = ? AND to_counter = ?"),
             arguments: [replica.rawValue, lower - 1]) {
+            try delete.execute(arguments: [replica.rawValue, lower - 1])
             lower = left[0]
             first = min(first, left[1])
-            try delete.execute(arguments: [replica.rawValue, lower])
         }
         if let right = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT to_counter, seq, digest FROM replaced_range WHERE replica = ? AND from_counter = ?"),
-            arguments: [replica.rawValue, upper + 1]) {
-            try delete.execute(arguments: [replica.rawValue, upper + 1])
-            upper = right[0]
-            first = min(first, right[1])
-            lastDigest = right[2]
+            db.cachedStatement(sql: "SELECT from_counter, to_counter, seq FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY to_counter LIMIT 1"),
+            arguments: [replica.rawValue, upper]), (right[0] as Int64) == upper + 1 {
+            // The range just above keeps its key and digest and grows down.
+            try db.cachedStatement(sql: "UPDATE replaced_range SET from_counter = ?, seq = ? WHERE replica = ? AND to_counter = ?")
+                .execute(arguments: [lower, min(first, right[2]), replica.rawValue, right[1] as Int64])
+            return
         }
         try db.cachedStatement(sql: "INSERT INTO replaced_range (replica, from_counter, to_counter, seq, digest) VALUES (?, ?, ?, ?, ?)")
             .execute(arguments: [replica.rawValue, lower, upper, first, lastDigest])
@@ -429,6 +431,8 @@ enum Meta {
 /// updates the columns it changed and leaves the tags and the indexes on
 /// unchanged columns alone, so its transaction writes fewer pages.
 enum Materializer {
+    static let columns = ["visible", "normalized_url", "is_read", "is_archived", "is_favorite", "added_at", "conflict_count", "json"]
+
     /// Returns the article when it is visible.
     /// `known: false` says the article has no row yet (the caller checked), which saves a lookup.
     @discardableResult
@@ -443,27 +447,30 @@ enum Materializer {
             }
             return nil
         }
-        let values: [(column: String, value: DatabaseValue)] = [
-            ("visible", visible.databaseValue), ("normalized_url", article.normalizedURL.databaseValue),
-            ("is_read", article.isRead.databaseValue), ("is_archived", article.isArchived.databaseValue),
-            ("is_favorite", article.isFavorite.databaseValue), ("added_at", article.addedAt.databaseValue),
-            ("conflict_count", article.conflicts.count.databaseValue), ("json", article.storageJSON.databaseValue),
+        // In the order of `columns` (and of the SELECT above).
+        let values: [DatabaseValue] = [
+            visible.databaseValue, article.normalizedURL.databaseValue, article.isRead.databaseValue, article.isArchived.databaseValue,
+            article.isFavorite.databaseValue, article.addedAt.databaseValue, article.conflicts.count.databaseValue,
+            article.storageJSON.databaseValue,
         ]
         let tags = visible ? article.tags : []
         guard let stored else {
+            var arguments = StatementArguments([id.rawValue])
+            arguments += StatementArguments(values)
             try db.cachedStatement(
                 sql: "INSERT INTO article (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ).execute(arguments: StatementArguments([id.rawValue.databaseValue] + values.map(\.value)))
+            ).execute(arguments: arguments)
             for tag in tags {
                 try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
             }
             return visible ? article : nil
         }
-        let changed = values.indices.filter { stored[$0] != values[$0].value }
+        let changed = values.indices.filter { stored[$0] != values[$0] }
         if !changed.isEmpty {
-            let assignments = changed.map { "\(values[$0].column) = ?" }.joined(separator: ", ")
-            try db.cachedStatement(sql: "UPDATE article SET \(assignments) WHERE id = ?")
-                .execute(arguments: StatementArguments(changed.map { values[$0].value } + [id.rawValue.databaseValue]))
+            let assignments = changed.map { "\(columns[$0]) = ?" }.joined(separator: ", ")
+            var arguments = StatementArguments(changed.map { values[$0] })
+            arguments += [id.rawValue]
+            try db.cachedStatement(sql: "UPDATE article SET \(assignments) WHERE id = ?").execute(arguments: arguments)
             // Tags change only with the article (its JSON holds them).
             let before = try String.fetchAll(db.cachedStatement(sql: "SELECT tag FROM article_tag WHERE article_id = ?"), arguments: [id.rawValue])
             let (old, new) = (Set(before), Set(tags))

@@ -66,7 +66,7 @@ extension ReplicaStore {
                 arguments: [replica.rawValue, Int64(floor), limit])
             for row in rows { try add(row, above: floor) }
             let ranges = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY from_counter LIMIT ?"),
+                db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY to_counter LIMIT ?"),
                 arguments: [replica.rawValue, Int64(floor), limit])
             for row in ranges {
                 let from = max(UInt64(row[0] as Int64), floor + 1)

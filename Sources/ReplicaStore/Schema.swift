@@ -120,6 +120,23 @@ enum Schema {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO replica_meta (key, value) VALUES ('knowledge', ?)", arguments: [counters.joined(separator: ",")])
             try db.execute(sql: "DROP TABLE version_vector")
+            // Replaced ranges keyed by their end, with no second index: ranges of
+            // one replica never overlap, so the end orders them as the start
+            // does, and the neighbour above is the first end above. A write that
+            // replaces a change updates one B-tree instead of two.
+            try db.execute(sql: """
+                CREATE TABLE replaced_range_v4 (
+                    replica TEXT NOT NULL,
+                    from_counter INTEGER NOT NULL,
+                    to_counter INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    digest INTEGER NOT NULL, -- of the change at to_counter
+                    PRIMARY KEY (replica, to_counter)
+                ) WITHOUT ROWID;
+                INSERT INTO replaced_range_v4 SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range;
+                DROP TABLE replaced_range;
+                ALTER TABLE replaced_range_v4 RENAME TO replaced_range;
+                """)
         }
         return migrator
     }

@@ -46,8 +46,10 @@ public enum ArticleMaterializer {
             .filter { $0.hasPrefix(Fields.tagPrefix) && article.resolved($0)?.boolValue == true }
             .map { String($0.dropFirst(Fields.tagPrefix.count)) }
             .sorted()
-        let allLive = article.liveChanges + dependents
-        result.updatedAt = allLive.map(\.hlc.millis).max() ?? 0
+        var updatedAt: Int64 = 0
+        for register in article.fields.values { for change in register.siblings { updatedAt = max(updatedAt, change.hlc.millis) } }
+        for change in dependents { updatedAt = max(updatedAt, change.hlc.millis) }
+        result.updatedAt = updatedAt
 
         var conflicts: [FieldConflict] = []
         for (field, register) in article.fields {

@@ -54,7 +54,10 @@ public struct FieldRegister: Sendable, Hashable {
     }
 
     /// The displayed value under `policy`, or nil when the field was never written.
-    public func resolved(by policy: FieldPolicy) -> JSONValue? { ranked(by: policy).first?.value }
+    public func resolved(by policy: FieldPolicy) -> JSONValue? {
+        // Nearly every field has one live write: nothing to rank.
+        siblings.count < 2 ? siblings.first?.value : ranked(by: policy).first?.value
+    }
 
     /// Every distinct live value, displayed one first, when people really
     /// disagree and `policy` surfaces conflicts; otherwise empty.

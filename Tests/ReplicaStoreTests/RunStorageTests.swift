@@ -112,6 +112,26 @@ struct RunStorageTests {
         #expect(try a.digest(at: Dot(a.replicaID, second.dot.counter + 1)) == nil)
     }
 
+    @Test func version4MovesKnowledgeAndKeysReplacedRangesByTheirEnd() throws {
+        let (a, b) = (replicaID(1), replicaID(2))
+        let queue = try DatabaseQueue()
+        try Schema.migrator.migrate(queue, upTo: "v3")
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO version_vector (replica, counter) VALUES (?, 7), (?, 2)", arguments: [a.rawValue, b.rawValue])
+            try db.execute(
+                sql: "INSERT INTO replaced_range (replica, from_counter, to_counter, seq, digest) VALUES (?, 1, 3, 1, 11), (?, 5, 6, 4, 22)",
+                arguments: [a.rawValue, a.rawValue])
+        }
+        try Schema.migrator.migrate(queue)
+        try queue.read { db in
+            #expect(try LogTransaction.readKnowledge(db) == VersionVector([a: 7, b: 2]))
+            #expect(try !db.tableExists("version_vector"))
+            let rows = try Row.fetchAll(db, sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? ORDER BY to_counter", arguments: [a.rawValue])
+            #expect(rows.map { [$0[0], $0[1], $0[2], $0[3]] as [Int64] } == [[1, 3, 1, 11], [5, 6, 4, 22]])
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'replaced_range'") == 0)
+        }
+    }
+
     @Test func aVersion2FileIsMigratedWithItsChangesIntact() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rl-v2-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -81,6 +81,13 @@ struct WireJSONTests {
             (body(extra: #","collectedThrough":9223372036854775808"#), "collectedThrough"),
             (body(extra: #","pullFrom":{"\#(replica)":-1}"#), "pullFrom"),
         ]
+        // Invalid UTF-8 in a string (here in a pushed title, with and without an escape) is refused, not repaired.
+        for title in [Data([0x54, 0xFF, 0x54]), Data("T\\n".utf8) + Data([0xC3])] {
+            let parts = body(push: change).components(separatedBy: #""value":"T""#)
+            let bytes = Data(parts[0].utf8) + Data(#""value":""#.utf8) + title + Data("\"".utf8) + Data(parts[1].utf8)
+            #expect(throws: (any Error).self) { try JSONDecoder().decode(SyncRequest.self, from: bytes) }
+            #expect { try bytes.withUnsafeBytes { try WireJSON.request(from: $0) } } throws: { "\($0)".contains("not JSON") }
+        }
         for (text, expected) in cases {
             #expect(throws: (any Error).self) { try JSONDecoder().decode(SyncRequest.self, from: Data(text.utf8)) }
             do {
