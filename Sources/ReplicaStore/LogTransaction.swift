@@ -34,9 +34,14 @@ struct LogTransaction {
     private var storedFirst: [Int64: UInt64] = [:]
     /// The run the next change may extend: its row, article and last change.
     private var openRun: (seq: Int64, article: ArticleID, last: Change)?
-    /// The visible articles `commit()` re-materialised, so that an edit can
-    /// return its article without reading it back.
-    private(set) var materialized: [ArticleID: Article] = [:]
+    /// The article whose re-materialisation `commit()` keeps in ``materialized``
+    /// (an edit returns it without reading it back; a batch keeps none).
+    var keeping: ArticleID?
+    /// The article ``keeping`` names as `commit()` left it, when visible.
+    private(set) var materialized: Article?
+    /// Articles that had no row in the log when this transaction first read
+    /// them: unless a deferred pass is pending, they have no `article` row yet.
+    private var fresh: Set<ArticleID> = []
 
     struct Live {
         var seq: Int64
@@ -208,7 +213,7 @@ struct LogTransaction {
                 try db.cachedStatement(sql: "UPDATE change_log SET counter = ?, field = ?, value = ?, context = ? WHERE seq = ?")
                     .execute(arguments: [Int64(first.dot.counter), field, value, Self.encode(first.context), seq])
             case nil:
-                try writeRow(seq: seq, members)
+                try writeRow(seq: seq, members, text: (field, value))
             }
             storedFirst[seq] = first.dot.counter
         }
@@ -219,9 +224,9 @@ struct LogTransaction {
     /// of changes (field NULL, value `[[counter, field, value], ...]`). The
     /// context is the first change's; a run's later changes differ from it
     /// only in their own replica's entry, the previous counter.
-    private func writeRow(seq: Int64, _ changes: [Change]) throws {
+    private func writeRow(seq: Int64, _ changes: [Change], text: (field: String?, value: String)? = nil) throws {
         let first = changes[0]
-        let (field, value) = Self.rowText(changes)
+        let (field, value) = text ?? Self.rowText(changes)
         try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -309,6 +314,7 @@ struct LogTransaction {
             storedFirst[seq] = UInt64(row[1] as Int64)
             for change in try Self.decodeRow(row) { loaded.append(Live(seq: seq, change: change)) }
         }
+        if loaded.isEmpty { fresh.insert(id) }
         working[id] = loaded
         return loaded
     }
@@ -341,7 +347,14 @@ struct LogTransaction {
         try Meta.set("hlc", String(clock.last.rawValue), db)
         try Meta.set("seq", String(nextSeq - 1), db)
         if materializes {
-            for id in touched { materialized[id] = try Materializer.rematerialize(id, changes: try liveChanges(ofArticle: id), db) }
+            // A fresh article has no row to compare with (a save, a first pull):
+            // no lookup, unless a deferred pass may have left rows behind.
+            let rowsMayLinger = try !fresh.isEmpty && Meta.get(PendingMaterialization.key, db) != nil
+            for id in touched {
+                let article = try Materializer.rematerialize(
+                    id, changes: try liveChanges(ofArticle: id), db, known: rowsMayLinger || !fresh.contains(id))
+                if id == keeping { materialized = article }
+            }
         }
     }
 
@@ -455,11 +468,9 @@ enum Materializer {
         ]
         let tags = visible ? article.tags : []
         guard let stored else {
-            var arguments = StatementArguments([id.rawValue])
-            arguments += StatementArguments(values)
             try db.cachedStatement(
                 sql: "INSERT INTO article (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ).execute(arguments: arguments)
+            ).execute(arguments: [id.rawValue, values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7]])
             for tag in tags {
                 try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
             }
@@ -468,7 +479,8 @@ enum Materializer {
         let changed = values.indices.filter { stored[$0] != values[$0] }
         if !changed.isEmpty {
             let assignments = changed.map { "\(columns[$0]) = ?" }.joined(separator: ", ")
-            var arguments = StatementArguments(changed.map { values[$0] })
+            var arguments = StatementArguments()
+            for index in changed { arguments += [values[index]] }
             arguments += [id.rawValue]
             try db.cachedStatement(sql: "UPDATE article SET \(assignments) WHERE id = ?").execute(arguments: arguments)
             // Tags change only with the article (its JSON holds them).

@@ -147,7 +147,10 @@ public final class ReplicaStore: Sendable {
     /// Runs `body` in one write transaction and returns article `id` as the
     /// transaction left it (from its re-materialisation, without reading it back).
     func transaction(returning id: ArticleID, _ body: (inout LogTransaction) throws -> Void) throws(StoreError) -> Article {
-        if let article = try transaction(body, then: { _, tx in tx.materialized[id] }) { return article }
+        if let article = try transaction({ tx in
+            tx.keeping = id
+            try body(&tx)
+        }, then: { _, tx in tx.materialized }) { return article }
         return try self.article(id.rawValue)
     }
 
@@ -157,9 +160,10 @@ public final class ReplicaStore: Sendable {
     func transaction(resolving idOrURL: String, _ body: (inout LogTransaction, ArticleID) throws -> Void) throws(StoreError) -> Article {
         let (id, article) = try transaction({ tx in
             let id = try Self.resolve(idOrURL, tx.db)
+            tx.keeping = id
             try body(&tx, id)
             return id
-        }, then: { id, tx in (id, tx.materialized[id]) })
+        }, then: { id, tx in (id, tx.materialized) })
         if let article { return article }
         return try self.article(id.rawValue)
     }
