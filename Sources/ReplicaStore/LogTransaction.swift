@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ReadingListModel
 import SyncCore
+import Synchronization
 
 /// The state of one write transaction on the change log: knowledge, clock
 /// and local sequence are read once, updated in memory, and written back in
@@ -240,7 +241,13 @@ struct LogTransaction {
     private static func rowText(_ changes: [Change]) -> (field: String?, value: String) {
         if changes.count == 1 { return (changes[0].field, changes[0].value.canonicalText) }
         var text = "["
-        text.reserveCapacity(changes.count * 48)
+        // Room for every write, so that appending never reallocates (an excerpt alone is hundreds of bytes).
+        var room = 2
+        for change in changes {
+            if case let .string(value) = change.value { room += value.utf8.count + 2 } else { room += 24 }
+            room += change.field.utf8.count + 26
+        }
+        text.reserveCapacity(room)
         for (index, change) in changes.enumerated() {
             text += index > 0 ? ",[" : "["
             text += String(change.dot.counter)
@@ -370,13 +377,20 @@ struct LogTransaction {
     }
 
     /// The change a row holds, or the changes of a run, in counter order.
-    static func decodeRow(_ row: Row) throws -> [Change] {
+    ///
+    /// `contexts: false` reads the context of deletes only, for
+    /// ``ArticleMaterializer`` over live changes: among live changes no
+    /// context covers another's dot, so the others' contexts decide nothing
+    /// there, and decoding them (a version vector per change of a run) was
+    /// a fifth of the materialisation pass.
+    static func decodeRow(_ row: Row, contexts: Bool = true) throws -> [Change] {
         let replicaText: String = row[0]
         guard let replica = ReplicaID(replicaText) else { throw StoreError.database("corrupt replica id '\(replicaText)' in change_log") }
         let entity = EntityRef(type: row[2], id: row[3])
-        let context = try decodeContext(row[6])
+        let field = row[4] as String?
+        let context = contexts || field == Fields.deleted ? try decodeContext(row[6]) : VersionVector()
         let hlc = HLC(rawValue: UInt64(bitPattern: row[7] as Int64))
-        if let field = row[4] as String? {
+        if let field {
             return [Change(dot: Dot(replica, UInt64(row[1] as Int64)), entity: entity, field: field, value: try decodeValue(row[5]), context: context, hlc: hlc)]
         }
         let text: String = row[5]
@@ -392,7 +406,7 @@ struct LogTransaction {
             }
             let counter = UInt64(number)
             var own = context
-            own[replica] = counter - 1
+            if contexts { own[replica] = counter - 1 }
             changes.append(Change(dot: Dot(replica, counter), entity: entity, field: field, value: parts[2], context: own, hlc: hlc))
         }
         return changes
@@ -446,27 +460,66 @@ enum Meta {
 enum Materializer {
     static let columns = ["visible", "normalized_url", "is_read", "is_archived", "is_favorite", "added_at", "conflict_count", "json"]
 
+    /// What the database must hold for one article: computed from its live
+    /// changes alone (pure, so that a pass can prepare many at once).
+    struct Prepared: Sendable {
+        var id: ArticleID
+        /// Nil when no write of its URL is live: no row.
+        var article: Article?
+        var visible: Bool
+        /// In the order of ``columns``.
+        var values: [DatabaseValue]
+        var tags: [String]
+    }
+
+    static func prepare(_ id: ArticleID, changes: [Change]) -> Prepared {
+        guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
+            return Prepared(id: id, article: nil, visible: false, values: [], tags: [])
+        }
+        let values: [DatabaseValue] = [
+            visible.databaseValue, article.normalizedURL.databaseValue, article.isRead.databaseValue, article.isArchived.databaseValue,
+            article.isFavorite.databaseValue, article.addedAt.databaseValue, article.conflicts.count.databaseValue,
+            article.storageJSON.databaseValue,
+        ]
+        return Prepared(id: id, article: article, visible: visible, values: values, tags: visible ? article.tags : [])
+    }
+
+    /// Prepares every article of `items`, spread over the processor's cores
+    /// (the articles are independent; results come back in order).
+    static func prepareAll(_ items: [(id: ArticleID, changes: [Change])]) -> [Prepared] {
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, items.count / 64)
+        guard parts > 1 else { return items.map { prepare($0.id, changes: $0.changes) } }
+        let results = Mutex([[Prepared]](repeating: [], count: parts))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let range = (items.count * part / parts)..<(items.count * (part + 1) / parts)
+            let prepared = items[range].map { prepare($0.id, changes: $0.changes) }
+            results.withLock { $0[part] = prepared }
+        }
+        return results.withLock { $0.flatMap { $0 } }
+    }
+
     /// Returns the article when it is visible.
     /// `known: false` says the article has no row yet (the caller checked), which saves a lookup.
     @discardableResult
     static func rematerialize(_ id: ArticleID, changes: [Change], _ db: Database, known: Bool = true) throws -> Article? {
+        try write(prepare(id, changes: changes), db, known: known)
+    }
+
+    /// Makes the `article` and `article_tag` rows of one article what `prepared` says.
+    @discardableResult
+    static func write(_ prepared: Prepared, _ db: Database, known: Bool = true) throws -> Article? {
+        let id = prepared.id
         let stored = known ? try Row.fetchOne(
             db.cachedStatement(sql: "SELECT visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json FROM article WHERE id = ?"),
             arguments: [id.rawValue]) : nil
-        guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
+        guard let article = prepared.article else {
             if stored != nil {
                 try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ?").execute(arguments: [id.rawValue])
                 try db.cachedStatement(sql: "DELETE FROM article WHERE id = ?").execute(arguments: [id.rawValue])
             }
             return nil
         }
-        // In the order of `columns` (and of the SELECT above).
-        let values: [DatabaseValue] = [
-            visible.databaseValue, article.normalizedURL.databaseValue, article.isRead.databaseValue, article.isArchived.databaseValue,
-            article.isFavorite.databaseValue, article.addedAt.databaseValue, article.conflicts.count.databaseValue,
-            article.storageJSON.databaseValue,
-        ]
-        let tags = visible ? article.tags : []
+        let (values, tags, visible) = (prepared.values, prepared.tags, prepared.visible)
         guard let stored else {
             try db.cachedStatement(
                 sql: "INSERT INTO article (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"

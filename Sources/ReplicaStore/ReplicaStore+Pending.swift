@@ -127,23 +127,20 @@ extension ReplicaStore {
                     // Rows already there (none in an initial sync) are compared; the others are inserted.
                     let stored = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM article WHERE \(chunkOf("id"))"), arguments: bounds))
                     // The chunk's live changes in one pass over the index, an article's rows together.
-                    var current: (id: String, changes: [Change])?
-                    func flush() throws {
-                        guard let (text, changes) = current else { return }
-                        try Materializer.rematerialize(try ArticleID(validating: text), changes: changes, db, known: stored.contains(text))
-                    }
+                    var articles: [(id: ArticleID, changes: [Change])] = []
+                    articles.reserveCapacity(ids.count)
                     let rows = try Row.fetchCursor(
                         db.cachedStatement(sql: "SELECT \(LogTransaction.columns), article_id FROM change_log WHERE \(chunkOf("article_id")) ORDER BY article_id, seq"),
                         arguments: bounds)
                     while let row = try rows.next() {
                         let article: String = row[8]
-                        if current?.id != article {
-                            try flush()
-                            current = (article, [])
-                        }
-                        current!.changes += try LogTransaction.decodeRow(row)
+                        if articles.last?.id.rawValue != article { articles.append((try ArticleID(validating: article), [])) }
+                        articles[articles.count - 1].changes += try LogTransaction.decodeRow(row, contexts: false)
                     }
-                    try flush()
+                    // Materialising is pure and the other core is idle by now: both prepare, then one writes.
+                    for prepared in Materializer.prepareAll(articles) {
+                        try Materializer.write(prepared, db, known: stored.contains(prepared.id.rawValue))
+                    }
                     try Meta.set(PendingMaterialization.key, last, db)
                     if last == nil { try Meta.set(PendingMaterialization.ownerKey, nil, db) }
                     return ids.count

@@ -64,6 +64,20 @@ struct DeferredMaterializationTests {
         #expect(try deferred.materializePending() == 0)
     }
 
+    @Test func aLargeChunkPreparedOnEveryCoreComesOutTheSame() throws {
+        let source = try richHistory()
+        // Enough articles that a chunk is split across the cores (the history's conflict, delete and highlight among them).
+        try source.save((0..<400).map { SaveRequest(url: "https://example.com/many/\($0)", title: "M \($0)", tags: $0 % 5 == 0 ? ["m"] : []) })
+        let direct = try makeReplica(3, clock: clock)
+        try pages(source, into: direct, pageSize: 100) { try direct.apply($0) }
+        let deferred = try makeReplica(4, clock: clock)
+        try pages(source, into: deferred, pageSize: 100) { try deferred.applyDeferringMaterialization($0) }
+        #expect(try deferred.materializePending() == 450)
+        try expectSound(deferred)
+        #expect(try visibleState(deferred) == visibleState(direct))
+        #expect(try deferred.conflicted().count == 1)
+    }
+
     @Test func aCrashBeforeThePassIsRepairedWhenTheReplicaOpens() throws {
         let source = try richHistory()
         let folder = try temporaryFolder()
