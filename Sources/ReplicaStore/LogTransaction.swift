@@ -412,6 +412,57 @@ struct LogTransaction {
         return changes
     }
 
+    /// The log entries of a row, from counter `floor + 1` on: a single change,
+    /// or the run cut into pieces at its holes (replaced changes), each piece of
+    /// more than one change a run. What ``ReplicaStore/entries(ofRow:)`` makes of
+    /// the row's changes, without a context per change: a stored run is a run
+    /// (its changes were checked when they joined it), so each piece only
+    /// needs the row's context with its own first counter.
+    static func entries(ofRow row: Row, above floor: UInt64) throws -> [LogEntry] {
+        guard (row[4] as String?) == nil else {
+            let change = try decodeRow(row)[0]
+            return change.dot.counter > floor ? [.change(change)] : []
+        }
+        let replicaText: String = row[0]
+        guard let replica = ReplicaID(replicaText) else { throw StoreError.database("corrupt replica id '\(replicaText)' in change_log") }
+        let text: String = row[5]
+        guard case let .array(members)? = JSONValue(jsonText: text), !members.isEmpty else {
+            throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
+        }
+        var writes: [(counter: UInt64, write: ChangeRun.Write)] = []
+        writes.reserveCapacity(members.count)
+        for member in members {
+            guard case let .array(parts) = member, parts.count == 3, let number = parts[0].numberValue, number >= 1,
+                  let field = parts[1].stringValue else {
+                throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
+            }
+            let counter = UInt64(number)
+            if counter > floor { writes.append((counter, ChangeRun.Write(field: field, value: parts[2]))) }
+        }
+        guard !writes.isEmpty else { return [] }
+        let entity = EntityRef(type: row[2], id: row[3])
+        let context = try decodeContext(row[6])
+        let hlc = HLC(rawValue: UInt64(bitPattern: row[7] as Int64))
+        var entries: [LogEntry] = []
+        var start = 0
+        func cut(_ end: Int) {
+            let first = writes[start].counter
+            var own = context
+            own[replica] = first - 1
+            if end - start == 1 {
+                let write = writes[start].write
+                entries.append(.change(Change(dot: Dot(replica, first), entity: entity, field: write.field, value: write.value, context: own, hlc: hlc)))
+            } else {
+                entries.append(.run(ChangeRun(
+                    replica: replica, counter: first, entity: entity, context: own, hlc: hlc, writes: writes[start..<end].map(\.write))))
+            }
+            start = end
+        }
+        for index in 1..<writes.count where writes[index].counter != writes[index - 1].counter + 1 { cut(index) }
+        cut(writes.count)
+        return entries
+    }
+
     /// The live change at `dot`, looked up in the row (single or run) that would hold it.
     static func change(at dot: Dot, _ db: Database) throws -> Change? {
         guard let row = try Row.fetchOne(

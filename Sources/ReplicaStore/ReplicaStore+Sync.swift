@@ -49,7 +49,7 @@ extension ReplicaStore {
         var candidates: [(seq: Int64, counter: UInt64, entry: LogEntry)] = []
         func add(_ row: Row, above floor: UInt64) throws {
             let seq: Int64 = row[8]
-            for entry in Self.entries(ofRow: try LogTransaction.decodeRow(row).filter { $0.dot.counter > floor }) {
+            for entry in try LogTransaction.entries(ofRow: row, above: floor) {
                 candidates.append((seq, entry.lastCounter, entry))
             }
         }

@@ -48,15 +48,45 @@ public struct VersionVector: Sendable, Hashable, Codable, CustomStringConvertibl
         counters.sorted { $0.key < $1.key }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ",")
     }
 
-    /// Reads ``compactText``; nil when the text is not one.
+    /// Reads ``compactText``; nil when the text is not one. (Byte by byte: every
+    /// stored change has a context in this form, and the server reads one per
+    /// change it sends.)
     public init?(compactText text: String) {
-        var counters: [ReplicaID: UInt64] = [:]
-        for part in text.split(separator: ",") {
-            let pieces = part.split(separator: ":")
-            guard pieces.count == 2, let id = ReplicaID(String(pieces[0])), let counter = UInt64(pieces[1]) else { return nil }
-            counters[id] = counter
-        }
+        var text = text
+        guard let counters = text.withUTF8({ Self.parseCompact($0) }) else { return nil }
         self.init(counters)
+    }
+
+    private static func parseCompact(_ bytes: UnsafeBufferPointer<UInt8>) -> [ReplicaID: UInt64]? {
+        var counters: [ReplicaID: UInt64] = [:]
+        var index = 0
+        while index < bytes.count {
+            // 32 lowercase hex digits, ':', a decimal counter, then ',' or the end.
+            guard index + 34 <= bytes.count, bytes[index + 32] == UInt8(ascii: ":") else { return nil }
+            for byte in bytes[index..<(index + 32)] {
+                guard (48...57).contains(byte) || (97...102).contains(byte) else { return nil }
+            }
+            let id = ReplicaID(unchecked: String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<(index + 32)]), as: UTF8.self))
+            index += 33
+            var counter: UInt64 = 0
+            let digitsStart = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: ",") {
+                let digit = bytes[index] &- 48
+                guard digit < 10 else { return nil }
+                let (times10, overflowA) = counter.multipliedReportingOverflow(by: 10)
+                let (sum, overflowB) = times10.addingReportingOverflow(UInt64(digit))
+                guard !overflowA, !overflowB else { return nil }
+                counter = sum
+                index += 1
+            }
+            guard index > digitsStart else { return nil }
+            counters[id] = counter
+            if index < bytes.count {
+                index += 1  // the comma
+                guard index < bytes.count else { return nil }  // a trailing comma
+            }
+        }
+        return counters
     }
 
     /// Checks the representation: no zero counters.

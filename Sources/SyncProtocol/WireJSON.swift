@@ -75,27 +75,39 @@ public enum WireJSON {
     static func write(_ entry: LogEntry, into out: inout String) {
         switch entry {
         case let .change(change):
-            out += "{\"change\":{\"dot\":{\"replica\":\"\(change.dot.replica.rawValue)\",\"counter\":\(change.dot.counter)},\"entity\":"
+            out += "{\"change\":{\"dot\":{\"replica\":\""
+            out += change.dot.replica.rawValue
+            out += "\",\"counter\":"
+            out += String(change.dot.counter)
+            out += "},\"entity\":"
             write(change.entity, into: &out)
             out += ",\"field\":"
             writeString(change.field, into: &out)
             out += ",\"value\":"
-            out += change.value.canonicalText
+            change.value.appendCanonicalText(to: &out)
             out += ",\"context\":"
             write(change.context, into: &out)
-            out += ",\"hlc\":\"\(change.hlc.rawValue)\"}}"
+            out += ",\"hlc\":\""
+            out += String(change.hlc.rawValue)
+            out += "\"}}"
         case let .run(run):
-            out += "{\"run\":{\"replica\":\"\(run.replica.rawValue)\",\"counter\":\(run.counter),\"entity\":"
+            out += "{\"run\":{\"replica\":\""
+            out += run.replica.rawValue
+            out += "\",\"counter\":"
+            out += String(run.counter)
+            out += ",\"entity\":"
             write(run.entity, into: &out)
             out += ",\"context\":"
             write(run.context, into: &out)
-            out += ",\"hlc\":\"\(run.hlc.rawValue)\",\"writes\":["
+            out += ",\"hlc\":\""
+            out += String(run.hlc.rawValue)
+            out += "\",\"writes\":["
             for (index, write) in run.writes.enumerated() {
                 if index > 0 { out += "," }
                 out += "{\"field\":"
                 writeString(write.field, into: &out)
                 out += ",\"value\":"
-                out += write.value.canonicalText
+                write.value.appendCanonicalText(to: &out)
                 out += "}"
             }
             out += "]}}"
@@ -118,14 +130,17 @@ public enum WireJSON {
         for (replica, counter) in vector.counters {
             if !first { out += "," }
             first = false
-            out += "\"\(replica.rawValue)\":\(counter)"
+            out += "\""
+            out += replica.rawValue
+            out += "\":"
+            out += String(counter)
         }
         out += "}"
     }
 
     /// A JSON string literal (the escaping ``JSONValue`` uses).
     static func writeString(_ text: String, into out: inout String) {
-        out += JSONValue.string(text).canonicalText
+        JSONValue.appendString(text, to: &out)
     }
 }
 

@@ -92,6 +92,33 @@ struct RunStorageTests {
         #expect(Set(run.writes.map(\.field)).isSuperset(of: [Fields.deleted, Fields.url, Fields.addedAt, Fields.title, Fields.tag("x"), Fields.isRead]))
     }
 
+    @Test func aRowBecomesTheSameEntriesWithoutAContextPerChange() throws {
+        // Runs with holes (replaced changes), a remote run, single changes, a delete.
+        let a = try makeReplica(1, clock: clock)
+        let b = try makeReplica(2, clock: clock)
+        try a.save(SaveRequest(url: pageA, title: "T", tags: ["a", "b", "c"], note: "n", excerpt: "e"))
+        try b.save(SaveRequest(url: pageB, title: "B", tags: ["x"]))
+        try sync(a, b)
+        _ = try a.edit(pageA, [Fields.note: "n2"])
+        _ = try a.setTags(pageA, ["b"], present: false)
+        _ = try b.edit(pageB, [Fields.title: "B2", Fields.note: "m"])
+        try a.delete(pageB)
+        try sync(a, b)
+        let rows = try a.read { db in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log ORDER BY seq") }
+        #expect(rows.count >= 4)
+        var pieces = 0
+        for row in rows {
+            let changes = try LogTransaction.decodeRow(row)
+            for floor in [0] + changes.map({ $0.dot.counter }) + changes.map({ $0.dot.counter - 1 }) {
+                let fast = try LogTransaction.entries(ofRow: row, above: floor)
+                let slow = ReplicaStore.entries(ofRow: changes.filter { $0.dot.counter > floor })
+                #expect(fast == slow, "row \(row), floor \(floor)")
+                pieces += fast.count
+            }
+        }
+        #expect(pieces > rows.count)
+    }
+
     @Test func theDigestOfAChangeMadeHereOutlivesItsReplacement() throws {
         let a = try makeReplica(1, clock: clock)
         try a.save(SaveRequest(url: pageA, title: "First", tags: ["x"]))

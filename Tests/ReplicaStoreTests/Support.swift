@@ -60,3 +60,4 @@ func fingerprint(_ store: ReplicaStore) throws -> String {
 }
 
 let pageA = "https://example.com/a"
+let pageB = "https://example.com/b"

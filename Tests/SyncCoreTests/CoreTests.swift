@@ -19,6 +19,26 @@ struct ClockTests {
         a.checkInvariants()
     }
 
+    @Test func compactTextRoundTripsAndRefusesWhatItNeverWrites() {
+        var random = SplitMix64(seed: 11)
+        for size in [0, 1, 2, 7] {
+            var counters: [ReplicaID: UInt64] = [:]
+            for _ in 0..<size { counters[ReplicaID.random(using: &random)] = random.next() % 3 == 0 ? UInt64.max : random.next() % 1_000_000 + 1 }
+            let vector = VersionVector(counters)
+            #expect(VersionVector(compactText: vector.compactText) == vector, "\(vector.compactText)")
+        }
+        #expect(VersionVector(compactText: "") == VersionVector())
+        let id = r(1).rawValue
+        for bad in [
+            "x", "\(id)", "\(id):", "\(id):x", "\(id):1,", ",\(id):1", "\(id):1,,\(id):2", "\(id.dropLast()):1",
+            "ABCDEF\(id.dropFirst(6)):1", "\(id):-1", "\(id):18446744073709551616", "\(id):1 ", "\(id);1",
+        ] {
+            #expect(VersionVector(compactText: bad) == nil, "\(bad)")
+        }
+        #expect(VersionVector(compactText: "\(id):0") == VersionVector())
+        #expect(VersionVector(compactText: "\(id):18446744073709551615") == VersionVector([r(1): .max]))
+    }
+
     @Test func hybridClockIsMonotonicAndBoundsSkew() {
         var clock = HybridClock()
         let t1 = clock.tick(now: 1000)
