@@ -7,7 +7,8 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "ReadingListSync",
-    platforms: [.macOS(.v14), .iOS(.v17)],
+    // Synchronization's Mutex and String(validating:as:) need macOS 15 and iOS 18.
+    platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         .library(name: "ReadingListModel", targets: ["ReadingListModel"]),
         .library(name: "SyncCore", targets: ["SyncCore"]),

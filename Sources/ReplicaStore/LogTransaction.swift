@@ -400,11 +400,10 @@ struct LogTransaction {
         var changes: [Change] = []
         changes.reserveCapacity(members.count)
         for member in members {
-            guard case let .array(parts) = member, parts.count == 3, let number = parts[0].numberValue, number >= 1,
-                  let field = parts[1].stringValue else {
+            guard case let .array(parts) = member, parts.count == 3, let number = parts[0].numberValue,
+                  let counter = UInt64(exactly: number), counter >= 1, let field = parts[1].stringValue else {
                 throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
             }
-            let counter = UInt64(number)
             var own = context
             if contexts { own[replica] = counter - 1 }
             changes.append(Change(dot: Dot(replica, counter), entity: entity, field: field, value: parts[2], context: own, hlc: hlc))
@@ -432,11 +431,10 @@ struct LogTransaction {
         var writes: [(counter: UInt64, write: ChangeRun.Write)] = []
         writes.reserveCapacity(members.count)
         for member in members {
-            guard case let .array(parts) = member, parts.count == 3, let number = parts[0].numberValue, number >= 1,
-                  let field = parts[1].stringValue else {
+            guard case let .array(parts) = member, parts.count == 3, let number = parts[0].numberValue,
+                  let counter = UInt64(exactly: number), counter >= 1, let field = parts[1].stringValue else {
                 throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
             }
-            let counter = UInt64(number)
             if counter > floor { writes.append((counter, ChangeRun.Write(field: field, value: parts[2]))) }
         }
         guard !writes.isEmpty else { return [] }
@@ -537,8 +535,10 @@ enum Materializer {
 
     /// Prepares every article of `items`, spread over the processor's cores
     /// (the articles are independent; results come back in order).
-    static func prepareAll(_ items: [(id: ArticleID, changes: [Change])]) -> [Prepared] {
-        let parts = min(ProcessInfo.processInfo.activeProcessorCount, items.count / 64)
+    static func prepareAll(
+        _ items: [(id: ArticleID, changes: [Change])], cores: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) -> [Prepared] {
+        let parts = min(cores, items.count / 64)
         guard parts > 1 else { return items.map { prepare($0.id, changes: $0.changes) } }
         let results = Mutex([[Prepared]](repeating: [], count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in

@@ -11,9 +11,12 @@ extension ReplicaStore {
     /// - for every replica, the live dots and the replaced ranges cover
     ///   exactly `1...knowledge[replica]`, without overlap (no gap, no dot seen twice);
     /// - adjacent replaced ranges are merged;
+    /// - every change made here that is no longer live has its digest kept
+    ///   (fork detection), and no digest is kept beyond this replica's knowledge;
     /// - the materialised articles equal what the live writes say.
     public func checkInvariants() throws(StoreError) -> [String] {
         let materializes = materializes
+        let me = replicaID
         return try read { db in
             var problems: [String] = []
             let knowledge = try LogTransaction.readKnowledge(db)
@@ -58,6 +61,16 @@ extension ReplicaStore {
                 SELECT count(*) FROM replaced_range a JOIN replaced_range b ON a.replica = b.replica AND b.from_counter = a.to_counter + 1
                 """) ?? 0
             if adjacent > 0 { problems.append("\(adjacent) pairs of adjacent replaced ranges were not merged") }
+
+            let ownLive = Set(live.lazy.filter { $0.dot.replica == me }.map(\.dot.counter))
+            let kept = Set(try Int64.fetchAll(db, sql: "SELECT counter FROM own_digest").map { UInt64(bitPattern: $0) })
+            if let beyond = kept.first(where: { $0 > knowledge[me] }) {
+                problems.append("a digest is kept for own change \(beyond), beyond knowledge \(knowledge[me])")
+            }
+            if knowledge[me] > 0 {
+                let lost = (1...knowledge[me]).lazy.filter { !ownLive.contains($0) && !kept.contains($0) }
+                if let first = lost.first { problems.append("own change \(first) was replaced without keeping its digest") }
+            }
 
             guard materializes else { return problems }
             var expected: [String: (Article, Bool)] = [:]

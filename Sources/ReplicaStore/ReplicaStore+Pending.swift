@@ -59,6 +59,8 @@ extension ReplicaStore {
     }
 
     static let bulkCheckpointPages = 10_000
+    /// Articles the pass holds and prepares at a time.
+    static let preparedBatch = 256
     static let defaultCheckpointPages = 1_000
 
     /// SQLite's default checkpoint interval again, and the write-ahead log
@@ -126,21 +128,29 @@ extension ReplicaStore {
                     try db.execute(sql: "DELETE FROM article WHERE id IN (\(orphans))", arguments: bounds)
                     // Rows already there (none in an initial sync) are compared; the others are inserted.
                     let stored = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM article WHERE \(chunkOf("id"))"), arguments: bounds))
-                    // The chunk's live changes in one pass over the index, an article's rows together.
-                    var articles: [(id: ArticleID, changes: [Change])] = []
-                    articles.reserveCapacity(ids.count)
+                    // The chunk's live changes in one pass over the index, an article's rows
+                    // together, in batches: materialising is pure and the other core is idle
+                    // by now, so every core prepares a batch, then the one writer writes it
+                    // (a batch, not the chunk, in memory: articles may carry their full text).
+                    var batch: [(id: ArticleID, changes: [Change])] = []
+                    func flush() throws {
+                        for prepared in Materializer.prepareAll(batch) {
+                            try Materializer.write(prepared, db, known: stored.contains(prepared.id.rawValue))
+                        }
+                        batch.removeAll(keepingCapacity: true)
+                    }
                     let rows = try Row.fetchCursor(
                         db.cachedStatement(sql: "SELECT \(LogTransaction.columns), article_id FROM change_log WHERE \(chunkOf("article_id")) ORDER BY article_id, seq"),
                         arguments: bounds)
                     while let row = try rows.next() {
                         let article: String = row[8]
-                        if articles.last?.id.rawValue != article { articles.append((try ArticleID(validating: article), [])) }
-                        articles[articles.count - 1].changes += try LogTransaction.decodeRow(row, contexts: false)
+                        if batch.last?.id.rawValue != article {
+                            if batch.count == Self.preparedBatch { try flush() }
+                            batch.append((try ArticleID(validating: article), []))
+                        }
+                        batch[batch.count - 1].changes += try LogTransaction.decodeRow(row, contexts: false)
                     }
-                    // Materialising is pure and the other core is idle by now: both prepare, then one writes.
-                    for prepared in Materializer.prepareAll(articles) {
-                        try Materializer.write(prepared, db, known: stored.contains(prepared.id.rawValue))
-                    }
+                    try flush()
                     try Meta.set(PendingMaterialization.key, last, db)
                     if last == nil { try Meta.set(PendingMaterialization.ownerKey, nil, db) }
                     return ids.count

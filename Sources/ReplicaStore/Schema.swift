@@ -1,4 +1,5 @@
 import GRDB
+import SyncCore
 
 /// The replica database schema and its one migrator.
 enum Schema {
@@ -115,7 +116,9 @@ enum Schema {
             // all three, and one small table is one page to write, not two.
             var counters: [String] = []
             for row in try Row.fetchAll(db, sql: "SELECT replica, counter FROM version_vector WHERE counter > 0 ORDER BY replica") {
-                counters.append("\(row[0] as String):\(row[1] as Int64)")
+                // (The version 3 reader skipped a row whose id is not one; so does the move.)
+                guard let replica = ReplicaID(row[0] as String) else { continue }
+                counters.append("\(replica.rawValue):\(row[1] as Int64)")
             }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO replica_meta (key, value) VALUES ('knowledge', ?)", arguments: [counters.joined(separator: ",")])

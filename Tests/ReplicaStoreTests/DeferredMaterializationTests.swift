@@ -76,6 +76,20 @@ struct DeferredMaterializationTests {
         try expectSound(deferred)
         #expect(try visibleState(deferred) == visibleState(direct))
         #expect(try deferred.conflicted().count == 1)
+        // And whatever this machine's cores: prepared in 1, 2 or 3 parts, the same articles in the same order.
+        let items = try deferred.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT article_id FROM change_log ORDER BY article_id").map { text in
+                let id = try ArticleID(validating: text)
+                return (id: id, changes: try LogTransaction.liveChanges(ofArticle: id, db))
+            }
+        }
+        let one = Materializer.prepareAll(items, cores: 1)
+        for cores in [2, 3] {
+            let split = Materializer.prepareAll(items, cores: cores)
+            #expect(split.map(\.id) == one.map(\.id))
+            #expect(split.map(\.article) == one.map(\.article))
+            #expect(split.map(\.values) == one.map(\.values))
+        }
     }
 
     @Test func aCrashBeforeThePassIsRepairedWhenTheReplicaOpens() throws {
