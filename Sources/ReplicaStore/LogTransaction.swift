@@ -393,22 +393,32 @@ struct LogTransaction {
         if let field {
             return [Change(dot: Dot(replica, UInt64(row[1] as Int64)), entity: entity, field: field, value: try decodeValue(row[5]), context: context, hlc: hlc)]
         }
-        let text: String = row[5]
+        let members = try runMembers(row[5])
+        var changes: [Change] = []
+        changes.reserveCapacity(members.count)
+        for (counter, write) in members {
+            var own = context
+            if contexts { own[replica] = counter - 1 }
+            changes.append(Change(dot: Dot(replica, counter), entity: entity, field: write.field, value: write.value, context: own, hlc: hlc))
+        }
+        return changes
+    }
+
+    /// The members of a run row's `value`, `[[counter, field, value], ...]`, in order.
+    static func runMembers(_ text: String) throws -> [(counter: UInt64, write: ChangeRun.Write)] {
         guard case let .array(members)? = JSONValue(jsonText: text), !members.isEmpty else {
             throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
         }
-        var changes: [Change] = []
-        changes.reserveCapacity(members.count)
+        var writes: [(counter: UInt64, write: ChangeRun.Write)] = []
+        writes.reserveCapacity(members.count)
         for member in members {
             guard case let .array(parts) = member, parts.count == 3, let number = parts[0].numberValue,
                   let counter = UInt64(exactly: number), counter >= 1, let field = parts[1].stringValue else {
                 throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
             }
-            var own = context
-            if contexts { own[replica] = counter - 1 }
-            changes.append(Change(dot: Dot(replica, counter), entity: entity, field: field, value: parts[2], context: own, hlc: hlc))
+            writes.append((counter, ChangeRun.Write(field: field, value: parts[2])))
         }
-        return changes
+        return writes
     }
 
     /// The log entries of a row, from counter `floor + 1` on: a single change,
@@ -424,19 +434,7 @@ struct LogTransaction {
         }
         let replicaText: String = row[0]
         guard let replica = ReplicaID(replicaText) else { throw StoreError.database("corrupt replica id '\(replicaText)' in change_log") }
-        let text: String = row[5]
-        guard case let .array(members)? = JSONValue(jsonText: text), !members.isEmpty else {
-            throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
-        }
-        var writes: [(counter: UInt64, write: ChangeRun.Write)] = []
-        writes.reserveCapacity(members.count)
-        for member in members {
-            guard case let .array(parts) = member, parts.count == 3, let number = parts[0].numberValue,
-                  let counter = UInt64(exactly: number), counter >= 1, let field = parts[1].stringValue else {
-                throw StoreError.database("corrupt run in change_log: \(text.prefix(60))")
-            }
-            if counter > floor { writes.append((counter, ChangeRun.Write(field: field, value: parts[2]))) }
-        }
+        let writes = try runMembers(row[5]).filter { $0.counter > floor }
         guard !writes.isEmpty else { return [] }
         let entity = EntityRef(type: row[2], id: row[3])
         let context = try decodeContext(row[6])
