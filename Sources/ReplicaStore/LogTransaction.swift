@@ -53,19 +53,28 @@ struct LogTransaction {
         self.db = db
         self.replica = replica
         self.now = now
-        knowledge = try Self.readKnowledge(db)
-        clock = HybridClock(last: HLC(rawValue: UInt64(try Meta.get("hlc", db) ?? "0") ?? 0))
+        // Knowledge, clock and sequence: one read (one page).
+        var state: [String: String] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM replica_meta WHERE key IN ('knowledge', 'hlc', 'seq')")) {
+            state[row[0]] = row[1] as String
+        }
+        knowledge = try Self.knowledge(fromText: state["knowledge"])
+        clock = HybridClock(last: HLC(rawValue: UInt64(state["hlc"] ?? "0") ?? 0))
         // Every transaction that takes a sequence number records the last one in
         // `seq` (replaced ranges keep old numbers, so change_log's maximum alone
         // would not do; scanning replaced_range for its maximum would cost the
         // size of the log on every write).
         let maxChange = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
-        nextSeq = max(maxChange, Int64(try Meta.get("seq", db) ?? "0") ?? 0) + 1
+        nextSeq = max(maxChange, Int64(state["seq"] ?? "0") ?? 0) + 1
     }
 
     /// The replica's knowledge: `knowledge` in `replica_meta`, in ``VersionVector/compactText`` form.
     static func readKnowledge(_ db: Database) throws -> VersionVector {
-        guard let text = try Meta.get("knowledge", db) else { return VersionVector() }
+        try knowledge(fromText: Meta.get("knowledge", db))
+    }
+
+    private static func knowledge(fromText text: String?) throws -> VersionVector {
+        guard let text else { return VersionVector() }
         guard let knowledge = VersionVector(compactText: text) else {
             throw StoreError.database("corrupt knowledge in replica_meta: \(text.prefix(60))")
         }
@@ -349,10 +358,16 @@ struct LogTransaction {
         if marksPending, let first = touched.min() { try PendingMaterialization.mark(before: first, db) }
         try flushRows()
         openRun = nil
-        if knowledgeChanged { try Meta.set("knowledge", knowledge.compactText, db) }
+        // Clock and sequence (and knowledge, when it moved) in one statement.
+        let upsert = " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        if knowledgeChanged {
+            try db.cachedStatement(sql: "INSERT INTO replica_meta (key, value) VALUES ('hlc', ?), ('seq', ?), ('knowledge', ?)" + upsert)
+                .execute(arguments: [String(clock.last.rawValue), String(nextSeq - 1), knowledge.compactText])
+        } else {
+            try db.cachedStatement(sql: "INSERT INTO replica_meta (key, value) VALUES ('hlc', ?), ('seq', ?)" + upsert)
+                .execute(arguments: [String(clock.last.rawValue), String(nextSeq - 1)])
+        }
         knowledgeChanged = false
-        try Meta.set("hlc", String(clock.last.rawValue), db)
-        try Meta.set("seq", String(nextSeq - 1), db)
         if materializes {
             // A fresh article has no row to compare with (a save, a first pull):
             // no lookup, unless a deferred pass may have left rows behind.
