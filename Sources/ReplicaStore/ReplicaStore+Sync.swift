@@ -109,6 +109,16 @@ extension ReplicaStore {
         return try transaction(materializing: materializing) { tx in
             var gate = CausalGate(knowledge: tx.knowledge)
             var duplicates = 0
+            // Every article the batch writes, read in one statement.
+            var articles: Set<ArticleID> = []
+            for entry in entries {
+                switch entry {
+                case let .change(change): if let id = change.entity.articleID { articles.insert(id) }
+                case let .run(run): if let id = run.entity.articleID { articles.insert(id) }
+                case .replaced: break
+                }
+            }
+            try tx.preload(articles)
             // A run is admitted and applied change by change (the log keeps it as one row again).
             for (index, entry) in entries.lazy.flatMap(\.expanded).enumerated() {
                 try faults?.beforeEntry(index)
