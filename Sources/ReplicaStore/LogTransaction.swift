@@ -463,10 +463,9 @@ struct LogTransaction {
 
     /// The log entries of a row, from counter `floor + 1` on: a single change,
     /// or the run cut into pieces at its holes (replaced changes), each piece of
-    /// more than one change a run. What ``ReplicaStore/entries(ofRow:)`` makes of
-    /// the row's changes, without a context per change: a stored run is a run
-    /// (its changes were checked when they joined it), so each piece only
-    /// needs the row's context with its own first counter.
+    /// more than one change a run. No context per change is decoded: a stored
+    /// run is a run (its changes were checked when they joined it), so each
+    /// piece only needs the row's context with its own first counter.
     static func entries(ofRow row: Row, above floor: UInt64) throws -> [LogEntry] {
         guard (row[4] as String?) == nil else {
             let change = try decodeRow(row)[0]
@@ -545,6 +544,7 @@ enum Meta {
 /// updates the columns it changed and leaves the tags and the indexes on
 /// unchanged columns alone, so its transaction writes fewer pages.
 enum Materializer {
+    /// The `article` columns a row is compared and written by, in the order of ``Prepared/values``.
     static let columns = ["visible", "normalized_url", "is_read", "is_archived", "is_favorite", "added_at", "conflict_count", "json"]
 
     /// What the database must hold for one article: computed from its live
@@ -599,7 +599,7 @@ enum Materializer {
     static func write(_ prepared: Prepared, _ db: Database, known: Bool = true) throws -> Article? {
         let id = prepared.id
         let stored = known ? try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json FROM article WHERE id = ?"),
+            db.cachedStatement(sql: "SELECT \(columns.joined(separator: ", ")) FROM article WHERE id = ?"),
             arguments: [id.rawValue]) : nil
         guard let article = prepared.article else {
             if stored != nil {
@@ -611,7 +611,7 @@ enum Materializer {
         let (values, tags, visible) = (prepared.values, prepared.tags, prepared.visible)
         guard let stored else {
             try db.cachedStatement(
-                sql: "INSERT INTO article (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                sql: "INSERT INTO article (id, \(columns.joined(separator: ", "))) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ).execute(arguments: [id.rawValue, values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7]])
             for tag in tags {
                 try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])

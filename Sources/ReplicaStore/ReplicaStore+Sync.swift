@@ -78,21 +78,6 @@ extension ReplicaStore {
         return candidates.prefix(limit).map(\.entry)
     }
 
-    /// A row's changes as entries, cut where a counter is missing (a change of
-    /// the run that was replaced): each piece is a run, or a single change.
-    static func entries(ofRow changes: [Change]) -> [LogEntry] {
-        var entries: [LogEntry] = []
-        var start = changes.startIndex
-        func cut(_ end: Int) {
-            let piece = changes[start..<end]
-            if piece.count > 1, let run = ChangeRun(piece) { entries.append(.run(run)) } else { entries += piece.map(LogEntry.change) }
-            start = end
-        }
-        for index in changes.indices.dropFirst() where changes[index].dot.counter != changes[index - 1].dot.counter + 1 { cut(index) }
-        if start < changes.endIndex { cut(changes.endIndex) }
-        return entries
-    }
-
     /// Applies a batch in one transaction: all of it, or (on any refusal) none of it.
     ///
     /// Each replica's entries must continue its counters without a gap and
@@ -228,7 +213,7 @@ extension ReplicaStore {
         try read { db in
             var lines: [LogLine] = []
             for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
-                for entry in Self.entries(ofRow: try LogTransaction.decodeRow(row)) { lines.append(LogLine(seq: row[8], entry: entry)) }
+                for entry in try LogTransaction.entries(ofRow: row, above: 0) { lines.append(LogLine(seq: row[8], entry: entry)) }
             }
             for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
                 guard let replica = ReplicaID(row[0] as String) else { continue }
