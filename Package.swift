@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "SyncClientHTTP",
             dependencies: [
-                "SyncClient", "SyncProtocol",
+                "SyncClient", "SyncProtocol", "SyncCore", "ReplicaStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),

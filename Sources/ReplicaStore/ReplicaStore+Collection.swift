@@ -18,6 +18,7 @@ extension ReplicaStore {
     @discardableResult
     public func collectGarbage(horizon: VersionVector) throws(StoreError) -> [ArticleID] {
         guard !horizon.isEmpty, try holdsDeletes() else { return [] }
+        let materializes = materializes
         return try transaction { tx in
             let candidates = try String.fetchAll(
                 // The literals match the partial index change_log_tombstone.
@@ -32,6 +33,8 @@ extension ReplicaStore {
                 // Everything live is in the deletes' past (the article is invisible), hence within the horizon too.
                 guard live.allSatisfy({ horizon.covers($0.dot) }) else { continue }
                 for change in live { try tx.forget(change) }
+                // (A store that materialises only on demand drops a stored row now: nothing new in the log would say so.)
+                if !materializes { try Materializer.rematerialize(id, changes: [], tx.db) }
                 collected.append(id)
             }
             return collected
@@ -55,9 +58,14 @@ extension ReplicaStore {
     /// the horizon (made by a replica the server had not heard of yet) stay.
     @discardableResult
     public func forget(article: ArticleID, within horizon: VersionVector) throws(StoreError) -> Int {
-        try transaction { tx in
-            let doomed = try tx.liveChanges(ofArticle: article).filter { horizon.covers($0.dot) }
+        let materializes = materializes
+        return try transaction { tx in
+            let live = try tx.liveChanges(ofArticle: article)
+            let doomed = live.filter { horizon.covers($0.dot) }
             for change in doomed { try tx.forget(change) }
+            if !materializes, !doomed.isEmpty {
+                try Materializer.rematerialize(article, changes: live.filter { !horizon.covers($0.dot) }, tx.db)
+            }
             return doomed.count
         }
     }

@@ -5,6 +5,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import SyncClient
+import SyncCore
 import Synchronization
 import SyncProtocol
 
@@ -12,6 +13,7 @@ import SyncProtocol
 public final class HTTPSyncTransport: SyncTransport {
     let client: HTTPClient
     let endpoint: String
+    let snapshotEndpoint: String
     let token: String
     let timeout: TimeAmount
     let compresses: Bool
@@ -39,6 +41,7 @@ public final class HTTPSyncTransport: SyncTransport {
         var base = server
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = base + "/v1/sync"
+        snapshotEndpoint = base + "/v1/snapshot"
         self.token = token
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
         var configuration = HTTPClient.Configuration()
@@ -87,6 +90,69 @@ public final class HTTPSyncTransport: SyncTransport {
             throw .unreachable(text.contains("Connection refused") ? "connection refused at \(endpoint)" : text)
         }
         return try Self.decode(status: status, data: data)
+    }
+
+    /// Downloads the server's snapshot of the list (`GET /v1/snapshot`) into a
+    /// new file at `path`, streamed to disk. Returns the knowledge it holds, or
+    /// nil when the server makes no snapshots. An incomplete download throws
+    /// and leaves no file.
+    public func downloadSnapshot(to path: String) async throws(SyncTransportError) -> VersionVector? {
+        var http = HTTPClientRequest(url: snapshotEndpoint)
+        http.headers.add(name: "Authorization", value: "Bearer \(token)")
+        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+            throw .unreachable("cannot write the snapshot to '\(path)'")
+        }
+        var complete = false
+        defer {
+            try? file.close()
+            if !complete { try? FileManager.default.removeItem(atPath: path) }
+        }
+        let status: Int
+        var received = 0
+        var knowledge: VersionVector?
+        var failure = ByteBuffer()
+        do {
+            let response = try await client.execute(http, timeout: timeout)
+            status = Int(response.status.code)
+            let expected = response.headers.first(name: "Content-Length").flatMap(Int.init)
+            if status == 200 {
+                guard let text = response.headers.first(name: "Readinglist-Knowledge"), let vector = VersionVector(compactText: text) else {
+                    throw SyncTransportError.invalidResponse("a snapshot without a valid Readinglist-Knowledge header")
+                }
+                knowledge = vector
+                for try await chunk in response.body {
+                    received += chunk.readableBytes
+                    try file.write(contentsOf: chunk.readableBytesView)
+                }
+                guard expected == nil || expected == received else {
+                    throw SyncTransportError.unreachable("the snapshot ended after \(received) of \(expected ?? 0) bytes")
+                }
+                try file.synchronize()
+            } else {
+                failure = try await response.body.collect(upTo: 1 << 20)
+            }
+            let head = Self.headerBytes(response.headers, firstLine: "HTTP/1.1 \(response.status.code) \(response.status.reasonPhrase)", extra: [])
+            let sent = Self.headerBytes(http.headers, firstLine: "GET /v1/snapshot HTTP/1.1", extra: ["Host: 127.0.0.1:65535"])
+            counters.withLock { $0.sent += sent; $0.received += head + received + failure.readableBytes; $0.roundTrips += 1 }
+        } catch let error as SyncTransportError {
+            throw error
+        } catch {
+            let text = "\(error)"
+            throw .unreachable(text.contains("Connection refused") ? "connection refused at \(snapshotEndpoint)" : text)
+        }
+        if status == 200 {
+            complete = true
+            return knowledge
+        }
+        let data = Data(buffer: failure)
+        if let answer = try? JSONDecoder().decode(ErrorResponse.self, from: data) {
+            // (A server before snapshots answers 404 without this code: the same, no snapshot.)
+            if answer.error.code == .snapshotUnavailable { return nil }
+            throw .rejected(status: status, code: answer.error.code, message: answer.error.message)
+        }
+        if status == 404 { return nil }
+        if status >= 500 { throw .unreachable("HTTP \(status)") }
+        throw .invalidResponse("HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
     }
 
     static let compressionThreshold = 1024

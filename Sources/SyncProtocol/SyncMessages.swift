@@ -117,6 +117,8 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
     case replicaBehindItself = "replica_behind_itself"
     case rejoinRequired = "rejoin_required"
     case malformedChange = "malformed_change"
+    /// `GET /v1/snapshot` on a server that makes no snapshots (the client pulls page by page).
+    case snapshotUnavailable = "snapshot_unavailable"
     case unavailable
 
     public var httpStatus: Int {
@@ -127,6 +129,7 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
         case .bodyTooLarge, .tooManyChanges: 413
         case .gap, .missingDependency, .copiedReplica, .replicaBehindItself, .rejoinRequired: 409
         case .malformedChange: 422
+        case .snapshotUnavailable: 404
         case .unavailable: 503
         }
     }

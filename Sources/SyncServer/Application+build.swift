@@ -37,7 +37,7 @@ public func buildApplication(
         logger: logger)
 }
 
-/// The routes: `GET /health`, `GET /metrics`, `POST /v1/sync`.
+/// The routes: `GET /health`, `GET /metrics`, `POST /v1/sync`, `GET /v1/snapshot`.
 public func buildRouter(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ObservationMiddleware(metrics: service.metrics, logger: logger))
@@ -52,8 +52,11 @@ public func buildRouter(service: SyncService, logger: Logger) -> Router<BasicReq
     router.post("/v1/sync") { request, context in
         await SyncRoute(service: service).respond(to: request, context: context)
     }
+    router.get("/v1/snapshot") { request, context in
+        await SnapshotRoute(service: service).respond(to: request, context: context)
+    }
     // Any other method on a served path: 405 with the allowed ones.
-    let served: [String: HTTPRequest.Method] = ["/health": .get, "/metrics": .get, "/v1/sync": .post]
+    let served: [String: HTTPRequest.Method] = ["/health": .get, "/metrics": .get, "/v1/sync": .post, "/v1/snapshot": .get]
     let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options, .trace, .connect, HTTPRequest.Method("QUERY")!]
     for (path, allowed) in served {
         for method in methods where method != allowed {
@@ -101,15 +104,55 @@ struct SyncRoute: Sendable {
         }
     }
 
-    private func authenticate(_ request: Request) async throws(ServerError) -> ServerUser {
+    func authenticate(_ request: Request) async throws(ServerError) -> ServerUser {
+        try await SyncRoute.authenticate(request, storage: service.storage)
+    }
+
+    static func authenticate(_ request: Request, storage: any ServerStorage) async throws(ServerError) -> ServerUser {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw .refused(.unauthorized, "missing bearer token: send 'Authorization: Bearer TOKEN'")
         }
         let token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
-        guard let user = try await service.storage.user(tokenHash: Tokens.hash(token)) else {
+        guard let user = try await storage.user(tokenHash: Tokens.hash(token)) else {
             throw .refused(.unauthorized, "unknown or revoked token")
         }
         return user
+    }
+}
+
+/// `GET /v1/snapshot`: the user's whole list as a replica file (SQLite), for
+/// a new replica to start from; `Readinglist-Knowledge` says what it holds.
+/// The file is written for this request, streamed, and removed.
+struct SnapshotRoute: Sendable {
+    let service: SyncService
+
+    func respond(to request: Request, context: BasicRequestContext) async -> Response {
+        do {
+            let user = try await SyncRoute.authenticate(request, storage: service.storage)
+            guard let snapshot = try await service.storage.snapshot(for: user) else {
+                throw ServerError.refused(.snapshotUnavailable, "this server's storage makes no snapshots; sync page by page (POST /v1/sync)")
+            }
+            context.logger.debug("snapshot", metadata: ["user": .string(user.name), "bytes": .stringConvertible(snapshot.bytes)])
+            let file: ResponseBody
+            do { file = try await FileIO().loadFile(path: snapshot.path, context: context) } catch {
+                try? FileManager.default.removeItem(atPath: snapshot.path)
+                throw ServerError.storage("snapshot \(snapshot.path): \(error)")
+            }
+            let path = snapshot.path
+            let body = ResponseBody(contentLength: snapshot.bytes) { writer in
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                let sending = file
+                try await sending.write(writer)
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/vnd.sqlite3", .readinglistKnowledge: snapshot.knowledge.compactText],
+                body: body)
+        } catch let error as ServerError {
+            return errorResponse(error, metrics: service.metrics, logger: context.logger)
+        } catch {
+            return errorResponse(.storage("\(error)"), metrics: service.metrics, logger: context.logger)
+        }
     }
 }
 
@@ -149,7 +192,7 @@ struct ObservationMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let path = request.uri.path
-        let route = ["/health", "/metrics", "/v1/sync"].contains(path) ? path : "other"
+        let route = ["/health", "/metrics", "/v1/sync", "/v1/snapshot"].contains(path) ? path : "other"
         do {
             let response = try await next(request, context)
             finish(request, route: route, status: Int(response.status.code), since: start)
@@ -218,4 +261,9 @@ enum Compression {
         }
         return false
     }
+}
+
+extension HTTPFields.Element.Name {
+    /// `Readinglist-Knowledge`: the version vector a snapshot holds (compact text).
+    static let readinglistKnowledge = Self("Readinglist-Knowledge")!
 }

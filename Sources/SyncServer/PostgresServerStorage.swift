@@ -228,6 +228,9 @@ public final class PostgresServerStorage: ServerStorage {
     public func space(for user: ServerUser) async throws(ServerError) -> any SyncSpace {
         PostgresSpace(storage: self, userID: user.id)
     }
+
+    /// None: the lists live in shared tables, not in replica files (clients pull page by page).
+    public func snapshot(for user: ServerUser) async throws(ServerError) -> ReplicaStore.Snapshot? { nil }
 }
 
 /// Lets exactly one of several racing tasks finish something.

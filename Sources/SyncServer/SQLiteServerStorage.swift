@@ -13,6 +13,8 @@ public final class SQLiteServerStorage: ServerStorage {
     /// The per-sync bookkeeping writes, committed in groups.
     let bookkeeping: GroupCommit
     let spacesFolder: String
+    /// Snapshots being sent (each removed once sent; the folder is emptied when the server starts).
+    let snapshotsFolder: String
     let now: @Sendable () -> Int64
     private let spaces = Mutex<[Int64: SQLiteSpace]>([:])
 
@@ -20,8 +22,12 @@ public final class SQLiteServerStorage: ServerStorage {
     public init(path: String, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock) throws(ServerError) {
         self.now = now
         spacesFolder = path + ".spaces"
+        snapshotsFolder = spacesFolder + "/snapshots"
         do {
             try FileManager.default.createDirectory(atPath: spacesFolder, withIntermediateDirectories: true)
+            // Snapshots a stopped server was sending are of no use now.
+            try? FileManager.default.removeItem(atPath: snapshotsFolder)
+            try FileManager.default.createDirectory(atPath: snapshotsFolder, withIntermediateDirectories: true)
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             // Validated through a plain connection first, so that a file which is
@@ -163,15 +169,21 @@ public final class SQLiteServerStorage: ServerStorage {
         let now = now
         let users = users, bookkeeping = bookkeeping
         let opened: SQLiteSpace = try await offload {
-            SQLiteSpace(
-                store: try ReplicaStore.open(path: path, create: true, now: now, materializes: false, cacheMiB: 8), userID: user.id,
-                users: users, bookkeeping: bookkeeping)
+            // Articles are materialised on demand (a snapshot), not on every write.
+            let store = try ReplicaStore.open(path: path, create: true, now: now, materializes: false, cacheMiB: 8)
+            return SQLiteSpace(store: store, userID: user.id, users: users, bookkeeping: bookkeeping, upkeep: MaterializationUpkeep(store))
         }
         return spaces.withLock { spaces in
             if let existing = spaces[user.id] { return existing }
             spaces[user.id] = opened
             return opened
         }
+    }
+
+    public func snapshot(for user: ServerUser) async throws(ServerError) -> ReplicaStore.Snapshot? {
+        guard let space = try await space(for: user) as? SQLiteSpace else { return nil }
+        let path = "\(snapshotsFolder)/\(user.id)-\(UUID().uuidString).sqlite"
+        return try await offload { try space.store.writeSnapshot(to: path) }
     }
 
     public func close() async {
@@ -184,19 +196,24 @@ public final class SQLiteServerStorage: ServerStorage {
     }
 }
 
-/// One user's change log: a replica-format file the server never writes local changes to.
+/// One user's list: a replica file (log and materialised articles) the server never writes local changes to.
 struct SQLiteSpace: SyncSpace {
     let store: ReplicaStore
     let userID: Int64
     let users: DatabasePool
     let bookkeeping: GroupCommit
+    let upkeep: MaterializationUpkeep
 
     // Reads run inline (microseconds, never waiting on a disk flush of another
     // file); writes, which wait for fsync, go to a dispatch thread.
     func knowledge() async throws(ServerError) -> VersionVector { try inline { try store.knowledge() } }
     func heads() async throws(ServerError) -> [ForkCheck.Head] { try inline { try store.heads() } }
     func digest(at dot: Dot) async throws(ServerError) -> UInt64? { try inline { try store.digest(at: dot) } }
-    func apply(_ entries: [LogEntry]) async throws(ServerError) -> ApplyResult { try await offload { try store.apply(entries) } }
+    func apply(_ entries: [LogEntry]) async throws(ServerError) -> ApplyResult {
+        let result = try await offload { try store.apply(entries) }
+        upkeep.wrote(result.appliedChanges)
+        return result
+    }
 
     func knowledgeAndDigests(at dots: [Dot]) async throws(ServerError) -> (knowledge: VersionVector, digests: [UInt64?]) {
         try inline { try store.knowledgeAndDigests(at: dots) }
@@ -354,4 +371,51 @@ func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
         }
     }
     return try result.get()
+}
+
+/// Keeps a list's materialised articles nearly current, off the write path:
+/// once enough changes arrived and writes have paused, it catches up in the
+/// background (``ReplicaStore/catchUpMaterialization()``), so that a snapshot
+/// seldom has much to materialise first. Snapshots stay correct without it:
+/// each one catches up on whatever is left.
+final class MaterializationUpkeep: Sendable {
+    /// Changes written since the last catch-up before one is worth starting.
+    static let threshold = 2_000
+    /// How long writes must pause first (a bulk push is not chased page by page).
+    static let quiet: Duration = .seconds(1)
+
+    private struct State {
+        var written = 0
+        var lastWrite = ContinuousClock.now
+        var scheduled = false
+    }
+
+    private let store: ReplicaStore
+    private let state = Mutex(State())
+
+    init(_ store: ReplicaStore) {
+        self.store = store
+    }
+
+    func wrote(_ changes: Int) {
+        guard changes > 0 else { return }
+        let start = state.withLock { state -> Bool in
+            state.written += changes
+            state.lastWrite = .now
+            guard state.written >= Self.threshold, !state.scheduled else { return false }
+            state.scheduled = true
+            return true
+        }
+        guard start else { return }
+        Task.detached(priority: .background) { [self] in
+            while true {
+                let waited = ContinuousClock.now - state.withLock { $0.lastWrite }
+                if waited >= Self.quiet { break }
+                try? await Task.sleep(for: Self.quiet - waited)
+            }
+            state.withLock { $0.written = 0 }
+            _ = try? await offload { [store] in try store.catchUpMaterialization() }
+            state.withLock { $0.scheduled = false }
+        }
+    }
 }

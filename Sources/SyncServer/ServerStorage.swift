@@ -33,6 +33,10 @@ public protocol ServerStorage: Sendable {
     func user(tokenHash: String) async throws(ServerError) -> ServerUser?
     /// The change log of `user`'s list. Nothing in it is reachable from another user's space.
     func space(for user: ServerUser) async throws(ServerError) -> any SyncSpace
+    /// A consistent copy of `user`'s list as a replica file (a temporary file
+    /// the caller removes once sent), for a new replica to start from; nil
+    /// when this backend makes none (the client then pulls page by page).
+    func snapshot(for user: ServerUser) async throws(ServerError) -> ReplicaStore.Snapshot?
     /// Releases connections and files.
     func close() async
 }

@@ -124,6 +124,8 @@ struct Sync: AsyncParsableCommand {
     @Option(help: "The bearer token `readinglist-server user add` printed.") var token: String?
     @Option(name: .customLong("page-size"), help: "Entries per atomically applied page.") var pageSize = 1000
     @Option(help: "Attempts per round trip on network errors, with exponential backoff.") var attempts = 6
+    @Flag(name: .customLong("no-snapshot"), help: "Into a new or empty replica, pull page by page instead of starting from the server's snapshot.")
+    var noSnapshot = false
     @Flag var json = false
 
     /// Checks the flags together (a one-line error, not a usage message).
@@ -137,18 +139,49 @@ struct Sync: AsyncParsableCommand {
         try check()
         if let peer { return try syncPeer(peer) }
         let environment = ProcessInfo.processInfo.environment
-        let store = try database.open(create: true)
-        defer { try? store.close() }
-        let rememberedURL = try store.setting("server.url"), rememberedToken = try store.setting("server.token")
-        guard let url = server ?? environment["READINGLIST_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) ?? rememberedURL else {
+        let path = database.path
+        let existed = FileManager.default.fileExists(atPath: path)
+        var remembered: (url: String?, token: String?) = (nil, nil)
+        if existed {
+            let store = try database.open()
+            remembered = (try store.setting("server.url"), try store.setting("server.token"))
+            try store.close()
+        }
+        guard let url = server ?? environment["READINGLIST_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) ?? remembered.url else {
             throw CLIError(message: "no server to sync with: give --server URL --token TOKEN (or --peer FILE) once; they are remembered")
         }
-        guard let token = token ?? environment["READINGLIST_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) ?? rememberedToken else {
+        guard let token = token ?? environment["READINGLIST_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) ?? remembered.token else {
             throw CLIError(message: "no token for \(url): give --token TOKEN (from 'readinglist-server user add')")
         }
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw CLIError(message: "invalid server URL '\(url)': it must start with http:// or https://") }
         let transport = HTTPSyncTransport(server: url, token: token)
         let interactive = isatty(STDERR_FILENO) != 0
+        // A new or empty replica starts from the server's snapshot when it has one,
+        // then syncs as usual; without one (or when it fails), page by page.
+        var fromSnapshot = false
+        var created: ReplicaStore?
+        if !noSnapshot {
+            do {
+                if !existed {
+                    let folder = (path as NSString).deletingLastPathComponent
+                    if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+                    created = try await InitialSnapshot.create(at: path, transport: transport, partner: url)
+                    fromSnapshot = created != nil
+                } else {
+                    let store = try database.open()
+                    defer { try? store.close() }
+                    if try store.isEmpty() { fromSnapshot = try await InitialSnapshot.adopt(into: store, transport: transport, partner: url) }
+                }
+            } catch {
+                FileHandle.standardError.write(Data("the server's snapshot could not be used (\(error)); pulling page by page\n".utf8))
+            }
+        }
+        let store: ReplicaStore
+        do { store = try created ?? database.open(create: true) } catch {
+            await transport.shutdown()
+            throw error
+        }
+        defer { try? store.close() }
         let report: ServerSync.Report
         do {
             report = try await ServerSync(pageSize: pageSize, retryPolicy: RetryPolicy(maxAttempts: attempts)).run(store: store, transport: transport, partner: url) { progress in
@@ -178,10 +211,11 @@ struct Sync: AsyncParsableCommand {
                 "pushed": .number(Double(report.pushed)), "pulled": .number(Double(report.pulled)),
                 "conflicts": .number(Double(report.conflicts)), "roundTrips": .number(Double(report.roundTrips)),
                 "collected": .number(Double(report.collected)), "rejoined": .bool(report.rejoined),
-                "dropped": .number(Double(report.dropped.count)),
+                "dropped": .number(Double(report.dropped.count)), "snapshot": .bool(fromSnapshot),
             ]))
         } else {
-            print("synced with \(url): pushed \(report.pushed), pulled \(report.pulled), \(report.conflicts) article(s) with conflicts")
+            let start = fromSnapshot ? "started from the server's snapshot, " : ""
+            print("synced with \(url): \(start)pushed \(report.pushed), pulled \(report.pulled), \(report.conflicts) article(s) with conflicts")
         }
     }
 

@@ -51,6 +51,50 @@ struct ServerEndToEndTests {
         #expect(log.contains(#""path":"/v1/sync""#))
     }
 
+    @Test func aNewDeviceStartsFromTheServersSnapshotAndThenSyncsAsAnyOther() throws {
+        let cli = try CLI()
+        let token = try ServerProcess.addUser("alice", database: cli.path("server.sqlite"))
+        let server = try ServerProcess(database: cli.path("server.sqlite"))
+        defer { server.stop() }
+        let phone = try ReplicaStore.open(path: cli.path("phone.sqlite"))
+        try phone.save((0..<300).map { SaveRequest(url: "https://example.com/article/\($0)", title: "Article \($0)", tags: ["t\($0 % 5)"]) })
+        try phone.close()
+        try cli.on("phone.sqlite", "delete", "https://example.com/article/7")
+        try cli.on("phone.sqlite", "sync", "--server", server.url, "--token", token)
+        try cli.on("laptop.sqlite", "sync", "--server", server.url, "--token", token, "--no-snapshot")
+        try cli.on("laptop.sqlite", "edit", "https://example.com/article/1", "--title", "Laptop title")
+        try cli.on("phone.sqlite", "edit", "https://example.com/article/1", "--title", "Phone title")
+        try cli.on("laptop.sqlite", "sync")
+        try cli.on("phone.sqlite", "sync")
+
+        // A new file, and an empty one made before: both start from the snapshot.
+        let fresh = try #require(try cli.json("tablet.sqlite", "sync", "--server", server.url, "--token", token) as? [String: Any])
+        #expect(fresh["snapshot"] as? Bool == true)
+        try ReplicaStore.open(path: cli.path("reader.sqlite")).close()
+        #expect(try cli.on("reader.sqlite", "sync", "--server", server.url, "--token", token).contains("started from the server's snapshot"))
+        // The same list as a page-by-page pull makes, the conflict shown; a device of its own.
+        try cli.on("paged.sqlite", "sync", "--server", server.url, "--token", token, "--no-snapshot")
+        let paged = try cli.on("paged.sqlite", "list", "--json")
+        for device in ["tablet.sqlite", "reader.sqlite"] {
+            #expect(try cli.on(device, "list", "--json") == paged)
+            #expect(try cli.on(device, "conflicts").contains("Laptop title"))
+            let replica = try ReplicaStore.open(path: cli.path(device))
+            #expect(try replica.checkInvariants().isEmpty)
+            try replica.close()
+        }
+        #expect(try cli.on("tablet.sqlite", "status").contains("299"))
+        // It writes and syncs as any replica does, remembered server and token included.
+        try cli.on("tablet.sqlite", "edit", "https://example.com/article/2", "--title", "Tablet title")
+        #expect(try cli.on("tablet.sqlite", "sync").contains("pushed 1"))
+        try cli.on("phone.sqlite", "sync")
+        #expect(try cli.on("phone.sqlite", "show", "https://example.com/article/2").contains("Tablet title"))
+        // A replica holding anything never starts over: it syncs page by page.
+        try cli.on("busy.sqlite", "add", "https://example.com/mine", "--title", "Mine")
+        let busy = try #require(try cli.json("busy.sqlite", "sync", "--server", server.url, "--token", token) as? [String: Any])
+        #expect(busy["snapshot"] as? Bool == false)
+        #expect(try cli.on("busy.sqlite", "status").contains("300"))
+    }
+
     @Test func aSyncKilledPartWayLosesAndDuplicatesNothing() throws {
         let cli = try CLI()
         let token = try ServerProcess.addUser("alice", database: cli.path("server.sqlite"))

@@ -279,6 +279,44 @@ struct RouteTests {
         #expect(try aliceLaptop.liveChanges().allSatisfy { $0.dot.replica == alicePhone.replicaID })
     }
 
+    @Test func aSnapshotIsTheUsersListAsAReplicaFileAndNoOneElses() async throws {
+        let fixture = try await ServerFixture()
+        let phone = try makeReplica()
+        try phone.save((0..<5).map { SaveRequest(url: "https://example.com/\($0)", title: "Alice \($0)") })
+        _ = try await ServerSync().run(store: phone, transport: fixture.transport(token: fixture.alice), partner: "s")
+        let folder = fixture.folder
+        try await fixture.app.test(.router) { client in
+            try await client.execute(uri: "/v1/snapshot", method: .get) { response in
+                #expect(response.status == .unauthorized && errorCode(response) == "unauthorized")
+            }
+            try await client.execute(uri: "/v1/snapshot", method: .post, headers: bearer(fixture.alice)) { response in
+                #expect(response.status == .methodNotAllowed && response.headers[.allow] == "GET")
+            }
+            try await client.execute(uri: "/v1/snapshot", method: .get, headers: bearer(fixture.alice)) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/vnd.sqlite3")
+                #expect(response.headers[.contentLength] == String(response.body.readableBytes))
+                #expect(response.headers[HTTPFields.Element.Name("Readinglist-Knowledge")!].flatMap(VersionVector.init(compactText:)) == (try phone.knowledge()))
+                let file = folder + "/alice.sqlite"
+                #expect(FileManager.default.createFile(atPath: file, contents: Data(buffer: response.body)))
+                let laptop = try ReplicaStore.createFromSnapshot(file, at: folder + "/laptop.sqlite", partner: "s")
+                #expect(try laptop.articles().compactMap(\.title).sorted() == (0..<5).map { "Alice \($0)" })
+                #expect(try laptop.checkInvariants().isEmpty)
+            }
+            // Bob's snapshot holds Bob's (empty) list only.
+            try await client.execute(uri: "/v1/snapshot", method: .get, headers: bearer(fixture.bob)) { response in
+                #expect(response.status == .ok)
+                let file = folder + "/bob.sqlite"
+                #expect(FileManager.default.createFile(atPath: file, contents: Data(buffer: response.body)))
+                let bobLaptop = try ReplicaStore.createFromSnapshot(file, at: folder + "/bob-laptop.sqlite", partner: "s")
+                #expect(try bobLaptop.articles().isEmpty && bobLaptop.knowledge().isEmpty)
+            }
+        }
+        // Every snapshot written for a request was removed once sent.
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder + "/server.sqlite.spaces/snapshots")
+        #expect(left.isEmpty)
+    }
+
     @Test func threeReplicasConvergeThroughTheServerInAnyOrder() async throws {
         let fixture = try await ServerFixture()
         let replicas = try (0..<3).map { _ in try makeReplica() }
