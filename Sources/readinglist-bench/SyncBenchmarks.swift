@@ -28,12 +28,18 @@ struct SyncedList {
     var initialSync: ChildResult
     /// The server's peak resident memory while serving B's initial sync (it was restarted just before).
     var serverPeakKiB: Int
+    /// The first snapshot after the push (the server materialises the whole
+    /// list first): seconds, and bytes on the wire.
+    var coldSnapshotSeconds: Double
+    var snapshotBytes: Int
+    /// The same initial sync page by page (`--no-snapshot`), when asked for.
+    var pagedSync: ChildResult?
 }
 
 enum SyncBenchmarks {
     static let pageSize = 5000
 
-    static func makeList(size: Int, folder: WorkFolder, report: Report, initialSync: Bool = true) async throws -> SyncedList {
+    static func makeList(size: Int, folder: WorkFolder, report: Report, initialSync: Bool = true, paged: Bool = false) async throws -> SyncedList {
         let database = folder.file("server-\(size).sqlite")
         let token = try ServerProcess.addUser("bench", database: database, folder: folder)
         var server = try ServerProcess(database: database)
@@ -52,8 +58,17 @@ enum SyncBenchmarks {
         let pushSeconds = try await seconds {
             _ = try await ServerSync(pageSize: pageSize).run(store: a, transport: transport, partner: server.url)
         }.1
+        report.note("\(size) articles: pushed in \(String(format: "%.1f", pushSeconds)) s; a first snapshot")
+        // The first snapshot after a bulk push: the server materialises the whole list
+        // before copying it (what a device joining seconds after the push waits for).
+        let cold = folder.file("cold-\(size).sqlite")
+        let before = transport.traffic.received
+        let (held, coldSnapshotSeconds) = try await seconds { try await transport.downloadSnapshot(to: cold) }
+        let snapshotBytes = transport.traffic.received - before
         await transport.shutdown()
-        report.note("\(size) articles: pushed in \(String(format: "%.1f", pushSeconds)) s; initial sync of an empty replica")
+        try? FileManager.default.removeItem(atPath: cold)
+        guard held == (try a.knowledge()) else { throw BenchError("the first snapshot holds \(String(describing: held)), not A's knowledge") }
+        report.note("\(size) articles: first snapshot in \(String(format: "%.2f", coldSnapshotSeconds)) s (\(snapshotBytes / 1_048_576) MB); initial sync of an empty replica")
         // A fresh server process, so that its peak memory is the initial sync's.
         server.stop()
         server = try ServerProcess(database: database)
@@ -61,21 +76,41 @@ enum SyncBenchmarks {
         guard initialSync else {
             return SyncedList(
                 size: size, server: server, database: database, token: token, a: a, b: try ReplicaStore.open(path: bPath), writeSeconds: writeSeconds,
-                pushSeconds: pushSeconds, initialSync: ChildResult(status: 0, output: "", seconds: 0, peakKiB: 0), serverPeakKiB: 0)
+                pushSeconds: pushSeconds, initialSync: ChildResult(status: 0, output: "", seconds: 0, peakKiB: 0), serverPeakKiB: 0,
+                coldSnapshotSeconds: coldSnapshotSeconds, snapshotBytes: snapshotBytes)
         }
         let initial = try runChild(
             try Executables.path("readinglist"),
             ["sync", "--db", bPath, "--server", server.url, "--token", token],
             outputFile: folder.file("b-\(size).out"))
-        guard initial.status == 0 else { throw BenchError("initial sync failed: \(initial.output)") }
+        guard initial.status == 0, initial.output.contains("started from the server's snapshot") else {
+            throw BenchError("initial sync failed or did not use the snapshot: \(initial.output)")
+        }
         let serverPeak = server.peakKiB
         let b = try ReplicaStore.open(path: bPath, create: false)
         let count = try b.status().visibleArticles
         guard count == size else { throw BenchError("initial sync: \(count) articles arrived, not \(size)") }
         report.note("\(size) articles: initial sync in \(String(format: "%.2f", initial.seconds)) s")
+        var pagedSync: ChildResult?
+        if paged {
+            let pPath = folder.file("p-\(size).sqlite")
+            let result = try runChild(
+                try Executables.path("readinglist"),
+                ["sync", "--db", pPath, "--server", server.url, "--token", token, "--no-snapshot"],
+                outputFile: folder.file("p-\(size).out"))
+            guard result.status == 0 else { throw BenchError("paged initial sync failed: \(result.output)") }
+            let pagedReplica = try ReplicaStore.open(path: pPath, create: false)
+            guard try pagedReplica.articles(includeContent: true) == b.articles(includeContent: true) else {
+                throw BenchError("the paged initial sync and the snapshot made different lists")
+            }
+            try pagedReplica.close()
+            report.note("\(size) articles: initial sync page by page in \(String(format: "%.2f", result.seconds)) s")
+            pagedSync = result
+        }
         return SyncedList(
             size: size, server: server, database: database, token: token, a: a, b: b, writeSeconds: writeSeconds,
-            pushSeconds: pushSeconds, initialSync: initial, serverPeakKiB: serverPeak)
+            pushSeconds: pushSeconds, initialSync: initial, serverPeakKiB: serverPeak,
+            coldSnapshotSeconds: coldSnapshotSeconds, snapshotBytes: snapshotBytes, pagedSync: pagedSync)
     }
 
     /// W3: 100 single-field edits on A, pushed (A's sync) then pulled (B's sync), each timed end to end.
@@ -122,6 +157,10 @@ enum SyncBenchmarks {
     /// W7: bytes on the wire for an initial sync (per article) and for single-field changes (per change), counted by the HTTP transport, with and without gzip.
     static func bytes(_ list: SyncedList, changes: Int, folder: WorkFolder, report: Report) async throws {
         let naiveArticle = Double(try NaiveSync.rowsJSON(try list.b.articles(.all).prefix(1000).map(NaiveSync.Row.init)).count) / Double(min(1000, list.size))
+        report.add(Measurement(
+            id: "W7", name: "initial sync bytes per article, snapshot (uncompressed)", value: Double(list.snapshotBytes) / Double(list.size),
+            unit: "bytes", baseline: naiveArticle, baselineName: "naive JSON row", higherIsBetter: false,
+            detail: ["articles": "\(list.size)", "bytes": "\(list.snapshotBytes)"]))
         let naiveChange = Double(#"{"id":"0123456789abcdef0123456789abcdef","field":"isFavorite","value":true}"#.utf8.count)
         for compression in [false, true] {
             let label = compression ? "gzip" : "no compression"
@@ -130,7 +169,7 @@ enum SyncBenchmarks {
             _ = try await ServerSync().run(store: fresh, transport: transport, partner: list.server.url)
             let initial = transport.traffic
             report.add(Measurement(
-                id: "W7", name: "initial sync bytes per article, \(label)", value: Double(initial.sent + initial.received) / Double(list.size),
+                id: "W7", name: "initial sync bytes per article, page by page, \(label)", value: Double(initial.sent + initial.received) / Double(list.size),
                 unit: "bytes", baseline: naiveArticle, baselineName: "naive JSON row", higherIsBetter: false,
                 detail: ["articles": "\(list.size)", "round_trips": "\(initial.roundTrips)", "compression": label]))
             // Single-field changes, pushed by A in one sync, pulled by the fresh replica in another.
