@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(name: "ScenarioTests", dependencies: ["ScenarioKit"], swiftSettings: strict),
         // Runs the built `readinglist` and `readinglist-server` executables on temporary databases.
         .testTarget(
-            name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server", "ReplicaStore", "ReadingListModel"],
+            name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server", "ReplicaStore", "ReadingListModel", "SyncClientHTTP", "SyncCore"],
             swiftSettings: strict),
     ]
 )

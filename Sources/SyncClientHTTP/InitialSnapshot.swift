@@ -10,28 +10,29 @@ import SyncCore
 public enum InitialSnapshot {
     /// Makes the replica at `path`, which must not exist yet, from the
     /// server's snapshot (downloaded beside it). Nil, with nothing left
-    /// behind, when the server makes no snapshots.
-    public static func create(at path: String, transport: HTTPSyncTransport, partner: String) async throws -> ReplicaStore? {
+    /// behind, when the server makes no snapshots. `compressed`: see
+    /// ``HTTPSyncTransport/downloadSnapshot(to:compressed:)``.
+    public static func create(at path: String, transport: HTTPSyncTransport, partner: String, compressed: Bool? = nil) async throws -> ReplicaStore? {
         let download = path + ".snapshot"
         try? FileManager.default.removeItem(atPath: download)
         defer {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: download + suffix) }
         }
-        guard try await transport.downloadSnapshot(to: download) != nil else { return nil }
+        guard try await transport.downloadSnapshot(to: download, compressed: compressed) != nil else { return nil }
         return try ReplicaStore.createFromSnapshot(download, at: path, partner: partner)
     }
 
     /// Fills `store`, which must hold nothing (``ReplicaStore/isEmpty()``),
     /// from the server's snapshot, keeping its identity. False when the
     /// server makes no snapshots or the replica holds something by then.
-    public static func adopt(into store: ReplicaStore, transport: HTTPSyncTransport, partner: String) async throws -> Bool {
+    public static func adopt(into store: ReplicaStore, transport: HTTPSyncTransport, partner: String, compressed: Bool? = nil) async throws -> Bool {
         guard let path = store.path else { return false }
         let download = path + ".snapshot"
         try? FileManager.default.removeItem(atPath: download)
         defer {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: download + suffix) }
         }
-        guard try await transport.downloadSnapshot(to: download) != nil else { return false }
+        guard try await transport.downloadSnapshot(to: download, compressed: compressed) != nil else { return false }
         return try store.adoptSnapshot(download, partner: partner)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import ReadingListModel
 import ReplicaStore
+import SyncClientHTTP
 import Testing
 
 @Suite("readinglist-server end to end", .serialized)
@@ -93,6 +94,40 @@ struct ServerEndToEndTests {
         let busy = try #require(try cli.json("busy.sqlite", "sync", "--server", server.url, "--token", token) as? [String: Any])
         #expect(busy["snapshot"] as? Bool == false)
         #expect(try cli.on("busy.sqlite", "status").contains("300"))
+    }
+
+    @Test func aGzippedSnapshotMakesTheSameReplicaAndACutOneIsRefused() async throws {
+        let cli = try CLI()
+        let token = try ServerProcess.addUser("alice", database: cli.path("server.sqlite"))
+        let server = try ServerProcess(database: cli.path("server.sqlite"))
+        defer { server.stop() }
+        let phone = try ReplicaStore.open(path: cli.path("phone.sqlite"))
+        try phone.save((0..<500).map { SaveRequest(url: "https://example.com/article/\($0)", title: "Article \($0)", excerpt: String(repeating: "words ", count: 40)) })
+        try phone.close()
+        try cli.on("phone.sqlite", "sync", "--server", server.url, "--token", token)
+        let transport = HTTPSyncTransport(server: server.url, token: token)
+        #expect(transport.serverIsLocal, "a loopback server gets the file as it is, unless asked")
+        var replicas: [String: String] = [:]
+        var received: [Bool: Int] = [:]
+        for compressed in [false, true] {
+            let before = transport.traffic.received
+            let made = try #require(try await InitialSnapshot.create(
+                at: cli.path("made-\(compressed).sqlite"), transport: transport, partner: server.url, compressed: compressed))
+            received[compressed] = transport.traffic.received - before
+            #expect(try made.checkInvariants().isEmpty)
+            try made.close()
+            replicas[String(compressed)] = try cli.on("made-\(compressed).sqlite", "list", "--json")
+        }
+        #expect(replicas["true"] == replicas["false"])
+        #expect(replicas["true"] == (try cli.on("phone.sqlite", "list", "--json")))
+        #expect(try #require(received[true]) * 2 < #require(received[false]), "gzip at least halves the bytes: \(received)")
+        // A file cut short (as a broken download would leave it) is refused, and no replica is made.
+        #expect(try await transport.downloadSnapshot(to: cli.path("whole.sqlite"), compressed: true) != nil)
+        await transport.shutdown()
+        let whole = try #require(FileManager.default.contents(atPath: cli.path("whole.sqlite")))
+        #expect(FileManager.default.createFile(atPath: cli.path("cut.sqlite"), contents: whole.prefix(whole.count - 4096)))
+        #expect(throws: StoreError.self) { try ReplicaStore.createFromSnapshot(cli.path("cut.sqlite"), at: cli.path("never.sqlite"), partner: "p") }
+        #expect(!FileManager.default.fileExists(atPath: cli.path("never.sqlite")))
     }
 
     @Test func aSyncKilledPartWayLosesAndDuplicatesNothing() throws {

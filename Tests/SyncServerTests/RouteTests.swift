@@ -303,6 +303,18 @@ struct RouteTests {
                 #expect(try laptop.articles().compactMap(\.title).sorted() == (0..<5).map { "Alice \($0)" })
                 #expect(try laptop.checkInvariants().isEmpty)
             }
+            // Gzipped when asked: the same file.
+            var gzipHeaders = bearer(fixture.alice)
+            gzipHeaders[.acceptEncoding] = "gzip"
+            try await client.execute(uri: "/v1/snapshot", method: .get, headers: gzipHeaders) { response in
+                #expect(response.status == .ok && response.headers[.contentEncoding] == "gzip")
+                var compressed = response.body
+                let inflated = try compressed.decompress(with: .gzip())
+                let file = folder + "/alice-gzip.sqlite"
+                #expect(FileManager.default.createFile(atPath: file, contents: Data(buffer: inflated)))
+                let tablet = try ReplicaStore.createFromSnapshot(file, at: folder + "/tablet.sqlite", partner: "s")
+                #expect(try tablet.articles().count == 5)
+            }
             // Bob's snapshot holds Bob's (empty) list only.
             try await client.execute(uri: "/v1/snapshot", method: .get, headers: bearer(fixture.bob)) { response in
                 #expect(response.status == .ok)
