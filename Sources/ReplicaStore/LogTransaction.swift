@@ -362,7 +362,7 @@ struct LogTransaction {
 
     static func liveChanges(ofArticle id: ArticleID, _ db: Database) throws -> [Change] {
         try decodeChanges(Row.fetchAll(
-            db.cachedStatement(sql: "SELECT \(columns) FROM change_log WHERE article_id = ?"), arguments: [id.rawValue]))
+            db.cachedStatement(sql: "SELECT \(columns) FROM change_log WHERE article_id = ? ORDER BY seq"), arguments: [id.rawValue]))
     }
 
     // MARK: Commit

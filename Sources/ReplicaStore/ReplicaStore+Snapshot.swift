@@ -48,7 +48,9 @@ extension ReplicaStore {
                 throw error
             }
             try copy.close()
-            let bytes = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0
+            guard let bytes = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue, bytes > 0 else {
+                throw StoreError.database("the snapshot '\(path)' has no size")
+            }
             return Snapshot(path: path, knowledge: knowledge, bytes: bytes)
         } catch {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -85,16 +87,23 @@ extension ReplicaStore {
         let copy = try open(path: snapshot, create: false, now: now, materializes: false)
         var generator = SystemRandomNumberGenerator()
         let id = ReplicaID.random(using: &generator)
-        try copy.mapErrors {
-            try copy.writer.write { db in
-                let knowledge = try Self.checkedSnapshotKnowledge(db)
-                try Meta.set("replica_id", id.rawValue, db)
-                // (A pass the source left unfinished is finished by this replica: its owner was another machine's process.)
-                try Meta.set(PendingMaterialization.ownerKey, nil, db)
-                try db.execute(sql: "DELETE FROM sync_partner")
-                try db.execute(sql: "DELETE FROM replica_meta WHERE key LIKE 'setting.%'")
-                try Self.rememberSnapshot(partner: partner, knowledge: knowledge, time: now(), db)
+        do {
+            try copy.mapErrors {
+                try copy.writer.write { db in
+                    let knowledge = try Self.checkedSnapshotKnowledge(db)
+                    try Meta.set("replica_id", id.rawValue, db)
+                    // (A pass the source left unfinished is finished by this replica: its owner was another machine's process.)
+                    try Meta.set(PendingMaterialization.ownerKey, nil, db)
+                    // (The source's catch-up mark means nothing here: a replica materialises every write.)
+                    try Meta.set(Self.materializedSeqKey, nil, db)
+                    try db.execute(sql: "DELETE FROM sync_partner")
+                    try db.execute(sql: "DELETE FROM replica_meta WHERE key LIKE 'setting.%'")
+                    try Self.rememberSnapshot(partner: partner, knowledge: knowledge, time: now(), db)
+                }
             }
+        } catch {
+            try? copy.close()
+            throw error
         }
         try copy.close()
         for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: snapshot + suffix) {
@@ -103,6 +112,11 @@ extension ReplicaStore {
                 throw .invalidOperation("the snapshot '\(snapshot)' is still open elsewhere")
             }
             try? FileManager.default.removeItem(atPath: snapshot + suffix)
+        }
+        // A write-ahead log left by a replica that was here before would be replayed onto this one.
+        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            guard !FileManager.default.fileExists(atPath: path) else { break }
+            try? FileManager.default.removeItem(atPath: path + suffix)
         }
         try durablyMove(snapshot, to: path)
         return try open(path: path, create: false, now: now)
@@ -116,10 +130,22 @@ extension ReplicaStore {
         // Checked and brought to this schema version first, through a connection of its own.
         try Self.checkWhole(snapshot)
         let copy = try Self.open(path: snapshot, create: false, now: now, materializes: false)
-        let (knowledge, clock, seq, pending) = try copy.read { db in
-            (try Self.checkedSnapshotKnowledge(db), try Meta.get("hlc", db), try Meta.get("seq", db), try Meta.get(PendingMaterialization.key, db))
+        let read: (VersionVector, String?, String?, String?)
+        do {
+            read = try copy.read { db in
+                (try Self.checkedSnapshotKnowledge(db), try Meta.get("hlc", db), try Meta.get("seq", db), try Meta.get(PendingMaterialization.key, db))
+            }
+        } catch {
+            try? copy.close()
+            throw error
         }
         try copy.close()
+        let (knowledge, clock, seq, pending) = read
+        // This replica's own changes known elsewhere (a copied or restored file):
+        // taking them as its own would write the next ones under dots in use.
+        if knowledge[replicaID] > 0 {
+            throw .sync(.replicaBehindItself(replica: replicaID, itsOwnCounter: 0, seenElsewhere: knowledge[replicaID]))
+        }
         let time = now()
         return try mapErrors {
             try writer.writeWithoutTransaction { db in
@@ -230,6 +256,45 @@ extension ReplicaStore {
     /// id order (each page of the table written once) rather than one by one.
     static let catchUpByPassRows: Int64 = 20_000
 
+    /// Articles catch up by chunks of this many, a transaction each.
+    static let catchUpChunk = 256
+
+    /// The delta catch-up: articles with log rows above the mark, a chunk per
+    /// transaction, each moving the mark to the last row it covered (rows
+    /// written meanwhile are above it: the next chunk or catch-up has them).
+    private func catchUpArticles() throws(StoreError) -> Int {
+        var done = 0
+        while true {
+            let step: Int? = try mapErrors {
+                try writer.write { db -> Int? in
+                    let since = try Meta.get(Self.materializedSeqKey, db).flatMap(Int64.init) ?? 0
+                    // The next rows in log order, up to a chunk's worth of articles.
+                    let rows = try Row.fetchAll(
+                        db.cachedStatement(sql: "SELECT seq, article_id FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"),
+                        arguments: [since, Self.catchUpChunk * 4])
+                    guard !rows.isEmpty else { return nil }
+                    var ids = Set<String>()
+                    var mark = since
+                    for row in rows {
+                        if let id = row[1] as String? {
+                            if ids.count == Self.catchUpChunk && !ids.contains(id) { break }
+                            ids.insert(id)
+                        }
+                        mark = row[0]
+                    }
+                    for text in ids.sorted() {
+                        let id = try ArticleID(validating: text)
+                        try Materializer.rematerialize(id, changes: LogTransaction.liveChanges(ofArticle: id, db), db)
+                    }
+                    try Meta.set(Self.materializedSeqKey, String(mark), db)
+                    return ids.count
+                }
+            }
+            guard let step else { return done }
+            done += step
+        }
+    }
+
     /// For a store that does not materialise on every write (a sync server's
     /// copy of a list): materialises the articles written since the last
     /// catch-up, so that the article table agrees with the log up to its last
@@ -240,30 +305,27 @@ extension ReplicaStore {
     public func catchUpMaterialization() throws(StoreError) -> Int {
         // A pass that stopped (a crash) finishes first: the mark says where it was.
         var done = try materializePending()
-        let delta: Int? = try mapErrors {
-            try writer.write { db -> Int? in
+        enum Plan { case none, byArticle, byPass }
+        let plan: Plan = try mapErrors {
+            try writer.write { db -> Plan in
                 let top = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
                 let since = try Meta.get(Self.materializedSeqKey, db).flatMap(Int64.init)
-                if let since, since >= top { return 0 }
+                if let since {
+                    if since >= top { return .none }
+                    if top - since <= Self.catchUpByPassRows { return .byArticle }
+                }
+                // Every article, in id order, in resumable chunks, the new mark committed with the pass's.
                 try Meta.set(Self.materializedSeqKey, String(top), db)
-                guard let since, top - since <= Self.catchUpByPassRows else {
-                    // Every article, in id order, in resumable chunks (committed with the new mark).
-                    try Meta.set(PendingMaterialization.key, "", db)
-                    try Meta.set(PendingMaterialization.ownerKey, String(getpid()), db)
-                    return nil
-                }
-                let ids = try String.fetchAll(
-                    db, sql: "SELECT DISTINCT article_id FROM change_log WHERE seq > ? AND seq <= ? AND article_id IS NOT NULL ORDER BY article_id",
-                    arguments: [since, top])
-                for text in ids {
-                    let id = try ArticleID(validating: text)
-                    try Materializer.rematerialize(id, changes: LogTransaction.liveChanges(ofArticle: id, db), db)
-                }
-                return ids.count
+                try Meta.set(PendingMaterialization.key, "", db)
+                try Meta.set(PendingMaterialization.ownerKey, String(getpid()), db)
+                return .byPass
             }
         }
-        if let delta { return done + delta }
-        done += try materializePending()
+        switch plan {
+        case .none: break
+        case .byArticle: done += try catchUpArticles()
+        case .byPass: done += try materializePending()
+        }
         return done
     }
 }

@@ -45,7 +45,8 @@ public final class HTTPSyncTransport: SyncTransport {
         self.token = token
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(connectTimeout.components.seconds))
+        // (The read timeout bounds silence on an open connection: a snapshot's body, which the request's deadline does not cover.)
+        configuration.timeout = .init(connect: .seconds(connectTimeout.components.seconds), read: .seconds(timeout.components.seconds))
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

@@ -13,7 +13,8 @@ public enum InitialSnapshot {
     /// behind, when the server makes no snapshots. `compressed`: see
     /// ``HTTPSyncTransport/downloadSnapshot(to:compressed:)``.
     public static func create(at path: String, transport: HTTPSyncTransport, partner: String, compressed: Bool? = nil) async throws -> ReplicaStore? {
-        let download = path + ".snapshot"
+        // (Named for this process: another sync of the same replica does not take it over.)
+        let download = path + ".snapshot-\(getpid())"
         try? FileManager.default.removeItem(atPath: download)
         defer {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: download + suffix) }
@@ -27,7 +28,8 @@ public enum InitialSnapshot {
     /// server makes no snapshots or the replica holds something by then.
     public static func adopt(into store: ReplicaStore, transport: HTTPSyncTransport, partner: String, compressed: Bool? = nil) async throws -> Bool {
         guard let path = store.path else { return false }
-        let download = path + ".snapshot"
+        // (Named for this process: another sync of the same replica does not take it over.)
+        let download = path + ".snapshot-\(getpid())"
         try? FileManager.default.removeItem(atPath: download)
         defer {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: download + suffix) }

@@ -133,25 +133,23 @@ struct SnapshotRoute: Sendable {
                 throw ServerError.refused(.snapshotUnavailable, "this server's storage makes no snapshots; sync page by page (POST /v1/sync)")
             }
             context.logger.debug("snapshot", metadata: ["user": .string(user.name), "bytes": .stringConvertible(snapshot.bytes)])
-            let file: ResponseBody
-            do { file = try await FileIO().loadFile(path: snapshot.path, context: context) } catch {
-                try? FileManager.default.removeItem(atPath: snapshot.path)
-                throw ServerError.storage("snapshot \(snapshot.path): \(error)")
-            }
-            let path = snapshot.path
+            // Open, then removed from the folder: the open file lives until it is sent (or
+            // the response is dropped), and nothing is left behind in either case.
+            let file = FileHandle(forReadingAtPath: snapshot.path)
+            try? FileManager.default.removeItem(atPath: snapshot.path)
+            guard let file else { throw ServerError.storage("the snapshot \(snapshot.path) could not be opened") }
             var headers: HTTPFields = [.contentType: "application/vnd.sqlite3", .readinglistKnowledge: snapshot.knowledge.compactText, .vary: "Accept-Encoding"]
             // Gzipped as it is read when the client accepts it (for a slow or metered link;
             // then without a length: the SQLite header's page count tells a whole file).
             let gzip = request.headers[.acceptEncoding].map(Compression.accepts(gzipIn:)) ?? false
             if gzip { headers[.contentEncoding] = "gzip" }
             let body = ResponseBody(contentLength: gzip ? nil : snapshot.bytes) { writer in
-                defer { try? FileManager.default.removeItem(atPath: path) }
-                let sending = file
-                if gzip {
-                    try await sending.write(GzipWriter(inner: writer, compressor: try Compression.streamCompressor()))
-                } else {
-                    try await sending.write(writer)
+                defer { try? file.close() }
+                var target: any ResponseBodyWriter = gzip ? GzipWriter(inner: writer, compressor: try Compression.streamCompressor()) : writer
+                while let chunk = try file.read(upToCount: 256 << 10), !chunk.isEmpty {
+                    try await target.write(ByteBuffer(bytes: chunk))
                 }
+                try await target.finish(nil)
             }
             return Response(status: .ok, headers: headers, body: body)
         } catch let error as ServerError {

@@ -182,9 +182,23 @@ public final class SQLiteServerStorage: ServerStorage {
 
     public func snapshot(for user: ServerUser) async throws(ServerError) -> ReplicaStore.Snapshot? {
         guard let space = try await space(for: user) as? SQLiteSpace else { return nil }
+        // Each copy reads the whole list and writes it to disk: a few at a time.
+        let admitted = snapshotsInProgress.withLock { count in
+            guard count < Self.concurrentSnapshots else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else {
+            throw .refused(.unavailable, "\(Self.concurrentSnapshots) snapshots are being made; retry later, or sync page by page")
+        }
+        defer { snapshotsInProgress.withLock { $0 -= 1 } }
         let path = "\(snapshotsFolder)/\(user.id)-\(UUID().uuidString).sqlite"
         return try await offload { try space.store.writeSnapshot(to: path) }
     }
+
+    /// How many snapshots are made at once (each reads a whole list and writes a copy).
+    static let concurrentSnapshots = 2
+    private let snapshotsInProgress = Mutex(0)
 
     public func close() async {
         let all = spaces.withLock { spaces in

@@ -144,8 +144,8 @@ struct Sync: AsyncParsableCommand {
         var remembered: (url: String?, token: String?) = (nil, nil)
         if existed {
             let store = try database.open()
+            defer { try? store.close() }
             remembered = (try store.setting("server.url"), try store.setting("server.token"))
-            try store.close()
         }
         guard let url = server ?? environment["READINGLIST_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) ?? remembered.url else {
             throw CLIError(message: "no server to sync with: give --server URL --token TOKEN (or --peer FILE) once; they are remembered")
