@@ -228,6 +228,8 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public var skewedReplicas = 0
     public var conflictsSeen = 0
     public var collected = 0
+    /// Replicas that joined from a snapshot of the server part-way through.
+    public var joinedFromSnapshot = 0
     /// Invariant violations after the final sync (empty: the run passed).
     public var violations: [String] = []
 
@@ -238,7 +240,8 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public var description: String {
         "seed \(seed): \(passed ? "ok" : "FAILED"): \(operations) operations (\(skippedOperations) found nothing to act on), \(syncs) syncs (\(failedSyncs) cut short by faults), "
             + "faults: \(lostRequests) lost requests, \(lostResponses) lost responses, \(duplicates) duplicates, \(staleReplays) stale replays, "
-            + "\(crashes) crashes, \(partitions) partitions, \(skewedReplicas) skewed clocks; \(conflictsSeen) conflicts seen, \(collected) tombstones collected"
+            + "\(crashes) crashes, \(partitions) partitions, \(skewedReplicas) skewed clocks; \(conflictsSeen) conflicts seen, \(collected) tombstones collected, "
+            + "\(joinedFromSnapshot) replica(s) joined from a snapshot"
     }
 }
 
@@ -320,7 +323,15 @@ public enum Simulator {
             lastCounter[index] = try store.knowledge()[store.replicaID]
         }
 
-        for event in trace {
+        // Half-way through, a new device joins from the server's snapshot of the list as it
+        // is then (conflicts, crashed syncs and collections included), and must converge too.
+        var everyone = names
+        for (position, event) in trace.enumerated() {
+            if position == trace.count / 2 {
+                try await world.joinFromSnapshot(Self.joiner)
+                everyone.append(Self.joiner)
+                report.joinedFromSnapshot += 1
+            }
             world.clock.advance(1000)
             switch event {
             case let .operation(replica, operation):
@@ -392,9 +403,22 @@ public enum Simulator {
         // Heal everything and sync until quiescent, then check the invariants.
         world.partitioned.removeAll()
         for _ in 0..<3 {
-            for name in names { try await world.syncWithServer(name) }
+            for name in everyone { try await world.syncWithServer(name) }
         }
-        report.violations += try await InvariantChecker.check(world: world, replicas: names, written: written)
+        report.violations += try await InvariantChecker.check(world: world, replicas: everyone, written: written)
+    }
+
+    /// The replica that joins from a snapshot half-way through a run.
+    static let joiner = "joined"
+}
+
+extension World {
+    /// Makes a new replica from the server's snapshot of the list (as
+    /// `readinglist sync` does for a new device), registered under `replica`.
+    public func joinFromSnapshot(_ replica: String) async throws {
+        guard let snapshot = try await storage.snapshot(for: user) else { throw StoreError.invalidOperation("the server made no snapshot") }
+        clock.setOffset(0, for: replica)
+        register(replica, try ReplicaStore.createFromSnapshot(snapshot.path, at: path(of: replica), partner: "server", now: clock.source(for: replica)))
     }
 }
 

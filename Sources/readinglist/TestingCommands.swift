@@ -98,6 +98,7 @@ struct Simulate: AsyncParsableCommand {
             totals.skewedReplicas += report.skewedReplicas
             totals.conflictsSeen += report.conflictsSeen
             totals.collected += report.collected
+            totals.joinedFromSnapshot += report.joinedFromSnapshot
             if report.passed {
                 if verbose || count == 1 { print(report) }
                 continue
@@ -112,7 +113,7 @@ struct Simulate: AsyncParsableCommand {
             print("  replay: readinglist simulate --seed \(simulation.seed) --replicas \(replicas) --ops \(ops)\(faultText)")
         }
         if count > 1 {
-            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) stale replays, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected")
+            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) stale replays, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot")
         }
         print("\(count - failed.count) passed, \(failed.count) failed")
         if !failed.isEmpty { throw ExitCode(1) }
