@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "ReadingListModel", swiftSettings: strict),
         // The pure merge core: dots, version vectors, HLC, registers, policies. No I/O, no clock.
         .target(name: "SyncCore", dependencies: ["ReadingListModel"], swiftSettings: strict),
+        // Starts and stops a real readinglist-server process (the end-to-end tests and the benchmark).
+        .target(name: "ServerHarness", swiftSettings: strict),
         // The SQLite replica: change log, materialised articles, conflicts.
         .target(
             name: "ReplicaStore",
@@ -97,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "readinglist-bench",
             dependencies: [
-                "ReplicaStore", "SyncClient", "SyncClientHTTP", "SyncProtocol", "SyncCore", "ReadingListModel",
+                "ReplicaStore", "SyncClient", "SyncClientHTTP", "SyncProtocol", "SyncCore", "ReadingListModel", "ServerHarness",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -125,7 +127,7 @@ let package = Package(
         .testTarget(name: "ScenarioTests", dependencies: ["ScenarioKit"], swiftSettings: strict),
         // Runs the built `readinglist` and `readinglist-server` executables on temporary databases.
         .testTarget(
-            name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server", "ReplicaStore", "ReadingListModel", "SyncClientHTTP", "SyncCore"],
+            name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server", "ReplicaStore", "ReadingListModel", "SyncClientHTTP", "SyncCore", "ServerHarness"],
             swiftSettings: strict),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import ServerHarness
 import ReplicaStore
 import SyncCore
 #if canImport(Glibc)
@@ -135,37 +136,17 @@ func runChild(_ path: String, _ arguments: [String], outputFile: String) throws 
 
 /// A real `readinglist-server` process on an ephemeral loopback port.
 final class ServerProcess {
-    let process = Process()
-    let url: String
+    let server: RunningServer
     let database: String
+    var url: String { server.url }
+    var process: Process { server.process }
+    /// The server's peak resident memory so far (VmHWM), in KiB.
+    var peakKiB: Int { server.peakKiB }
 
     init(database: String, extra: [String] = []) throws {
         self.database = database
-        process.executableURL = URL(fileURLWithPath: try Executables.path("readinglist-server"))
-        process.arguments = ["serve", "--db", database, "--host", "127.0.0.1", "--port", "0", "--log-level", "error"] + extra
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while !text.contains("\n"), Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) else {
-            process.terminate()
-            throw BenchError("readinglist-server did not start: \(text)")
-        }
-        url = String(line.dropFirst("listening on ".count))
-    }
-
-    /// The server's peak resident memory so far (VmHWM), in KiB.
-    var peakKiB: Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        server = try RunningServer(
+            executable: try Executables.path("readinglist-server"), arguments: ["--db", database, "--log-level", "error"] + extra, keepLog: false)
     }
 
     /// `readinglist-server user add NAME` on `database`: the token it prints.
@@ -177,10 +158,5 @@ final class ServerProcess {
         return String(token)
     }
 
-    func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-    }
-
-    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    func stop() { server.stop() }
 }
