@@ -106,7 +106,9 @@ public final class HTTPSyncTransport: SyncTransport {
     /// and leaves no file. `compressed` asks for it gzipped (about a quarter
     /// of the bytes); by default, when this transport compresses and the
     /// server is not on this machine.
-    public func downloadSnapshot(to path: String, compressed: Bool? = nil) async throws(SyncTransportError) -> VersionVector? {
+    public func downloadSnapshot(
+        to path: String, compressed: Bool? = nil, progress: @Sendable (_ bytesWritten: Int) -> Void = { _ in }
+    ) async throws(SyncTransportError) -> VersionVector? {
         var http = HTTPClientRequest(url: snapshotEndpoint)
         http.headers.add(name: "Authorization", value: "Bearer \(token)")
         if compressed ?? (compresses && !serverIsLocal) { http.headers.add(name: "Accept-Encoding", value: "gzip") }
@@ -133,10 +135,13 @@ public final class HTTPSyncTransport: SyncTransport {
                 knowledge = vector
                 let inflater = response.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" ? Self.gzip.decompressor : nil
                 try inflater?.startStream()
+                var written = 0
                 for try await chunk in response.body {
                     received += chunk.readableBytes
+                    defer { progress(written) }
                     guard let inflater else {
                         try file.write(contentsOf: chunk.readableBytesView)
+                        written += chunk.readableBytes
                         continue
                     }
                     var input = chunk
@@ -146,6 +151,7 @@ public final class HTTPSyncTransport: SyncTransport {
                         let before = input.readableBytes
                         do { try inflater.streamInflate(from: &input, to: &output) } catch let error as CompressNIOError where error == .bufferOverflow || error == .inputBufferOverflow {}
                         try file.write(contentsOf: output.readableBytesView)
+                        written += output.readableBytes
                         // (The end of the stream, or nothing consumed nor produced: what is left is not gzip.)
                         if input.readableBytes == before && output.readableBytes == 0 { break }
                     }

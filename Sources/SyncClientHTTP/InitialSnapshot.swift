@@ -12,21 +12,27 @@ public enum InitialSnapshot {
     /// server's snapshot (downloaded beside it). Nil, with nothing left
     /// behind, when the server makes no snapshots. `compressed`: see
     /// ``HTTPSyncTransport/downloadSnapshot(to:compressed:)``.
-    public static func create(at path: String, transport: HTTPSyncTransport, partner: String, compressed: Bool? = nil) async throws -> ReplicaStore? {
+    public static func create(
+        at path: String, transport: HTTPSyncTransport, partner: String, compressed: Bool? = nil,
+        progress: @Sendable (_ bytesWritten: Int) -> Void = { _ in }
+    ) async throws -> ReplicaStore? {
         // (Named for this process: another sync of the same replica does not take it over.)
         let download = path + ".snapshot-\(getpid())"
         try? FileManager.default.removeItem(atPath: download)
         defer {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: download + suffix) }
         }
-        guard try await transport.downloadSnapshot(to: download, compressed: compressed) != nil else { return nil }
+        guard try await transport.downloadSnapshot(to: download, compressed: compressed, progress: progress) != nil else { return nil }
         return try ReplicaStore.createFromSnapshot(download, at: path, partner: partner)
     }
 
     /// Fills `store`, which must hold nothing (``ReplicaStore/isEmpty()``),
     /// from the server's snapshot, keeping its identity. False when the
     /// server makes no snapshots or the replica holds something by then.
-    public static func adopt(into store: ReplicaStore, transport: HTTPSyncTransport, partner: String, compressed: Bool? = nil) async throws -> Bool {
+    public static func adopt(
+        into store: ReplicaStore, transport: HTTPSyncTransport, partner: String, compressed: Bool? = nil,
+        progress: @Sendable (_ bytesWritten: Int) -> Void = { _ in }
+    ) async throws -> Bool {
         guard let path = store.path else { return false }
         // (Named for this process: another sync of the same replica does not take it over.)
         let download = path + ".snapshot-\(getpid())"
@@ -34,7 +40,7 @@ public enum InitialSnapshot {
         defer {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: download + suffix) }
         }
-        guard try await transport.downloadSnapshot(to: download, compressed: compressed) != nil else { return false }
+        guard try await transport.downloadSnapshot(to: download, compressed: compressed, progress: progress) != nil else { return false }
         return try store.adoptSnapshot(download, partner: partner)
     }
 }

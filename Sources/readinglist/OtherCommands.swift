@@ -5,6 +5,7 @@ import ReplicaStore
 import SyncClient
 import SyncClientHTTP
 import SyncCore
+import Synchronization
 
 struct HighlightCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -161,18 +162,30 @@ struct Sync: AsyncParsableCommand {
         var fromSnapshot = false
         var created: ReplicaStore?
         if !noSnapshot {
+            // On a terminal, the download's size as it grows (a large list is hundreds of megabytes).
+            let shown = Mutex(0)
+            let progress: @Sendable (Int) -> Void = { bytes in
+                guard interactive else { return }
+                let megabytes = bytes >> 20
+                guard shown.withLock({ last in defer { last = max(last, megabytes) }; return megabytes > last }) else { return }
+                FileHandle.standardError.write(Data("\rdownloading the server's snapshot: \(megabytes) MB".utf8))
+            }
             do {
                 if !existed {
                     let folder = (path as NSString).deletingLastPathComponent
                     if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-                    created = try await InitialSnapshot.create(at: path, transport: transport, partner: url)
+                    created = try await InitialSnapshot.create(at: path, transport: transport, partner: url, progress: progress)
                     fromSnapshot = created != nil
                 } else {
                     let store = try database.open()
                     defer { try? store.close() }
-                    if try store.isEmpty() { fromSnapshot = try await InitialSnapshot.adopt(into: store, transport: transport, partner: url) }
+                    if try store.isEmpty() {
+                        fromSnapshot = try await InitialSnapshot.adopt(into: store, transport: transport, partner: url, progress: progress)
+                    }
                 }
+                if shown.withLock({ $0 }) > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
             } catch {
+                if shown.withLock({ $0 }) > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
                 FileHandle.standardError.write(Data("the server's snapshot could not be used (\(error)); pulling page by page\n".utf8))
             }
         }
