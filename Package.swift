@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
-                "SyncServer", "SyncClient", "SyncProtocol", "ReplicaStore", "SyncCore", "ReadingListModel",
+                "SyncServer", "SyncClient", "SyncClientHTTP", "SyncProtocol", "ReplicaStore", "SyncCore", "ReadingListModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),

@@ -79,7 +79,8 @@ extension ReplicaStore {
     /// takes the replica's name in one rename: a crash leaves either no
     /// replica or the whole one.
     public static func createFromSnapshot(
-        _ snapshot: String, at path: String, partner: String, now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock
+        _ snapshot: String, at path: String, partner: String, expecting expected: VersionVector? = nil,
+        now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock
     ) throws(StoreError) -> ReplicaStore {
         guard !FileManager.default.fileExists(atPath: path) else { throw .invalidOperation("'\(path)' already exists") }
         try checkWhole(snapshot)
@@ -90,7 +91,7 @@ extension ReplicaStore {
         do {
             try copy.mapErrors {
                 try copy.writer.write { db in
-                    let knowledge = try Self.checkedSnapshotKnowledge(db)
+                    let knowledge = try Self.checkedSnapshotKnowledge(db, expecting: expected)
                     try Meta.set("replica_id", id.rawValue, db)
                     // (A pass the source left unfinished is finished by this replica: its owner was another machine's process.)
                     try Meta.set(PendingMaterialization.ownerKey, nil, db)
@@ -126,14 +127,14 @@ extension ReplicaStore {
     /// snapshot file, in one transaction, keeping its identity. Returns false,
     /// changing nothing, when the replica holds something by then.
     @discardableResult
-    public func adoptSnapshot(_ snapshot: String, partner: String) throws(StoreError) -> Bool {
+    public func adoptSnapshot(_ snapshot: String, partner: String, expecting expected: VersionVector? = nil) throws(StoreError) -> Bool {
         // Checked and brought to this schema version first, through a connection of its own.
         try Self.checkWhole(snapshot)
         let copy = try Self.open(path: snapshot, create: false, now: now, materializes: false)
         let read: (VersionVector, String?, String?, String?)
         do {
             read = try copy.read { db in
-                (try Self.checkedSnapshotKnowledge(db), try Meta.get("hlc", db), try Meta.get("seq", db), try Meta.get(PendingMaterialization.key, db))
+                (try Self.checkedSnapshotKnowledge(db, expecting: expected), try Meta.get("hlc", db), try Meta.get("seq", db), try Meta.get(PendingMaterialization.key, db))
             }
         } catch {
             try? copy.close()
@@ -195,9 +196,13 @@ extension ReplicaStore {
 
     /// A snapshot's knowledge, after checking the snapshot is one a replica
     /// can start from: made by a replica that never wrote (a server's copy),
-    /// its knowledge covering every live write and replaced range it holds.
-    static func checkedSnapshotKnowledge(_ db: Database) throws -> VersionVector {
+    /// its knowledge covering every live write and replaced range it holds,
+    /// and equal to what its sender announced (`expected`), when given.
+    static func checkedSnapshotKnowledge(_ db: Database, expecting expected: VersionVector? = nil) throws -> VersionVector {
         let knowledge = try LogTransaction.readKnowledge(db)
+        if let expected, expected != knowledge {
+            throw StoreError.invalidOperation("the snapshot holds \(knowledge.compactText), not the \(expected.compactText) its sender announced")
+        }
         let source = try Meta.get("replica_id", db).flatMap(ReplicaID.init)
         if try source.map({ knowledge[$0] > 0 }) ?? true || Bool.fetchOne(db, sql: "SELECT 1 FROM own_digest LIMIT 1") == true {
             throw StoreError.invalidOperation("the snapshot is a replica that wrote changes itself, not a server's copy")
@@ -255,6 +260,18 @@ extension ReplicaStore {
     /// Past this many new log rows, a catch-up goes through every article in
     /// id order (each page of the table written once) rather than one by one.
     static let catchUpByPassRows: Int64 = 20_000
+
+    /// Whether catching up would be long: a pass under way or interrupted, or
+    /// more than ``catchUpByPassRows`` log sequence numbers past the mark (a
+    /// bulk push). A snapshot is then not made while the client waits.
+    public func needsLongCatchUp() throws(StoreError) -> Bool {
+        try read { db in
+            if try Meta.get(PendingMaterialization.key, db) != nil { return true }
+            let top = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+            let since = try Meta.get(Self.materializedSeqKey, db).flatMap(Int64.init) ?? 0
+            return top - since > Self.catchUpByPassRows
+        }
+    }
 
     /// Articles catch up by chunks of this many, a transaction each.
     static let catchUpChunk = 256

@@ -417,8 +417,11 @@ extension World {
     /// `readinglist sync` does for a new device), registered under `replica`.
     public func joinFromSnapshot(_ replica: String) async throws {
         guard let snapshot = try await storage.snapshot(for: user) else { throw StoreError.invalidOperation("the server made no snapshot") }
+        let download = path(of: replica) + ".snapshot"
+        try snapshot.copy(to: download)
         clock.setOffset(0, for: replica)
-        register(replica, try ReplicaStore.createFromSnapshot(snapshot.path, at: path(of: replica), partner: "server", now: clock.source(for: replica)))
+        register(replica, try ReplicaStore.createFromSnapshot(
+            download, at: path(of: replica), partner: "server", expecting: snapshot.knowledge, now: clock.source(for: replica)))
     }
 }
 

@@ -149,7 +149,11 @@ public final class HTTPSyncTransport: SyncTransport {
                         var output = ByteBuffer()
                         output.reserveCapacity(1 << 20)
                         let before = input.readableBytes
-                        do { try inflater.streamInflate(from: &input, to: &output) } catch let error as CompressNIOError where error == .bufferOverflow || error == .inputBufferOverflow {}
+                        do { try inflater.streamInflate(from: &input, to: &output) } catch let error as CompressNIOError {
+                            guard error == .bufferOverflow || error == .inputBufferOverflow else {
+                                throw SyncTransportError.invalidResponse("the snapshot's gzip stream is corrupt (\(error))")
+                            }
+                        }
                         try file.write(contentsOf: output.readableBytesView)
                         written += output.readableBytes
                         // (The end of the stream, or nothing consumed nor produced: what is left is not gzip.)
@@ -159,6 +163,10 @@ public final class HTTPSyncTransport: SyncTransport {
                 try inflater?.finishStream()
                 guard expected == nil || expected == received else {
                     throw SyncTransportError.unreachable("the snapshot ended after \(received) of \(expected ?? 0) bytes")
+                }
+                // The file's own size: a gzip stream cut at a block boundary inflates without an error.
+                if let size = response.headers.first(name: "Readinglist-Snapshot-Bytes").flatMap(Int.init), size != written {
+                    throw SyncTransportError.unreachable("the snapshot ended after \(written) of \(size) bytes")
                 }
                 try file.synchronize()
             } else {

@@ -133,23 +133,28 @@ struct SnapshotRoute: Sendable {
                 throw ServerError.refused(.snapshotUnavailable, "this server's storage makes no snapshots; sync page by page (POST /v1/sync)")
             }
             context.logger.debug("snapshot", metadata: ["user": .string(user.name), "bytes": .stringConvertible(snapshot.bytes)])
-            // Open, then removed from the folder: the open file lives until it is sent (or
-            // the response is dropped), and nothing is left behind in either case.
-            let file = FileHandle(forReadingAtPath: snapshot.path)
-            try? FileManager.default.removeItem(atPath: snapshot.path)
-            guard let file else { throw ServerError.storage("the snapshot \(snapshot.path) could not be opened") }
-            var headers: HTTPFields = [.contentType: "application/vnd.sqlite3", .readinglistKnowledge: snapshot.knowledge.compactText, .vary: "Accept-Encoding"]
+            var headers: HTTPFields = [
+                .contentType: "application/vnd.sqlite3", .vary: "Accept-Encoding",
+                .readinglistKnowledge: snapshot.knowledge.compactText, .readinglistSnapshotBytes: String(snapshot.bytes),
+            ]
             // Gzipped as it is read when the client accepts it (for a slow or metered link;
-            // then without a length: the SQLite header's page count tells a whole file).
+            // then without a length: Readinglist-Snapshot-Bytes is the file's).
             let gzip = request.headers[.acceptEncoding].map(Compression.accepts(gzipIn:)) ?? false
             if gzip { headers[.contentEncoding] = "gzip" }
             let body = ResponseBody(contentLength: gzip ? nil : snapshot.bytes) { writer in
-                defer { try? file.close() }
-                var target: any ResponseBodyWriter = gzip ? GzipWriter(inner: writer, compressor: try Compression.streamCompressor()) : writer
-                while let chunk = try file.read(upToCount: 256 << 10), !chunk.isEmpty {
-                    try await target.write(ByteBuffer(bytes: chunk))
+                // Reading and compressing block: on a dispatch thread, a part at a time.
+                let compressor = gzip ? StreamCompressor(try Compression.streamCompressor()) : nil
+                while true {
+                    let (part, end) = try await offload { () throws -> (ByteBuffer, Bool) in
+                        let data = try snapshot.read(upTo: 256 << 10)
+                        var input = ByteBuffer(bytes: data)
+                        guard let compressor else { return (input, data.isEmpty) }
+                        return (try compressor.deflate(&input, finish: data.isEmpty), data.isEmpty)
+                    }
+                    if part.readableBytes > 0 { try await writer.write(part) }
+                    if end { break }
                 }
-                try await target.finish(nil)
+                try await writer.finish(nil)
             }
             return Response(status: .ok, headers: headers, body: body)
         } catch let error as ServerError {
@@ -219,28 +224,22 @@ struct ObservationMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Gzips a streamed body chunk by chunk (each flushed, so nothing waits in
-/// the compressor), ending the stream when the body finishes.
-struct GzipWriter: ResponseBodyWriter {
-    var inner: any ResponseBodyWriter
-    let compressor: any NIOCompressor
+/// One gzip stream, fed a part at a time by one task (each part flushed, so
+/// nothing waits in the compressor), ended by the last.
+final class StreamCompressor: @unchecked Sendable {
+    private let compressor: any NIOCompressor
 
-    mutating func write(_ buffer: ByteBuffer) async throws {
-        var input = buffer
-        var output = ByteBuffer()
-        output.reserveCapacity(compressor.maxSize(from: input))
-        try compressor.streamDeflate(from: &input, to: &output, flush: .sync)
-        if output.readableBytes > 0 { try await inner.write(output) }
+    init(_ compressor: any NIOCompressor) {
+        self.compressor = compressor
     }
 
-    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+    func deflate(_ input: inout ByteBuffer, finish: Bool) throws -> ByteBuffer {
         var output = ByteBuffer()
-        output.reserveCapacity(4096)
-        var empty = ByteBuffer()
-        try compressor.streamDeflate(from: &empty, to: &output, flush: .finish)
-        try compressor.finishStream()
-        try await inner.write(output)
-        try await inner.finish(trailingHeaders)
+        output.reserveCapacity(compressor.maxSize(from: input) + 4096)
+        try compressor.streamDeflate(from: &input, to: &output, flush: finish ? .finish : .sync)
+        guard input.readableBytes == 0 else { throw CompressNIOError.bufferOverflow }
+        if finish { try compressor.finishStream() }
+        return output
     }
 }
 
@@ -303,4 +302,6 @@ enum Compression {
 extension HTTPFields.Element.Name {
     /// `Readinglist-Knowledge`: the version vector a snapshot holds (compact text).
     static let readinglistKnowledge = Self("Readinglist-Knowledge")!
+    /// `Readinglist-Snapshot-Bytes`: a snapshot's size as a file (uncompressed).
+    static let readinglistSnapshotBytes = Self("Readinglist-Snapshot-Bytes")!
 }

@@ -230,7 +230,7 @@ public final class PostgresServerStorage: ServerStorage {
     }
 
     /// None: the lists live in shared tables, not in replica files (clients pull page by page).
-    public func snapshot(for user: ServerUser) async throws(ServerError) -> ReplicaStore.Snapshot? { nil }
+    public func snapshot(for user: ServerUser) async throws(ServerError) -> ServerSnapshot? { nil }
 }
 
 /// Lets exactly one of several racing tasks finish something.

@@ -180,25 +180,53 @@ public final class SQLiteServerStorage: ServerStorage {
         }
     }
 
-    public func snapshot(for user: ServerUser) async throws(ServerError) -> ReplicaStore.Snapshot? {
+    public func snapshot(for user: ServerUser) async throws(ServerError) -> ServerSnapshot? {
         guard let space = try await space(for: user) as? SQLiteSpace else { return nil }
-        // Each copy reads the whole list and writes it to disk: a few at a time.
-        let admitted = snapshotsInProgress.withLock { count in
-            guard count < Self.concurrentSnapshots else { return false }
-            count += 1
-            return true
+        // A list pushed in bulk is materialised in the background first: the
+        // client is told to come back rather than kept waiting in silence.
+        if try inline({ try space.store.needsLongCatchUp() }) {
+            space.upkeep.catchUpNow()
+            throw .refused(.unavailable, "the list is being prepared for a snapshot; retry in a few seconds, or sync page by page")
         }
-        guard admitted else {
-            throw .refused(.unavailable, "\(Self.concurrentSnapshots) snapshots are being made; retry later, or sync page by page")
+        // Each copy reads the whole list, writes it to disk and is sent: a few at a time.
+        guard snapshotSlots.take(upTo: Self.concurrentSnapshots) else {
+            throw .refused(.unavailable, "\(Self.concurrentSnapshots) snapshots are being sent; retry later, or sync page by page")
         }
-        defer { snapshotsInProgress.withLock { $0 -= 1 } }
+        let slots = snapshotSlots
+        let release: @Sendable () -> Void = { slots.release() }
         let path = "\(snapshotsFolder)/\(user.id)-\(UUID().uuidString).sqlite"
-        return try await offload { try space.store.writeSnapshot(to: path) }
+        do throws(ServerError) {
+            let copy = try await offload { try space.store.writeSnapshot(to: path) }
+            // Open, then out of the folder: the file lives until it is sent or the response is dropped.
+            let file = FileHandle(forReadingAtPath: copy.path)
+            try? FileManager.default.removeItem(atPath: copy.path)
+            guard let file else { throw ServerError.storage("the snapshot \(copy.path) could not be opened") }
+            return ServerSnapshot(knowledge: copy.knowledge, bytes: copy.bytes, file: file, release: release)
+        } catch {
+            release()
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
     }
 
-    /// How many snapshots are made at once (each reads a whole list and writes a copy).
+    /// How many snapshots are made and sent at once (each reads a whole list and keeps a copy until sent).
     static let concurrentSnapshots = 2
-    private let snapshotsInProgress = Mutex(0)
+    private let snapshotSlots = Slots()
+
+    /// A count of things under way, bounded by the caller.
+    final class Slots: Sendable {
+        private let count = Mutex(0)
+
+        func take(upTo limit: Int) -> Bool {
+            count.withLock { count in
+                guard count < limit else { return false }
+                count += 1
+                return true
+            }
+        }
+
+        func release() { count.withLock { $0 -= 1 } }
+    }
 
     public func close() async {
         let all = spaces.withLock { spaces in
@@ -402,6 +430,8 @@ final class MaterializationUpkeep: Sendable {
         var written = 0
         var lastWrite = ContinuousClock.now
         var scheduled = false
+        /// A snapshot is waiting: no quiet period first.
+        var urgent = false
     }
 
     private let store: ReplicaStore
@@ -420,16 +450,33 @@ final class MaterializationUpkeep: Sendable {
             state.scheduled = true
             return true
         }
-        guard start else { return }
+        if start { run() }
+    }
+
+    /// Catches up now (a snapshot waits for it), unless a catch-up is under way.
+    func catchUpNow() {
+        let start = state.withLock { state -> Bool in
+            state.urgent = true
+            guard !state.scheduled else { return false }
+            state.scheduled = true
+            return true
+        }
+        if start { run() }
+    }
+
+    private func run() {
         Task.detached(priority: .background) { [self] in
             while true {
-                let waited = ContinuousClock.now - state.withLock { $0.lastWrite }
-                if waited >= Self.quiet { break }
+                let (waited, urgent) = state.withLock { (ContinuousClock.now - $0.lastWrite, $0.urgent) }
+                if urgent || waited >= Self.quiet { break }
                 try? await Task.sleep(for: Self.quiet - waited)
             }
             state.withLock { $0.written = 0 }
             _ = try? await offload { [store] in try store.catchUpMaterialization() }
-            state.withLock { $0.scheduled = false }
+            state.withLock {
+                $0.scheduled = false
+                $0.urgent = false
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ReplicaStore
 import SyncCore
 import SyncProtocol
@@ -33,10 +34,12 @@ public protocol ServerStorage: Sendable {
     func user(tokenHash: String) async throws(ServerError) -> ServerUser?
     /// The change log of `user`'s list. Nothing in it is reachable from another user's space.
     func space(for user: ServerUser) async throws(ServerError) -> any SyncSpace
-    /// A consistent copy of `user`'s list as a replica file (a temporary file
-    /// the caller removes once sent), for a new replica to start from; nil
-    /// when this backend makes none (the client then pulls page by page).
-    func snapshot(for user: ServerUser) async throws(ServerError) -> ReplicaStore.Snapshot?
+    /// A consistent copy of `user`'s list as a replica file, open for
+    /// sending, for a new replica to start from; nil when this backend makes
+    /// none (the client then pulls page by page). Refused as `unavailable`
+    /// while the list's articles are being materialised (a long catch-up,
+    /// after a bulk push), and beyond the snapshots the backend sends at once.
+    func snapshot(for user: ServerUser) async throws(ServerError) -> ServerSnapshot?
     /// Releases connections and files.
     func close() async
 }
@@ -75,6 +78,45 @@ public protocol SyncSpace: Sendable {
     /// active since `activeSince`, garbage collected at it, and the
     /// collections recorded after `collectedAfter` (the new ones included).
     func settle(activeSince: Int64, at time: Int64, keepSince: Int64, collectedAfter: Int64?) async throws(ServerError) -> Settlement
+}
+
+/// A snapshot being sent: an open file no longer in any folder (it goes with
+/// the last reference), its size and knowledge. Releasing it (sent, or the
+/// response dropped) frees the backend's slot.
+public final class ServerSnapshot: Sendable {
+    public let knowledge: VersionVector
+    /// The file's size (uncompressed).
+    public let bytes: Int
+    let file: FileHandle
+    private let release: @Sendable () -> Void
+
+    init(knowledge: VersionVector, bytes: Int, file: FileHandle, release: @escaping @Sendable () -> Void) {
+        self.knowledge = knowledge
+        self.bytes = bytes
+        self.file = file
+        self.release = release
+    }
+
+    /// The next part of the file (empty at its end).
+    func read(upTo count: Int) throws -> Data { try file.read(upToCount: count) ?? Data() }
+
+    /// Writes the rest of the file to a new file at `path` (an in-process client).
+    public func copy(to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let target = FileHandle(forWritingAtPath: path) else {
+            throw ServerError.storage("cannot write '\(path)'")
+        }
+        defer { try? target.close() }
+        while true {
+            let part = try read(upTo: 1 << 20)
+            if part.isEmpty { return }
+            try target.write(contentsOf: part)
+        }
+    }
+
+    deinit {
+        try? file.close()
+        release()
+    }
 }
 
 /// What the end of a sync found: see ``SyncSpace/settle(activeSince:at:keepSince:collectedAfter:)``.

@@ -170,22 +170,32 @@ struct Sync: AsyncParsableCommand {
                 guard shown.withLock({ last in defer { last = max(last, megabytes) }; return megabytes > last }) else { return }
                 FileHandle.standardError.write(Data("\rdownloading the server's snapshot: \(megabytes) MB".utf8))
             }
+            let told = Mutex(false)
+            let waiting = InitialSnapshot.Waiting { _ in
+                guard !told.withLock({ told in defer { told = true }; return told }) else { return }
+                FileHandle.standardError.write(Data("the server is preparing its snapshot of the list; waiting (at most 5 minutes)\n".utf8))
+            }
             do {
                 if !existed {
                     let folder = (path as NSString).deletingLastPathComponent
                     if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-                    created = try await InitialSnapshot.create(at: path, transport: transport, partner: url, progress: progress)
+                    created = try await InitialSnapshot.create(at: path, transport: transport, partner: url, waiting: waiting, progress: progress)
                     fromSnapshot = created != nil
                 } else {
                     let store = try database.open()
                     defer { try? store.close() }
                     if try store.isEmpty() {
-                        fromSnapshot = try await InitialSnapshot.adopt(into: store, transport: transport, partner: url, progress: progress)
+                        fromSnapshot = try await InitialSnapshot.adopt(into: store, transport: transport, partner: url, waiting: waiting, progress: progress)
                     }
                 }
                 if shown.withLock({ $0 }) > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
             } catch {
                 if shown.withLock({ $0 }) > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+                // A refused token would be refused page by page too: say so once.
+                if let refusal = error as? SyncTransportError, case let .rejected(_, code, message) = refusal, code == .unauthorized {
+                    await transport.shutdown()
+                    throw CLIError(message: "the server refused the token: \(message)")
+                }
                 FileHandle.standardError.write(Data("the server's snapshot could not be used (\(error)); pulling page by page\n".utf8))
             }
         }

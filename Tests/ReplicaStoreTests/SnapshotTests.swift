@@ -124,6 +124,28 @@ struct SnapshotTests {
         #expect(try made.status().visibleArticles == 29)
     }
 
+    @Test func aLongCatchUpIsToldApartFromAShortOne() throws {
+        let (server, a, _) = try serverWithHistory()
+        // A small list never materialised: caught up while a snapshot waits.
+        #expect(try !server.needsLongCatchUp())
+        try server.catchUpMaterialization()
+        // A pass under way (or interrupted): long.
+        try server.writer.write { db in try Meta.set(PendingMaterialization.key, "", db) }
+        #expect(try server.needsLongCatchUp())
+        try server.catchUpMaterialization()
+        #expect(try !server.needsLongCatchUp())
+        // A snapshot whose knowledge is not what its sender announced is refused.
+        let snapshot = try server.writeSnapshot(to: path("snapshot.sqlite"))
+        var announced = snapshot.knowledge
+        announced[a.replicaID] += 1
+        #expect(throws: StoreError.self) {
+            try ReplicaStore.createFromSnapshot(snapshot.path, at: path("new.sqlite"), partner: "p", expecting: announced)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path("new.sqlite")))
+        let made = try ReplicaStore.createFromSnapshot(snapshot.path, at: path("new.sqlite"), partner: "p", expecting: snapshot.knowledge)
+        #expect(try made.knowledge() == snapshot.knowledge)
+    }
+
     @Test func aCopyTakenWhileTheSourceLaggedCatchesUpOnItsOwn() throws {
         let (server, a, _) = try serverWithHistory()
         try server.catchUpMaterialization()

@@ -296,6 +296,7 @@ struct RouteTests {
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/vnd.sqlite3")
                 #expect(response.headers[.contentLength] == String(response.body.readableBytes))
+                #expect(response.headers[HTTPFields.Element.Name("Readinglist-Snapshot-Bytes")!] == String(response.body.readableBytes))
                 #expect(response.headers[HTTPFields.Element.Name("Readinglist-Knowledge")!].flatMap(VersionVector.init(compactText:)) == (try phone.knowledge()))
                 let file = folder + "/alice.sqlite"
                 #expect(FileManager.default.createFile(atPath: file, contents: Data(buffer: response.body)))

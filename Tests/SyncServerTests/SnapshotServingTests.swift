@@ -1,0 +1,91 @@
+import CompressNIO
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import ReadingListModel
+@testable import ReplicaStore
+import SyncClient
+import SyncClientHTTP
+import SyncCore
+import SyncProtocol
+@testable import SyncServer
+import Testing
+
+/// How the server hands out snapshots: never keeping a client waiting in
+/// silence for a long catch-up, never holding more copies than it admits,
+/// and a client that refuses a download cut short.
+@Suite("Serving snapshots")
+struct SnapshotServingTests {
+    func aliceWithArticles(_ fixture: ServerFixture, count: Int = 5) async throws -> (ServerUser, ReplicaStore) {
+        let phone = try makeReplica()
+        try phone.save((0..<count).map { SaveRequest(url: "https://example.com/\($0)", title: "Article \($0)") })
+        _ = try await ServerSync().run(store: phone, transport: fixture.transport(token: fixture.alice), partner: "s")
+        return (try #require(try await fixture.storage.user(tokenHash: Tokens.hash(fixture.alice))), phone)
+    }
+
+    @Test func whileTheListIsBeingPreparedTheClientIsToldToComeBack() async throws {
+        let fixture = try await ServerFixture()
+        let (alice, phone) = try await aliceWithArticles(fixture)
+        let space = try #require(try await fixture.storage.space(for: alice) as? SQLiteSpace)
+        // As after a bulk push (or a pass a crash interrupted): every article waits.
+        try await space.store.writer.write { db in try Meta.set(PendingMaterialization.key, "", db) }
+        #expect(try space.store.needsLongCatchUp())
+        await #expect {
+            _ = try await fixture.storage.snapshot(for: alice)
+        } throws: { error in
+            guard case let ServerError.refused(code, message) = error else { return false }
+            return code == .unavailable && message.contains("being prepared")
+        }
+        // The background catch-up started at once; the client's retry then gets the list.
+        var snapshot: ServerSnapshot?
+        for _ in 0..<200 where snapshot == nil {
+            snapshot = try? await fixture.storage.snapshot(for: alice)
+            if snapshot == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let ready = try #require(snapshot)
+        #expect(ready.knowledge == (try phone.knowledge()))
+        #expect(try !space.store.needsLongCatchUp())
+    }
+
+    @Test func aSnapshotHoldsItsSlotUntilItIsSentOrDropped() async throws {
+        let fixture = try await ServerFixture()
+        let (alice, _) = try await aliceWithArticles(fixture)
+        var first: ServerSnapshot? = try await fixture.storage.snapshot(for: alice)
+        let second = try await fixture.storage.snapshot(for: alice)
+        #expect(first != nil && second != nil)
+        await #expect(throws: ServerError.self) { _ = try await fixture.storage.snapshot(for: alice) }
+        // No copy is left in the folder, even while two are being sent.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.folder + "/server.sqlite.spaces/snapshots").isEmpty)
+        first = nil
+        #expect(try await fixture.storage.snapshot(for: alice) != nil)
+        _ = first
+    }
+
+    @Test func aDownloadCutShortIsRefusedAndLeavesNoFile() async throws {
+        // A server that announces a whole file and sends half of it, gzipped (a stream cut
+        // between two flushed blocks inflates without an error) or plain with a short length.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("readinglist-cut-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let file = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let router = Router()
+        router.get("/v1/snapshot") { request, _ -> Response in
+            let gzip = request.headers[.acceptEncoding] == "gzip"
+            var half = ByteBuffer(bytes: file.prefix(file.count / 2))
+            let compressor = StreamCompressor(try Compression.streamCompressor())
+            let body = gzip ? try compressor.deflate(&half, finish: false) : half
+            var headers: HTTPFields = [.readinglistKnowledge: "", .readinglistSnapshotBytes: String(file.count)]
+            if gzip { headers[.contentEncoding] = "gzip" }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+        }
+        try await Application(router: router).test(.live) { client in
+            let transport = HTTPSyncTransport(server: "http://127.0.0.1:\(try #require(client.port))", token: "t")
+            for compressed in [true, false] {
+                let path = folder + "/download-\(compressed)"
+                await #expect(throws: SyncTransportError.self) { _ = try await transport.downloadSnapshot(to: path, compressed: compressed) }
+                #expect(!FileManager.default.fileExists(atPath: path))
+            }
+            await transport.shutdown()
+        }
+    }
+}
