@@ -90,7 +90,7 @@ public final class ReplicaStore: Sendable {
     /// Wraps `writer`, validates it is a replica (or empty), and migrates it.
     init(
         writer: any DatabaseWriter, path: String?, now: @escaping @Sendable () -> Int64, replicaID: ReplicaID? = nil,
-        materializes: Bool = true, faults: ReplicaFaults? = nil
+        materializes: Bool = true, faults: ReplicaFaults? = nil, walMode: Bool = true
     ) throws {
         self.writer = writer
         self.path = path
@@ -114,7 +114,7 @@ public final class ReplicaStore: Sendable {
                 if tables > 0 { throw StoreError.notAReplica(path: shownPath, reason: "it holds other tables") }
             }
         }
-        if path != nil {
+        if path != nil && walMode {
             try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
         }
         try Schema.migrator.migrate(writer)
