@@ -185,15 +185,11 @@ public final class HTTPSyncTransport: SyncTransport {
             complete = true
             return knowledge
         }
-        let data = Data(buffer: failure)
-        if let answer = try? JSONDecoder().decode(ErrorResponse.self, from: data) {
-            // (A server before snapshots answers 404 without this code: the same, no snapshot.)
-            if answer.error.code == .snapshotUnavailable { return nil }
-            throw .rejected(status: status, code: answer.error.code, message: answer.error.message)
-        }
-        if status == 404 { return nil }
-        if status >= 500 { throw .unreachable("HTTP \(status)") }
-        throw .invalidResponse("HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
+        let refusal = Self.failure(status: status, data: Data(buffer: failure))
+        if case .rejected(_, .snapshotUnavailable, _) = refusal { return nil }
+        // (A server before snapshots answers a plain 404: the same, no snapshot.)
+        if status == 404, case .invalidResponse = refusal { return nil }
+        throw refusal
     }
 
     static let compressionThreshold = 1024
@@ -215,10 +211,16 @@ public final class HTTPSyncTransport: SyncTransport {
                 throw .invalidResponse("\(error)")
             }
         }
+        throw failure(status: status, data: data)
+    }
+
+    /// What an answer other than 200 means: the server's error, or for a body
+    /// that is none, a 5xx as unreachable (retryable) and anything else as invalid.
+    static func failure(status: Int, data: Data) -> SyncTransportError {
         if let failure = try? JSONDecoder().decode(ErrorResponse.self, from: data) {
-            throw .rejected(status: status, code: failure.error.code, message: failure.error.message)
+            return .rejected(status: status, code: failure.error.code, message: failure.error.message)
         }
-        if status >= 500 { throw .unreachable("HTTP \(status)") }
-        throw .invalidResponse("HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
+        if status >= 500 { return .unreachable("HTTP \(status)") }
+        return .invalidResponse("HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
     }
 }

@@ -36,6 +36,12 @@ struct SyncedList {
     var pagedSync: ChildResult?
 }
 
+/// Writes back everything the set-up left dirty (`sync(2)`), so that a timed
+/// step's own fsync does not wait behind it.
+func flushFileSystem() {
+    sync()
+}
+
 enum SyncBenchmarks {
     static let pageSize = 5000
 
@@ -85,21 +91,31 @@ enum SyncBenchmarks {
                 pushSeconds: pushSeconds, initialSync: ChildResult(status: 0, output: "", seconds: 0, peakKiB: 0), serverPeakKiB: 0,
                 coldSnapshotSeconds: coldSnapshotSeconds, snapshotBytes: snapshotBytes)
         }
-        let initial = try runChild(
-            try Executables.path("readinglist"),
-            ["sync", "--db", bPath, "--server", server.url, "--token", token],
-            outputFile: folder.file("b-\(size).out"))
-        guard initial.status == 0, initial.output.contains("started from the server's snapshot") else {
-            throw BenchError("initial sync failed or did not use the snapshot: \(initial.output)")
+        // Timed on an idle disk (the set-up leaves hundreds of megabytes to write
+        // back, which the sync's own fsync would wait behind), and at W2's size
+        // three times (new files each), the median kept.
+        var runs: [ChildResult] = []
+        for run in 0..<(paged ? 3 : 1) {
+            let path = run == 0 ? bPath : folder.file("b\(run)-\(size).sqlite")
+            flushFileSystem()
+            runs.append(try runChild(
+                try Executables.path("readinglist"), ["sync", "--db", path, "--server", server.url, "--token", token],
+                outputFile: folder.file("b-\(size).out")))
+            if run > 0 { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        }
+        let initial = runs.sorted { $0.seconds < $1.seconds }[runs.count / 2]
+        for run in runs where run.status != 0 || !run.output.contains("started from the server's snapshot") {
+            throw BenchError("initial sync failed or did not use the snapshot: \(run.output)")
         }
         let serverPeak = server.peakKiB
         let b = try ReplicaStore.open(path: bPath, create: false)
         let count = try b.status().visibleArticles
         guard count == size else { throw BenchError("initial sync: \(count) articles arrived, not \(size)") }
-        report.note("\(size) articles: initial sync in \(String(format: "%.2f", initial.seconds)) s")
+        report.note("\(size) articles: initial sync in \(runs.map { String(format: "%.2f", $0.seconds) }.joined(separator: ", ")) s")
         var pagedSync: ChildResult?
         if paged {
             let pPath = folder.file("p-\(size).sqlite")
+            flushFileSystem()
             let result = try runChild(
                 try Executables.path("readinglist"),
                 ["sync", "--db", pPath, "--server", server.url, "--token", token, "--no-snapshot"],
@@ -265,6 +281,7 @@ enum NaiveSync {
             while NaivePort.shared.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
             let port = NaivePort.shared.value
             let target = try RawTable(path: folder.file("naive-target.sqlite"))
+            flushFileSystem()
             let elapsed = try await seconds {
                 let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/rows"), timeout: .seconds(300))
                 let body = try await response.body.collect(upTo: 1 << 30)
