@@ -61,9 +61,15 @@ extension ReplicaStore {
             }
             return Snapshot(path: path, knowledge: knowledge, bytes: bytes)
         } catch {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            Self.removeFiles(at: path)
             throw error
         }
+    }
+
+    /// Removes a database file and the journal, write-ahead log and shared
+    /// memory files SQLite keeps beside it (a scratch copy, a failed download).
+    public static func removeFiles(at path: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     /// Whether this replica holds nothing at all: it knows no change, holds

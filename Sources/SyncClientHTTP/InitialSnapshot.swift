@@ -88,10 +88,8 @@ public enum InitialSnapshot {
     static func withDownload<T>(beside path: String, _ body: (String) async throws -> T) async throws -> T {
         removeAbandonedDownloads(beside: path)
         let download = path + ".snapshot-\(getpid())"
-        defer {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: download + suffix) }
-        }
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: download + suffix) }
+        defer { ReplicaStore.removeFiles(at: download) }
+        ReplicaStore.removeFiles(at: download)
         return try await body(download)
     }
 
@@ -103,7 +101,7 @@ public enum InitialSnapshot {
             let rest = name.dropFirst(prefix.count)
             guard let pid = Int32(rest.prefix { $0.isNumber }), pid != getpid() else { continue }
             guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(atPath: (folder.isEmpty ? "" : folder + "/") + name)
+            ReplicaStore.removeFiles(at: (folder.isEmpty ? "" : folder + "/") + prefix + String(pid))
         }
     }
 }

@@ -78,7 +78,7 @@ enum SyncBenchmarks {
         await transport.shutdown()
         let held = try made?.knowledge()
         try made?.close()
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: cold + suffix) }
+        ReplicaStore.removeFiles(at: cold)
         guard held == (try a.knowledge()) else { throw BenchError("the first snapshot holds \(String(describing: held)), not A's knowledge") }
         report.note("\(size) articles: first snapshot in \(String(format: "%.2f", coldSnapshotSeconds)) s (\(snapshotBytes / 1_048_576) MB); initial sync of an empty replica")
         // A fresh server process, so that its peak memory is the initial sync's.
@@ -101,7 +101,7 @@ enum SyncBenchmarks {
             runs.append(try runChild(
                 try Executables.path("readinglist"), ["sync", "--db", path, "--server", server.url, "--token", token],
                 outputFile: folder.file("b-\(size).out")))
-            if run > 0 { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+            if run > 0 { ReplicaStore.removeFiles(at: path) }
         }
         let initial = runs.sorted { $0.seconds < $1.seconds }[runs.count / 2]
         for run in runs where run.status != 0 || !run.output.contains("started from the server's snapshot") {

@@ -115,7 +115,7 @@ struct DatabaseOption: ParsableArguments {
         } catch {
             try? store.close()
             if !existed {
-                for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                ReplicaStore.removeFiles(at: path)
             }
             throw error
         }

@@ -6,7 +6,7 @@ import NIOCore
 import ReadingListModel
 @testable import ReplicaStore
 import SyncClient
-import SyncClientHTTP
+@testable import SyncClientHTTP
 import SyncCore
 import SyncProtocol
 @testable import SyncServer
@@ -60,6 +60,18 @@ struct SnapshotServingTests {
         first = nil
         #expect(try await fixture.storage.snapshot(for: alice) != nil)
         _ = first
+    }
+
+    @Test func downloadsOfKilledProcessesAreRemovedAndOthersKept() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("readinglist-abandoned-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var dead: Int32 = 4_000_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let names = ["replica.sqlite.snapshot-\(dead)", "replica.sqlite.snapshot-\(dead)-wal", "replica.sqlite.snapshot-1", "replica.sqlite", "other.sqlite.snapshot-\(dead)"]
+        for name in names { #expect(FileManager.default.createFile(atPath: folder + "/" + name, contents: Data("x".utf8))) }
+        InitialSnapshot.removeAbandonedDownloads(beside: folder + "/replica.sqlite")
+        // A dead process's download goes with its log; a live process's (pid 1), the replica and another replica's stay.
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: folder)) == ["replica.sqlite.snapshot-1", "replica.sqlite", "other.sqlite.snapshot-\(dead)"])
     }
 
     @Test func aDownloadCutShortIsRefusedAndLeavesNoFile() async throws {
