@@ -281,10 +281,14 @@ extension ReplicaStore {
     public func needsLongCatchUp() throws(StoreError) -> Bool {
         try read { db in
             if try Meta.get(PendingMaterialization.key, db) != nil { return true }
-            let top = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
-            let since = try Meta.get(Self.materializedSeqKey, db).flatMap(Int64.init) ?? 0
-            return top - since > Self.catchUpByPassRows
+            let (top, since) = try Self.catchUpLag(db)
+            return top - (since ?? 0) > Self.catchUpByPassRows
         }
+    }
+
+    /// The log's last sequence number, and the catch-up mark (nil: never caught up).
+    static func catchUpLag(_ db: Database) throws -> (top: Int64, since: Int64?) {
+        (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0, try Meta.get(Self.materializedSeqKey, db).flatMap(Int64.init))
     }
 
     /// Articles catch up by chunks of this many, a transaction each.
@@ -339,8 +343,7 @@ extension ReplicaStore {
         enum Plan { case none, byArticle, byPass }
         let plan: Plan = try mapErrors {
             try writer.write { db -> Plan in
-                let top = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
-                let since = try Meta.get(Self.materializedSeqKey, db).flatMap(Int64.init)
+                let (top, since) = try Self.catchUpLag(db)
                 if let since {
                     if since >= top { return .none }
                     if top - since <= Self.catchUpByPassRows { return .byArticle }
