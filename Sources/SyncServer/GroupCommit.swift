@@ -37,7 +37,7 @@ final class GroupCommit: Sendable {
                 state.committing = true
                 return true
             }
-            if start { DispatchQueue.global().async { self.drain() } }
+            if start { BlockingPool.shared.submit { self.drain() } }
         }
         try result.get()
     }

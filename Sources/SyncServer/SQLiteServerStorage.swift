@@ -408,7 +408,7 @@ func inline<T>(_ body: () throws -> T) throws(ServerError) -> T {
 /// Runs blocking SQLite work (a write that waits for fsync) off the cooperative thread pool, with `inline`'s error mapping.
 func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(ServerError) -> T {
     let result: Result<T, ServerError> = await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
+        BlockingPool.shared.submit {
             continuation.resume(returning: Result { () throws(ServerError) -> T in try inline(body) })
         }
     }

@@ -52,3 +52,43 @@ struct GroupCommitTests {
     }
 }
 
+
+@Suite("Blocking pool")
+struct BlockingPoolTests {
+    /// The point of the pool: blocked work (a write waiting for its fsync)
+    /// does not hold the rest back. Twelve jobs that each wait until all
+    /// twelve have started can only finish if twelve run at once, far more
+    /// than the cores of the machines this runs on.
+    @Test func runsMoreBlockedJobsAtOnceThanThereAreCores() async throws {
+        let pool = BlockingPool(threads: 12)
+        defer { pool.stop() }
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let finished = DispatchGroup()
+        for _ in 0..<12 {
+            finished.enter()
+            pool.submit {
+                started.signal()
+                release.wait()
+                finished.leave()
+            }
+        }
+        var running = 0
+        while running < 12, started.wait(timeout: .now() + 10) == .success { running += 1 }
+        #expect(running == 12)
+        for _ in 0..<12 { release.signal() }
+        #expect(finished.wait(timeout: .now() + 10) == .success)
+    }
+
+    /// `offload` returns each job's own result and maps its errors.
+    @Test func offloadReturnsResultsAndErrors() async throws {
+        let values = try await withThrowingTaskGroup(of: Int.self) { tasks in
+            for index in 0..<100 { tasks.addTask { try await offload { index * 2 } } }
+            return try await tasks.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(values.sorted() == (0..<100).map { $0 * 2 })
+        await #expect(throws: ServerError.self) {
+            try await offload { () throws -> Int in throw ServerError.storage("disk gone") }
+        }
+    }
+}
