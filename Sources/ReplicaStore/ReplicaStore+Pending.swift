@@ -101,9 +101,10 @@ extension ReplicaStore {
     /// Materialises every article again from the log, in id order, `chunk`
     /// articles per transaction, when a deferred apply left them waiting.
     /// Resumable: each transaction records how far it got. Returns the number
-    /// of articles it went through (0 when none waited).
+    /// of articles it went through (0 when none waited). `proceed` is asked
+    /// before each chunk: false leaves the rest for a later call.
     @discardableResult
-    public func materializePending(chunk: Int = 2_000) throws(StoreError) -> Int {
+    public func materializePending(chunk: Int = 2_000, while proceed: () -> Bool = { true }) throws(StoreError) -> Int {
         precondition(chunk > 0)
         // Nearly always nothing waits: one read, no write transaction.
         guard try hasPendingMaterialization() else {
@@ -111,7 +112,7 @@ extension ReplicaStore {
             return 0
         }
         var done = 0
-        while true {
+        while proceed() {
             let step: Int? = try mapErrors {
                 try writer.write { db -> Int? in
                     guard let after = try Meta.get(PendingMaterialization.key, db) else { return nil }
@@ -162,5 +163,6 @@ extension ReplicaStore {
             }
             done += step
         }
+        return done
     }
 }

@@ -297,9 +297,9 @@ extension ReplicaStore {
     /// The delta catch-up: articles with log rows above the mark, a chunk per
     /// transaction, each moving the mark to the last row it covered (rows
     /// written meanwhile are above it: the next chunk or catch-up has them).
-    private func catchUpArticles() throws(StoreError) -> Int {
+    private func catchUpArticles(while proceed: () -> Bool) throws(StoreError) -> Int {
         var done = 0
-        while true {
+        while proceed() {
             let step: Int? = try mapErrors {
                 try writer.write { db -> Int? in
                     let since = try Meta.get(Self.materializedSeqKey, db).flatMap(Int64.init) ?? 0
@@ -328,6 +328,7 @@ extension ReplicaStore {
             guard let step else { return done }
             done += step
         }
+        return done
     }
 
     /// For a store that does not materialise on every write (a sync server's
@@ -336,10 +337,13 @@ extension ReplicaStore {
     /// row (a snapshot must hold the articles). The first catch-up, or one
     /// after a bulk push, goes through every article. Returns the articles
     /// materialised. (Garbage collection drops forgotten articles itself.)
+    /// `proceed` is asked before each chunk (a transaction): false stops
+    /// there, and the next call goes on from the mark.
     @discardableResult
-    public func catchUpMaterialization() throws(StoreError) -> Int {
+    public func catchUpMaterialization(while proceed: () -> Bool = { true }) throws(StoreError) -> Int {
         // A pass that stopped (a crash) finishes first: the mark says where it was.
-        var done = try materializePending()
+        var done = try materializePending(while: proceed)
+        guard proceed() else { return done }
         enum Plan { case none, byArticle, byPass }
         let plan: Plan = try mapErrors {
             try writer.write { db -> Plan in
@@ -357,8 +361,8 @@ extension ReplicaStore {
         }
         switch plan {
         case .none: break
-        case .byArticle: done += try catchUpArticles()
-        case .byPass: done += try materializePending()
+        case .byArticle: done += try catchUpArticles(while: proceed)
+        case .byPass: done += try materializePending(while: proceed)
         }
         return done
     }

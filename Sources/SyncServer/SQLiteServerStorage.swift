@@ -233,7 +233,10 @@ public final class SQLiteServerStorage: ServerStorage {
             defer { spaces.removeAll() }
             return Array(spaces.values)
         }
-        for space in all { try? space.store.close() }
+        for space in all {
+            await space.upkeep.stop()
+            try? space.store.close()
+        }
         try? users.close()
     }
 }
@@ -432,6 +435,11 @@ final class MaterializationUpkeep: Sendable {
         var scheduled = false
         /// A snapshot is waiting: no quiet period first.
         var urgent = false
+        /// The storage is closing: no catch-up starts, a running one stops after its chunk.
+        var stopped = false
+        var running: Task<Void, Never>?
+        /// Counts the catch-ups started: a task records its handle only while it is the current one.
+        var generation = 0
     }
 
     private let store: ReplicaStore
@@ -446,7 +454,7 @@ final class MaterializationUpkeep: Sendable {
         let start = state.withLock { state -> Bool in
             state.written += changes
             state.lastWrite = .now
-            guard state.written >= Self.threshold, !state.scheduled else { return false }
+            guard state.written >= Self.threshold, !state.scheduled, !state.stopped else { return false }
             state.scheduled = true
             return true
         }
@@ -457,26 +465,51 @@ final class MaterializationUpkeep: Sendable {
     func catchUpNow() {
         let start = state.withLock { state -> Bool in
             state.urgent = true
-            guard !state.scheduled else { return false }
+            guard !state.scheduled, !state.stopped else { return false }
             state.scheduled = true
             return true
         }
         if start { run() }
     }
 
+    /// Stops the upkeep before its store closes: waits for a running
+    /// catch-up to finish the chunk it is in (the next one, or the next
+    /// snapshot, goes on from the mark).
+    func stop() async {
+        let running = state.withLock { state in
+            state.stopped = true
+            return state.running
+        }
+        running?.cancel()
+        await running?.value
+    }
+
+    private var stopped: Bool { state.withLock { $0.stopped } }
+
     private func run() {
-        Task.detached(priority: .background) { [self] in
-            while true {
+        let generation = state.withLock { state in
+            state.generation += 1
+            return state.generation
+        }
+        let task = Task.detached(priority: .background) { [self] in
+            while !stopped {
                 let (waited, urgent) = state.withLock { (ContinuousClock.now - $0.lastWrite, $0.urgent) }
                 if urgent || waited >= Self.quiet { break }
                 try? await Task.sleep(for: Self.quiet - waited)
             }
             state.withLock { $0.written = 0 }
-            _ = try? await offload { [store] in try store.catchUpMaterialization() }
+            if !stopped {
+                _ = try? await offload { [store, self] in try store.catchUpMaterialization(while: { !self.stopped }) }
+            }
             state.withLock {
                 $0.scheduled = false
                 $0.urgent = false
+                $0.running = nil
             }
+        }
+        state.withLock { state in
+            // Unless this task is over already (and another may have started).
+            if state.scheduled && state.generation == generation { state.running = task }
         }
     }
 }

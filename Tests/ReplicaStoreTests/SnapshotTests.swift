@@ -124,6 +124,25 @@ struct SnapshotTests {
         #expect(try made.status().visibleArticles == 29)
     }
 
+    /// The server stops its background catch-up when it closes: between two
+    /// chunks (transactions), and the next catch-up goes on from the mark.
+    @Test func aCatchUpStopsBetweenChunksAndGoesOnLater() throws {
+        let (server, a, _) = try serverWithHistory()
+        #expect(try server.catchUpMaterialization(while: { false }) == 0)
+        #expect(try server.catchUpMaterialization() == 30)
+        // A pass over the 30 articles again (as after a bulk push), 10 per chunk, stopped after the first.
+        try server.writer.write { db in try Meta.set(PendingMaterialization.key, "", db) }
+        var chunks = 0
+        #expect(try server.materializePending(chunk: 10, while: { chunks += 1; return chunks <= 1 }) == 10)
+        #expect(try server.needsLongCatchUp())
+        #expect(try server.catchUpMaterialization() == 20)
+        #expect(try !server.needsLongCatchUp())
+        let made = try ReplicaStore.createFromSnapshot(
+            try server.writeSnapshot(to: path("snapshot.sqlite")).path, at: path("new.sqlite"), partner: "https://server")
+        try expectSound(made)
+        #expect(try made.articles().map(\.id) == a.articles().map(\.id))
+    }
+
     @Test func aLongCatchUpIsToldApartFromAShortOne() throws {
         let (server, a, _) = try serverWithHistory()
         // A small list never materialised: caught up while a snapshot waits.
