@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 @testable import SyncServer
+import Synchronization
 import Testing
 
 @Suite("Group commit")
@@ -59,25 +60,34 @@ struct BlockingPoolTests {
     /// does not hold the rest back. Twelve jobs that each wait until all
     /// twelve have started can only finish if twelve run at once, far more
     /// than the cores of the machines this runs on.
+    final class Count: Sendable {
+        private let value = Mutex(0)
+        func add() { value.withLock { $0 += 1 } }
+        var current: Int { value.withLock { $0 } }
+
+        /// Waits (without blocking a thread of the test's cooperative pool) until the count reaches `target`, or 20 s.
+        func reaches(_ target: Int) async throws -> Int {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while current < target && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            return current
+        }
+    }
+
     @Test func runsMoreBlockedJobsAtOnceThanThereAreCores() async throws {
         let pool = BlockingPool(threads: 12)
         defer { pool.stop() }
-        let started = DispatchSemaphore(value: 0)
+        let started = Count(), finished = Count()
         let release = DispatchSemaphore(value: 0)
-        let finished = DispatchGroup()
         for _ in 0..<12 {
-            finished.enter()
             pool.submit {
-                started.signal()
+                started.add()
                 release.wait()
-                finished.leave()
+                finished.add()
             }
         }
-        var running = 0
-        while running < 12, started.wait(timeout: .now() + 10) == .success { running += 1 }
-        #expect(running == 12)
+        #expect(try await started.reaches(12) == 12)
         for _ in 0..<12 { release.signal() }
-        #expect(finished.wait(timeout: .now() + 10) == .success)
+        #expect(try await finished.reaches(12) == 12)
     }
 
     /// `offload` returns each job's own result and maps its errors.
