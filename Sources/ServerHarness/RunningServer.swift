@@ -24,6 +24,7 @@ public final class RunningServer: @unchecked Sendable {
         errors = keepLog ? Pipe() : nil
         process.standardError = errors ?? FileHandle.nullDevice
         try process.run()
+        ChildProcesses.started(process.processIdentifier)
         var text = ""
         let deadline = Date().addingTimeInterval(30)
         while !text.contains("\n"), Date() < deadline {
@@ -34,6 +35,7 @@ public final class RunningServer: @unchecked Sendable {
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) else {
             process.terminate()
             process.waitUntilExit()
+            ChildProcesses.ended(process.processIdentifier)
             throw StartFailure(output: text)
         }
         url = String(line.dropFirst("listening on ".count))
@@ -57,8 +59,12 @@ public final class RunningServer: @unchecked Sendable {
         if process.isRunning { process.terminate() }
         let log = errors?.fileHandleForReading.readDataToEndOfFile() ?? Data()
         process.waitUntilExit()
+        ChildProcesses.ended(process.processIdentifier)
         return (process.terminationStatus, String(decoding: log, as: UTF8.self))
     }
 
-    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    deinit {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        ChildProcesses.ended(process.processIdentifier)
+    }
 }

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
 import ReplicaStore
+import ServerHarness
+#if canImport(Glibc)
+import Glibc
+#endif
 import SyncCore
 
 /// `readinglist-bench`: the engine measured the way users feel it, each
@@ -80,6 +84,14 @@ struct Bench: AsyncParsableCommand {
         let report = try Report(jsonPath: json)
         let folder = try WorkFolder(parent: work)
         defer { folder.remove() }
+        Interruption.onSignal { signal in
+            // Interrupted (Ctrl-C, a timeout's kill): the servers and clients
+            // it started go too, and so do the gigabytes of its work folder.
+            ChildProcesses.terminateAll()
+            folder.remove()
+            FileHandle.standardError.write(Data("# interrupted: stopped the processes it started and removed \(folder.path)\n".utf8))
+            Glibc.exit(128 + signal)
+        }
         if let serveList {
             let list = try await SyncBenchmarks.makeList(size: serveList, folder: folder, report: report, initialSync: false)
             report.note("ready: readinglist sync --db NEW.sqlite --server \(list.server.url) --token \(list.token)")

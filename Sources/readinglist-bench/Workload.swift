@@ -113,8 +113,21 @@ func runChild(_ path: String, _ arguments: [String], outputFile: String) throws 
     var pid: pid_t = 0
     let clock = ContinuousClock()
     let start = clock.now
-    let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    // The benchmark ignores SIGINT and SIGTERM (it handles them itself, see
+    // Interruption); its children get the default actions back.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGINT)
+    sigaddset(&defaults, SIGTERM)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+    let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
     guard spawned == 0 else { throw BenchError("cannot start \(path): error \(spawned)") }
+    ChildProcesses.started(pid)
+    defer { ChildProcesses.ended(pid) }
     var status: Int32 = 0
     var peak = 0
     while true {
@@ -159,4 +172,20 @@ final class ServerProcess {
     }
 
     func stop() { server.stop() }
+}
+
+/// SIGINT and SIGTERM handled on a dispatch queue (not in a signal handler,
+/// where little is safe to call), once.
+enum Interruption {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    static func onSignal(_ handle: @escaping @Sendable (Int32) -> Void) {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { handle(number) }
+            source.resume()
+            sources.append(source)
+        }
+    }
 }
