@@ -53,6 +53,11 @@ final class BlockingPool: @unchecked Sendable {
             if head == queue.count {
                 queue.removeAll(keepingCapacity: true)
                 head = 0
+            } else if head >= 256 && head * 2 >= queue.count {
+                // Under a load that never lets the queue empty, the jobs already
+                // taken go, rather than the array growing (and holding them).
+                queue.removeFirst(head)
+                head = 0
             }
             condition.unlock()
             work()

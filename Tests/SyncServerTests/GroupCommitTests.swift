@@ -90,6 +90,23 @@ struct BlockingPoolTests {
         #expect(try await finished.reaches(12) == 12)
     }
 
+    /// Every job runs once, also when far more are queued than there are
+    /// threads (the queue compacts itself while it never empties).
+    @Test func runsEveryJobOnceUnderABacklog() async throws {
+        let pool = BlockingPool(threads: 3)
+        defer { pool.stop() }
+        let ran = Count()
+        let seen = Mutex(Set<Int>())
+        for index in 0..<5_000 {
+            pool.submit {
+                seen.withLock { _ = $0.insert(index) }
+                ran.add()
+            }
+        }
+        #expect(try await ran.reaches(5_000) == 5_000)
+        #expect(seen.withLock { $0.count } == 5_000)
+    }
+
     /// `offload` returns each job's own result and maps its errors.
     @Test func offloadReturnsResultsAndErrors() async throws {
         let values = try await withThrowingTaskGroup(of: Int.self) { tasks in
