@@ -67,7 +67,9 @@ extension ReplicaStore {
             } catch { throw .invalidInput(error) }
         }
         return try transaction { tx in
-            try validated.map { item in (item.id, try Self.save(item.request, id: item.id, tags: item.tags, in: &tx)) }
+            // A batch asks the log about all its articles in one query, not one each.
+            try tx.preload(Set(validated.map(\.id)))
+            return try validated.map { item in (item.id, try Self.save(item.request, id: item.id, tags: item.tags, in: &tx)) }
         }
     }
 
