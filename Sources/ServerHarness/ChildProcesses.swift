@@ -6,18 +6,40 @@ import Synchronization
 /// server outlives it (a `kill` of the benchmark alone reaches only it, not
 /// the servers it started, which then kept their ports and files).
 public enum ChildProcesses {
-    private static let live = Mutex(Set<Int32>())
+    private struct State {
+        var live = Set<Int32>()
+        /// Set by ``terminateAll(waitingUpTo:)``: a child started from now on is stopped at once.
+        var closing = false
+    }
 
-    public static func started(_ pid: Int32) { live.withLock { _ = $0.insert(pid) } }
-    public static func ended(_ pid: Int32) { live.withLock { _ = $0.remove(pid) } }
+    private static let state = Mutex(State())
 
-    /// Sends SIGTERM to every child still running, and waits up to `seconds`
-    /// for them to be gone (a server checkpoints and closes its files first).
+    public static func started(_ pid: Int32) {
+        let closing = state.withLock { state in
+            state.live.insert(pid)
+            return state.closing
+        }
+        if closing { kill(pid, SIGTERM) }
+    }
+
+    public static func ended(_ pid: Int32) { state.withLock { _ = $0.live.remove(pid) } }
+
+    /// Sends SIGTERM to every child still running (and to any started
+    /// meanwhile), and waits up to `seconds` for them to be gone (a server
+    /// checkpoints and closes its files first).
     public static func terminateAll(waitingUpTo seconds: Double = 10) {
-        let pids = live.withLock { $0 }
-        for pid in pids { kill(pid, SIGTERM) }
+        var signalled = Set<Int32>()
         let deadline = Date().addingTimeInterval(seconds)
-        while pids.contains(where: running), Date() < deadline { usleep(20_000) }
+        while Date() < deadline {
+            let pids = state.withLock { state in
+                state.closing = true
+                return state.live
+            }
+            for pid in pids.subtracting(signalled) { kill(pid, SIGTERM) }
+            signalled.formUnion(pids)
+            if !pids.contains(where: running) { return }
+            usleep(20_000)
+        }
     }
 
     /// Whether `pid` still runs (not gone, and not a zombie waiting to be reaped).

@@ -23,6 +23,8 @@ public final class RunningServer: @unchecked Sendable {
         process.standardOutput = out
         errors = keepLog ? Pipe() : nil
         process.standardError = errors ?? FileHandle.nullDevice
+        // Off the list as soon as it is reaped (its pid may be reused after).
+        process.terminationHandler = { ChildProcesses.ended($0.processIdentifier) }
         try process.run()
         ChildProcesses.started(process.processIdentifier)
         var text = ""
@@ -35,7 +37,6 @@ public final class RunningServer: @unchecked Sendable {
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) else {
             process.terminate()
             process.waitUntilExit()
-            ChildProcesses.ended(process.processIdentifier)
             throw StartFailure(output: text)
         }
         url = String(line.dropFirst("listening on ".count))
@@ -59,12 +60,8 @@ public final class RunningServer: @unchecked Sendable {
         if process.isRunning { process.terminate() }
         let log = errors?.fileHandleForReading.readDataToEndOfFile() ?? Data()
         process.waitUntilExit()
-        ChildProcesses.ended(process.processIdentifier)
         return (process.terminationStatus, String(decoding: log, as: UTF8.self))
     }
 
-    deinit {
-        if process.isRunning { process.terminate(); process.waitUntilExit() }
-        ChildProcesses.ended(process.processIdentifier)
-    }
+    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
 }

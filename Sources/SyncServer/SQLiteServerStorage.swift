@@ -438,8 +438,6 @@ final class MaterializationUpkeep: Sendable {
         /// The storage is closing: no catch-up starts, a running one stops after its chunk.
         var stopped = false
         var running: Task<Void, Never>?
-        /// Counts the catch-ups started: a task records its handle only while it is the current one.
-        var generation = 0
     }
 
     private let store: ReplicaStore
@@ -487,29 +485,25 @@ final class MaterializationUpkeep: Sendable {
     private var stopped: Bool { state.withLock { $0.stopped } }
 
     private func run() {
-        let generation = state.withLock { state in
-            state.generation += 1
-            return state.generation
-        }
-        let task = Task.detached(priority: .background) { [self] in
-            while !stopped {
-                let (waited, urgent) = state.withLock { (ContinuousClock.now - $0.lastWrite, $0.urgent) }
-                if urgent || waited >= Self.quiet { break }
-                try? await Task.sleep(for: Self.quiet - waited)
+        // The handle is recorded under the lock the task's end takes too, so
+        // stop() always finds a task that may still touch the store.
+        state.withLock { current in
+            current.running = Task.detached(priority: .background) { [self] in
+                while !stopped {
+                    let (waited, urgent) = state.withLock { (ContinuousClock.now - $0.lastWrite, $0.urgent) }
+                    if urgent || waited >= Self.quiet { break }
+                    try? await Task.sleep(for: Self.quiet - waited)
+                }
+                state.withLock { $0.written = 0 }
+                if !stopped {
+                    _ = try? await offload { [store, self] in try store.catchUpMaterialization(while: { !self.stopped }) }
+                }
+                state.withLock {
+                    $0.scheduled = false
+                    $0.urgent = false
+                    $0.running = nil
+                }
             }
-            state.withLock { $0.written = 0 }
-            if !stopped {
-                _ = try? await offload { [store, self] in try store.catchUpMaterialization(while: { !self.stopped }) }
-            }
-            state.withLock {
-                $0.scheduled = false
-                $0.urgent = false
-                $0.running = nil
-            }
-        }
-        state.withLock { state in
-            // Unless this task is over already (and another may have started).
-            if state.scheduled && state.generation == generation { state.running = task }
         }
     }
 }

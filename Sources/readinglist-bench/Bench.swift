@@ -2,9 +2,6 @@ import ArgumentParser
 import Foundation
 import ReplicaStore
 import ServerHarness
-#if canImport(Glibc)
-import Glibc
-#endif
 import SyncCore
 
 /// `readinglist-bench`: the engine measured the way users feel it, each
@@ -90,7 +87,7 @@ struct Bench: AsyncParsableCommand {
             ChildProcesses.terminateAll()
             folder.remove()
             FileHandle.standardError.write(Data("# interrupted: stopped the processes it started and removed \(folder.path)\n".utf8))
-            Glibc.exit(128 + signal)
+            _exit(128 + signal)
         }
         if let serveList {
             let list = try await SyncBenchmarks.makeList(size: serveList, folder: folder, report: report, initialSync: false)

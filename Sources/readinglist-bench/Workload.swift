@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ServerHarness
 import ReplicaStore
 import SyncCore
@@ -175,15 +176,21 @@ final class ServerProcess {
 }
 
 /// SIGINT and SIGTERM handled on a dispatch queue (not in a signal handler,
-/// where little is safe to call), once.
+/// where little is safe to call): the first signal runs `handle`, which
+/// must end the process; a second one while it runs is ignored.
 enum Interruption {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    private static let handling = Atomic(false)
 
     static func onSignal(_ handle: @escaping @Sendable (Int32) -> Void) {
+        let queue = DispatchQueue(label: "readinglist-bench.signals")
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { handle(number) }
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler {
+                guard !handling.exchange(true, ordering: .relaxed) else { return }
+                handle(number)
+            }
             source.resume()
             sources.append(source)
         }
