@@ -142,7 +142,7 @@ struct SnapshotRoute: Sendable {
             let gzip = request.headers[.acceptEncoding].map(Compression.accepts(gzipIn:)) ?? false
             if gzip { headers[.contentEncoding] = "gzip" }
             let body = ResponseBody(contentLength: gzip ? nil : snapshot.bytes) { writer in
-                // Reading and compressing block: on a dispatch thread, a part at a time.
+                // Reading and compressing block: on the blocking pool, a part at a time.
                 let compressor = gzip ? StreamCompressor(try Compression.streamCompressor()) : nil
                 while true {
                     let (part, end) = try await offload { () throws -> (ByteBuffer, Bool) in

@@ -250,7 +250,7 @@ struct SQLiteSpace: SyncSpace {
     let upkeep: MaterializationUpkeep
 
     // Reads run inline (microseconds, never waiting on a disk flush of another
-    // file); writes, which wait for fsync, go to a dispatch thread.
+    // file); writes, which wait for fsync, go to the blocking pool.
     func knowledge() async throws(ServerError) -> VersionVector { try inline { try store.knowledge() } }
     func heads() async throws(ServerError) -> [ForkCheck.Head] { try inline { try store.heads() } }
     func digest(at dot: Dot) async throws(ServerError) -> UInt64? { try inline { try store.digest(at: dot) } }

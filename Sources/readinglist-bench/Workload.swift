@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import ServerHarness
 import ReplicaStore
 import SyncCore
@@ -175,22 +174,18 @@ final class ServerProcess {
     func stop() { server.stop() }
 }
 
-/// SIGINT and SIGTERM handled on a dispatch queue (not in a signal handler,
-/// where little is safe to call): the first signal runs `handle`, which
-/// must end the process; a second one while it runs is ignored.
+/// SIGINT and SIGTERM handled on one serial queue (not in a signal handler,
+/// where little is safe to call): `handle` must end the process, so the
+/// first signal's runs and a second one, queued behind it, never does.
 enum Interruption {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
-    private static let handling = Atomic(false)
 
     static func onSignal(_ handle: @escaping @Sendable (Int32) -> Void) {
         let queue = DispatchQueue(label: "readinglist-bench.signals")
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler {
-                guard !handling.exchange(true, ordering: .relaxed) else { return }
-                handle(number)
-            }
+            source.setEventHandler { handle(number) }
             source.resume()
             sources.append(source)
         }
