@@ -125,7 +125,12 @@ extension ReplicaStore {
                     let bounds: StatementArguments = last.map { [after, $0] } ?? [after]
                     // Articles with nothing left in the log (forgotten) go.
                     let orphans = "SELECT id FROM article WHERE \(chunkOf("id")) AND NOT EXISTS (SELECT 1 FROM change_log WHERE change_log.article_id = article.id)"
-                    try db.execute(sql: "DELETE FROM article_tag WHERE article_id IN (\(orphans))", arguments: bounds)
+                    // (Their tags by the primary key, from the JSON of the visible ones: article_tag has no index by article.)
+                    try db.execute(sql: """
+                        DELETE FROM article_tag WHERE (tag, article_id) IN (
+                            SELECT tags.value, article.id FROM article, json_each(article.json, '$.tags') AS tags
+                            WHERE article.visible = 1 AND article.id IN (\(orphans)))
+                        """, arguments: bounds)
                     try db.execute(sql: "DELETE FROM article WHERE id IN (\(orphans))", arguments: bounds)
                     // Rows already there (none in an initial sync) are compared; the others are inserted.
                     let stored = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM article WHERE \(chunkOf("id"))"), arguments: bounds))

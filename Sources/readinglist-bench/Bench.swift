@@ -22,6 +22,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Also write the JSON lines to this file.") var json: String?
     @Option(help: "Override the list sizes of W3 (comma-separated; the first is W7's, the last W6's).") var listSizes: String?
     @Option(help: ArgumentHelp("Only save this many articles in one batch (for a profiler).", visibility: .hidden)) var profileSave: Int?
+    @Option(help: ArgumentHelp("Only save this many articles, one per transaction (for a profiler).", visibility: .hidden)) var profileSaves: Int?
     @Option(help: ArgumentHelp("Only make this many single-field edits, one per transaction (for a profiler).", visibility: .hidden)) var profileEdits: Int?
     @Option(help: ArgumentHelp("Build a list of this many articles on a server, print how to sync from it, and wait (for a profiler).", visibility: .hidden)) var serveList: Int?
     @Option(help: ArgumentHelp("Time W3's delta this many times (the median is reported; for a profiler, many).", visibility: .hidden)) var deltaRepetitions: Int?
@@ -102,6 +103,14 @@ struct Bench: AsyncParsableCommand {
                 for index in 0..<profileEdits { try store.edit(ids[index % ids.count], [Fields.title: .string("Edit \(index)")]) }
             }.1
             print("\(profileEdits) edits in \(String(format: "%.3f", elapsed)) s")
+            return
+        }
+        if let profileSaves {
+            var generator = ArticleGenerator(seed: 1)
+            let requests = (0..<profileSaves).map { generator.article($0) }
+            let store = try ReplicaStore.open(path: folder.file("profile.sqlite"))
+            let elapsed = try seconds { for request in requests { try store.save(request) } }.1
+            print("saved \(profileSaves) articles one per transaction in \(String(format: "%.3f", elapsed)) s")
             return
         }
         if let profileSave {
