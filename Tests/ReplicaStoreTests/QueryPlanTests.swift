@@ -30,6 +30,16 @@ struct QueryPlanTests {
         #expect(try store.resolve(" " + String(some.id.rawValue.prefix(8)) + "\t") == some.id)
     }
 
+    @Test func thePassDeletesTheTagsOfForgottenArticlesByKeyNotByReadingTheList() throws {
+        let store = try ReplicaStore.inMemory()
+        try store.save((0..<300).map { SaveRequest(url: "https://example.com/\($0)", tags: ["t\($0 % 5)"]) })
+        for bounded in [false, true] {
+            let plan = try plan(store, ReplicaStore.orphanTagDeletion(bounded), bounded ? ["a", "b"] : ["a"])
+            #expect(plan.contains("SEARCH article_tag USING PRIMARY KEY"), "\(plan)")
+            #expect(!plan.contains("article_listing") && !plan.contains("SCAN article"), "\(plan)")
+        }
+    }
+
     @Test func anArticlesLiveChangesAreFoundByItsIndex() throws {
         let store = try ReplicaStore.inMemory()
         try store.save((0..<300).map { SaveRequest(url: "https://example.com/\($0)") })
