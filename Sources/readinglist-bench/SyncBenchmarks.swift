@@ -135,20 +135,46 @@ enum SyncBenchmarks {
             coldSnapshotSeconds: coldSnapshotSeconds, snapshotBytes: snapshotBytes, pagedSync: pagedSync)
     }
 
-    /// W3: 100 single-field edits on A, pushed (A's sync) then pulled (B's sync), each timed end to end.
-    static func delta(_ list: SyncedList, changes: Int, repetitions: Int, report: Report) async throws -> (up: Double, down: Double, upBytes: Int, downBytes: Int) {
-        let transport = HTTPSyncTransport(server: list.server.url, token: list.token)
-        defer { Task { await transport.shutdown() } }
-        let sync = ServerSync(pageSize: pageSize)
-        // B's first sync with this server from this process learns nothing new; warm both.
-        _ = try await sync.run(store: list.a, transport: transport, partner: list.server.url)
-        _ = try await sync.run(store: list.b, transport: transport, partner: list.server.url)
-        var random = SplitMix64(seed: UInt64(list.size) &+ 3)
-        let ids = try list.b.articles(.all).prefix(10_000).map(\.id)
+    /// W3: 100 single-field edits on A, pushed (A's sync) then pulled (B's
+    /// sync), each timed end to end; one delta per list in turn, `repetitions`
+    /// rounds, the medians returned in the order of `lists`.
+    static func deltas(
+        _ lists: [SyncedList], changes: Int, repetitions: Int, report: Report
+    ) async throws -> [(up: Double, down: Double, upBytes: Int, downBytes: Int)] {
+        let timers = try await lists.asyncMap { try await DeltaTimer($0) }
+        let transports = timers.map(\.transport)
+        defer { for transport in transports { Task { await transport.shutdown() } } }
+        report.note("timing \(repetitions) deltas of \(changes) changes on each of the lists of \(lists.map { "\($0.size)" }.joined(separator: ", ")) articles, in turn")
+        for round in 0..<repetitions {
+            for timer in timers { try await timer.time(round: round, changes: changes) }
+        }
+        return try timers.map { timer in
+            guard try timer.list.a.knowledge() == timer.list.b.knowledge() else { throw BenchError("W3: A and B did not converge at \(timer.list.size)") }
+            return (median(timer.ups), median(timer.downs), timer.upBytes, timer.downBytes)
+        }
+    }
+
+    /// One list's deltas: its transport, the articles edited, the times so far.
+    final class DeltaTimer {
+        let list: SyncedList
+        let transport: HTTPSyncTransport
+        let sync = ServerSync(pageSize: SyncBenchmarks.pageSize)
+        let ids: [ArticleID]
+        var random: SplitMix64
         var ups: [Double] = [], downs: [Double] = []
         var upBytes = 0, downBytes = 0
-        report.note("\(list.size) articles: timing \(repetitions) deltas of \(changes) changes")
-        for round in 0..<repetitions {
+
+        init(_ list: SyncedList) async throws {
+            self.list = list
+            transport = HTTPSyncTransport(server: list.server.url, token: list.token)
+            // B's first sync with this server from this process learns nothing new; warm both.
+            _ = try await sync.run(store: list.a, transport: transport, partner: list.server.url)
+            _ = try await sync.run(store: list.b, transport: transport, partner: list.server.url)
+            random = SplitMix64(seed: UInt64(list.size) &+ 3)
+            ids = try list.b.articles(.all).prefix(10_000).map(\.id)
+        }
+
+        func time(round: Int, changes: Int) async throws {
             var writes: [(entity: EntityRef, field: String, value: JSONValue)] = []
             // Distinct articles, so that each of the changes is live when it is sent.
             let offset = Int(random.next() % UInt64(ids.count))
@@ -165,15 +191,13 @@ enum SyncBenchmarks {
             let (downReport, down) = try await seconds { try await sync.run(store: list.b, transport: transport, partner: list.server.url) }
             let after = transport.traffic
             guard upReport.pushed == changes, downReport.pulled >= changes else {
-                throw BenchError("W3: pushed \(upReport.pushed) and pulled \(downReport.pulled), expected \(changes)")
+                throw BenchError("W3 at \(list.size): pushed \(upReport.pushed) and pulled \(downReport.pulled), expected \(changes)")
             }
             ups.append(up)
             downs.append(down)
             upBytes = (middle.sent + middle.received) - (before.sent + before.received)
             downBytes = (after.sent + after.received) - (middle.sent + middle.received)
         }
-        guard try list.a.knowledge() == list.b.knowledge() else { throw BenchError("W3: A and B did not converge") }
-        return (median(ups), median(downs), upBytes, downBytes)
     }
 
     /// W7: bytes on the wire for an initial sync (per article) and for single-field changes (per change), counted by the HTTP transport, with and without gzip.
@@ -317,4 +341,13 @@ final class NaivePort: @unchecked Sendable {
     private var port = 0
     var value: Int { lock.withLock { port } }
     func set(_ value: Int) { lock.withLock { port = value } }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        results.reserveCapacity(count)
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
 }
