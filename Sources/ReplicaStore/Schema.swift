@@ -147,6 +147,13 @@ enum Schema {
             // key (tag, article_id). The index by article only cost every
             // tagged save one more B-tree insert and page to write.
             try db.execute(sql: "DROP INDEX article_tag_article")
+            // That diff needs the rows to be exactly the visible articles' tags:
+            // made so here, whatever an older version left.
+            try db.execute(sql: """
+                DELETE FROM article_tag;
+                INSERT OR IGNORE INTO article_tag (article_id, tag)
+                    SELECT article.id, tags.value FROM article, json_each(article.json, '$.tags') AS tags WHERE article.visible = 1;
+                """)
         }
         return migrator
     }

@@ -188,6 +188,8 @@ struct RunStorageTests {
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
             try db.execute(sql: "CREATE INDEX article_tag_article ON article_tag (article_id)")
+            // A row no visible article's tags account for (an older version's leftover): the migration rebuilds the rows.
+            try db.execute(sql: "INSERT INTO article_tag (article_id, tag) VALUES ('0123456789abcdef0123456789abcdef', 'stale')")
             try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5'")
             try db.execute(sql: "UPDATE replica_meta SET value = '4' WHERE key = 'schema_version'")
         }
@@ -201,6 +203,7 @@ struct RunStorageTests {
         }
         #expect(indexes == 0)
         #expect(version == "5")
+        #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM article_tag WHERE tag = 'stale'") } == 0)
         try expectSound(migrated)
         // Tags removed and added, an article deleted and saved again: the rows follow, found by the JSON's tags.
         clock.advance(1000)
