@@ -602,8 +602,8 @@ enum Materializer {
             db.cachedStatement(sql: "SELECT \(columns.joined(separator: ", ")) FROM article WHERE id = ?"),
             arguments: [id.rawValue]) : nil
         guard let article = prepared.article else {
-            if let stored {
-                for tag in try storedTags(stored, db) { try deleteTag(tag, of: id, db) }
+            if stored != nil {
+                try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ?").execute(arguments: [id.rawValue])
                 try db.cachedStatement(sql: "DELETE FROM article WHERE id = ?").execute(arguments: [id.rawValue])
             }
             return nil
@@ -626,24 +626,15 @@ enum Materializer {
             arguments += [id.rawValue]
             try db.cachedStatement(sql: "UPDATE article SET \(assignments) WHERE id = ?").execute(arguments: arguments)
             // Tags change only with the article (its JSON holds them).
-            let (old, new) = (Set(try storedTags(stored, db)), Set(tags))
-            for tag in old.subtracting(new) { try deleteTag(tag, of: id, db) }
+            let before = try String.fetchAll(db.cachedStatement(sql: "SELECT tag FROM article_tag WHERE article_id = ?"), arguments: [id.rawValue])
+            let (old, new) = (Set(before), Set(tags))
+            for tag in old.subtracting(new) {
+                try db.cachedStatement(sql: "DELETE FROM article_tag WHERE article_id = ? AND tag = ?").execute(arguments: [id.rawValue, tag])
+            }
             for tag in new.subtracting(old) {
                 try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
             }
         }
         return visible ? article : nil
-    }
-
-    /// The `article_tag` rows of a stored article: its JSON's tags when it is
-    /// visible, none when it is not (the rows are written that way above).
-    /// Read from the row, so that no index by article is needed to find them.
-    static func storedTags(_ stored: Row, _ db: Database) throws -> [String] {
-        guard stored[0] as Bool else { return [] }
-        return try String.fetchAll(db.cachedStatement(sql: "SELECT value FROM json_each(?, '$.tags')"), arguments: [stored[7] as String])
-    }
-
-    private static func deleteTag(_ tag: String, of id: ArticleID, _ db: Database) throws {
-        try db.cachedStatement(sql: "DELETE FROM article_tag WHERE tag = ? AND article_id = ?").execute(arguments: [tag, id.rawValue])
     }
 }

@@ -87,12 +87,15 @@ extension ReplicaStore {
                 let stored = try JSONDecoder().decode(Article.self, from: Data((row[2] as String).utf8))
                 if stored != article || (row[1] as Bool) != visible { problems.append("materialised article \(id) is stale") }
             }
-            // The tag index holds the tags of the visible articles, no more.
-            var tagRows = Set<String>()
-            for row in try Row.fetchAll(db, sql: "SELECT article_id, tag FROM article_tag") { tagRows.insert("\(row[0] as String) \(row[1] as String)") }
-            let tagsExpected = Set(expected.flatMap { id, result in result.1 ? result.0.tags.map { "\(id) \($0)" } : [] })
+            // The tag index holds the tags of the visible articles, no more (byte for
+            // byte: SQLite compares bytes, where Swift's strings compare canonically).
+            func key(_ id: String, _ tag: String) -> [UInt8] { Array(id.utf8) + [32] + Array(tag.utf8) }
+            var tagRows = Set<[UInt8]>()
+            for row in try Row.fetchAll(db, sql: "SELECT article_id, tag FROM article_tag") { tagRows.insert(key(row[0], row[1])) }
+            let tagsExpected = Set(expected.flatMap { id, result in result.1 ? result.0.tags.map { key(id, $0) } : [] })
             if tagRows != tagsExpected {
-                problems.append("article_tag holds \(tagRows.subtracting(tagsExpected).sorted().prefix(3)) it should not and lacks \(tagsExpected.subtracting(tagRows).sorted().prefix(3))")
+                func shown(_ keys: Set<[UInt8]>) -> [String] { keys.map { String(decoding: $0, as: UTF8.self) }.sorted().prefix(3).map { $0 } }
+                problems.append("article_tag holds \(shown(tagRows.subtracting(tagsExpected))) it should not and lacks \(shown(tagsExpected.subtracting(tagRows)))")
             }
             return problems
         }

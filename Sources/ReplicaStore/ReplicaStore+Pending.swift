@@ -174,15 +174,8 @@ extension ReplicaStore {
         "SELECT id FROM article WHERE id > ?\(bounded ? " AND id <= ?" : "") AND NOT EXISTS (SELECT 1 FROM change_log WHERE change_log.article_id = article.id)"
     }
 
-    /// Deletes the tag rows of ``orphans(_:)``: by the primary key, from the
-    /// tags of the visible ones' JSON (`article_tag` has no index by article).
-    /// `+visible`: with `visible = 1` SQLite read every visible article by the
-    /// listing index for every chunk, which made the pass quadratic.
+    /// Deletes the tag rows of ``orphans(_:)``, found by `article_tag_article`.
     static func orphanTagDeletion(_ bounded: Bool) -> String {
-        """
-        DELETE FROM article_tag WHERE (tag, article_id) IN (
-            SELECT tags.value, article.id FROM article, json_each(article.json, '$.tags') AS tags
-            WHERE article.id IN (\(orphans(bounded))) AND +article.visible = 1)
-        """
+        "DELETE FROM article_tag WHERE article_id IN (\(orphans(bounded)))"
     }
 }

@@ -6,7 +6,7 @@ enum Schema {
     /// Written in `replica_meta` as `format`, so that another SQLite file is never mistaken for a replica.
     static let format = "readinglist-replica"
     /// The schema version this build writes and reads. A file with a higher one is refused.
-    static let version = 5
+    static let version = 4
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -139,20 +139,6 @@ enum Schema {
                 INSERT INTO replaced_range_v4 SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range;
                 DROP TABLE replaced_range;
                 ALTER TABLE replaced_range_v4 RENAME TO replaced_range;
-                """)
-        }
-        migrator.registerMigration("v5") { db in
-            // An article's tags are in its JSON: re-materialising one diffs the
-            // stored JSON's tags with the new ones and deletes by the primary
-            // key (tag, article_id). The index by article only cost every
-            // tagged save one more B-tree insert and page to write.
-            try db.execute(sql: "DROP INDEX article_tag_article")
-            // That diff needs the rows to be exactly the visible articles' tags:
-            // made so here, whatever an older version left.
-            try db.execute(sql: """
-                DELETE FROM article_tag;
-                INSERT OR IGNORE INTO article_tag (article_id, tag)
-                    SELECT article.id, tags.value FROM article, json_each(article.json, '$.tags') AS tags WHERE article.visible = 1;
                 """)
         }
         return migrator

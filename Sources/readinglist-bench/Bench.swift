@@ -214,11 +214,12 @@ struct Bench: AsyncParsableCommand {
     /// Stops a list's server, closes its replicas and removes its databases (a 1M list takes about 12 GB).
     func finish(_ list: SyncedList, folder: WorkFolder) throws {
         list.server.stop()
-        try list.a.close()
-        try list.b.close()
+        // Both closed and the files removed, whichever close fails (the first error is thrown after).
+        let closing = [Result { try list.a.close() }, Result { try list.b.close() }]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.contains("-\(list.size).") || name.contains("-\(list.size)-") {
             try? FileManager.default.removeItem(atPath: folder.file(name))
         }
+        for case let .failure(error) in closing { throw error }
     }
 
     func fileSize(_ path: String) -> Int {

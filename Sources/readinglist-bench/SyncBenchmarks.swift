@@ -141,9 +141,13 @@ enum SyncBenchmarks {
     static func deltas(
         _ lists: [SyncedList], changes: Int, repetitions: Int, report: Report
     ) async throws -> [(up: Double, down: Double, upBytes: Int, downBytes: Int)] {
-        let timers = try await lists.asyncMap { try await DeltaTimer($0) }
-        let transports = timers.map(\.transport)
-        defer { for transport in transports { Task { await transport.shutdown() } } }
+        var timers: [DeltaTimer] = []
+        defer { for transport in timers.map(\.transport) { Task { await transport.shutdown() } } }
+        for list in lists {
+            let timer = DeltaTimer(list)
+            timers.append(timer)
+            try await timer.warm()
+        }
         report.note("timing \(repetitions) deltas of \(changes) changes on each of the lists of \(lists.map { "\($0.size)" }.joined(separator: ", ")) articles, in turn")
         for round in 0..<repetitions {
             for timer in timers { try await timer.time(round: round, changes: changes) }
@@ -159,18 +163,21 @@ enum SyncBenchmarks {
         let list: SyncedList
         let transport: HTTPSyncTransport
         let sync = ServerSync(pageSize: SyncBenchmarks.pageSize)
-        let ids: [ArticleID]
+        var ids: [ArticleID] = []
         var random: SplitMix64
         var ups: [Double] = [], downs: [Double] = []
         var upBytes = 0, downBytes = 0
 
-        init(_ list: SyncedList) async throws {
+        init(_ list: SyncedList) {
             self.list = list
             transport = HTTPSyncTransport(server: list.server.url, token: list.token)
-            // B's first sync with this server from this process learns nothing new; warm both.
+            random = SplitMix64(seed: UInt64(list.size) &+ 3)
+        }
+
+        /// B's first sync with this server from this process learns nothing new; warm both.
+        func warm() async throws {
             _ = try await sync.run(store: list.a, transport: transport, partner: list.server.url)
             _ = try await sync.run(store: list.b, transport: transport, partner: list.server.url)
-            random = SplitMix64(seed: UInt64(list.size) &+ 3)
             ids = try list.b.articles(.all).prefix(10_000).map(\.id)
         }
 
@@ -343,11 +350,3 @@ final class NaivePort: @unchecked Sendable {
     func set(_ value: Int) { lock.withLock { port = value } }
 }
 
-extension Array {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var results: [T] = []
-        results.reserveCapacity(count)
-        for element in self { results.append(try await transform(element)) }
-        return results
-    }
-}

@@ -175,53 +175,6 @@ struct RunStorageTests {
         }
     }
 
-    @Test func version5DropsTheTagIndexAndKeepsTagsRightThroughEditsAndDeletes() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rl-v4-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("replica.sqlite").path
-        let store = try ReplicaStore.open(path: path, now: clock.source())
-        try store.save(SaveRequest(url: pageA, title: "A", tags: ["x", "y"]))
-        try store.save(SaveRequest(url: pageB, title: "B", tags: ["y"]))
-        try store.close()
-        // Back to a version 4 file: the same tables, the index by article, and v5 not run.
-        let queue = try DatabaseQueue(path: path)
-        try queue.write { db in
-            try db.execute(sql: "CREATE INDEX article_tag_article ON article_tag (article_id)")
-            // A row no visible article's tags account for (an older version's leftover): the migration rebuilds the rows.
-            try db.execute(sql: "INSERT INTO article_tag (article_id, tag) VALUES ('0123456789abcdef0123456789abcdef', 'stale')")
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5'")
-            try db.execute(sql: "UPDATE replica_meta SET value = '4' WHERE key = 'schema_version'")
-        }
-        try queue.close()
-
-        let migrated = try ReplicaStore.open(path: path, now: clock.source())
-        defer { try? migrated.close() }
-        let (indexes, version) = try migrated.read { db in
-            (try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name = 'article_tag_article'"),
-             try String.fetchOne(db, sql: "SELECT value FROM replica_meta WHERE key = 'schema_version'"))
-        }
-        #expect(indexes == 0)
-        #expect(version == "5")
-        #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM article_tag WHERE tag = 'stale'") } == 0)
-        try expectSound(migrated)
-        // Tags removed and added, an article deleted and saved again: the rows follow, found by the JSON's tags.
-        clock.advance(1000)
-        try migrated.setTags(pageA, ["x"], present: false)
-        try migrated.setTags(pageA, ["z"], present: true)
-        try migrated.delete(pageB)
-        try expectSound(migrated)
-        #expect(try migrated.articles(.tag("y")).map(\.url) == [pageA])
-        #expect(try migrated.articles(.tag("z")).map(\.url) == [pageA])
-        #expect(try migrated.articles(.tag("x")).isEmpty)
-        let idB = ArticleID(url: try NormalizedURL(pageB)).rawValue
-        #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM article_tag WHERE article_id = ?", arguments: [idB]) } == 0)
-        clock.advance(1000)
-        try migrated.save(SaveRequest(url: pageB, title: "B again", tags: ["w"]))
-        try expectSound(migrated)
-        #expect(try migrated.articles(.tag("w")).map(\.url) == [pageB])
-    }
-
     @Test func aVersion2FileIsMigratedWithItsChangesIntact() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rl-v2-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
