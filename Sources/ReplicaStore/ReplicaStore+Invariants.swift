@@ -94,7 +94,7 @@ extension ReplicaStore {
             for row in try Row.fetchAll(db, sql: "SELECT article_id, tag FROM article_tag") { tagRows.insert(key(row[0], row[1])) }
             let tagsExpected = Set(expected.flatMap { id, result in result.1 ? result.0.tags.map { key(id, $0) } : [] })
             if tagRows != tagsExpected {
-                func shown(_ keys: Set<[UInt8]>) -> [String] { keys.map { String(decoding: $0, as: UTF8.self) }.sorted().prefix(3).map { $0 } }
+                func shown(_ keys: Set<[UInt8]>) -> [String] { Array(keys.map { String(decoding: $0, as: UTF8.self) }.sorted().prefix(3)) }
                 problems.append("article_tag holds \(shown(tagRows.subtracting(tagsExpected))) it should not and lacks \(shown(tagsExpected.subtracting(tagRows)))")
             }
             return problems

@@ -349,4 +349,3 @@ final class NaivePort: @unchecked Sendable {
     var value: Int { lock.withLock { port } }
     func set(_ value: Int) { lock.withLock { port = value } }
 }
-
