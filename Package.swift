@@ -125,6 +125,10 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(name: "ScenarioTests", dependencies: ["ScenarioKit"], swiftSettings: strict),
+        // The benchmark's own machinery (its replay of a replica's SQL); the benchmark itself runs in scripts/test, once, tiny.
+        .testTarget(
+            name: "BenchTests", dependencies: ["readinglist-bench", "ReplicaStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
         // Runs the built `readinglist` and `readinglist-server` executables on temporary databases.
         .testTarget(
             name: "EndToEndTests", dependencies: ["readinglist", "readinglist-server", "ReplicaStore", "ReadingListModel", "SyncClientHTTP", "SyncCore", "ServerHarness"],

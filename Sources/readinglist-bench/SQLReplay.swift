@@ -1,0 +1,189 @@
+import Foundation
+import GRDB
+import ReplicaStore
+import Synchronization
+
+/// The SQL a replica ran for a workload, recorded statement by statement and
+/// replayed into a copy of the file it started from, without the engine: the
+/// same statements, arguments and transactions, on the same schema, through
+/// the same library, each statement prepared once and reused as the engine
+/// does. What the replay costs is what this schema's pages and B-trees cost;
+/// what the engine costs beyond it is its own work (merging, materialising,
+/// encoding). W1 reports it beside the raw table.
+struct SQLRecording {
+    struct Statement {
+        var template: Int
+        var arguments: StatementArguments
+    }
+
+    private(set) var templates: [String] = []
+    private var templateIndex: [String: Int] = [:]
+    /// The statements of each phase, in the order the replica ran them.
+    private(set) var phases: [String: [Statement]] = [:]
+
+    /// Runs `body` on `store` and records, as phase `name`, every statement it runs.
+    mutating func record(_ name: String, _ store: ReplicaStore, _ body: () throws -> Void) throws {
+        let lines = Mutex<[String]>([])
+        store.traceStatements { sql in lines.withLock { $0.append(sql) } }
+        defer { store.traceStatements(nil) }
+        try body()
+        store.traceStatements(nil)
+        var statements: [Statement] = []
+        for sql in lines.withLock({ $0 }) {
+            let (template, arguments) = try SQLTemplate.parameterize(sql)
+            let index: Int
+            if let known = templateIndex[template] {
+                index = known
+            } else {
+                index = templates.count
+                templates.append(template)
+                templateIndex[template] = index
+            }
+            statements.append(Statement(template: index, arguments: StatementArguments(arguments)))
+        }
+        phases[name] = statements
+    }
+
+    func count(_ phase: String) -> Int { phases[phase]?.count ?? 0 }
+
+    /// Replays phase `name` on `db` (outside any transaction: the recording holds the engine's own `BEGIN` and `COMMIT`).
+    func replay(_ name: String, _ db: Database) throws {
+        guard let statements = phases[name] else { throw BenchError("no recorded phase \(name)") }
+        for statement in statements {
+            try db.cachedStatement(sql: templates[statement.template]).execute(arguments: statement.arguments)
+        }
+    }
+
+    /// A replay target: the database a recorded replica started from, opened
+    /// with a replica's settings (WAL, `synchronous = FULL`, the page cache
+    /// `ReplicaStore.open` sets).
+    static func target(copying source: String, to path: String, cacheMiB: Int = 32) throws -> DatabaseQueue {
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: path + suffix)
+            if suffix != "-shm" && FileManager.default.fileExists(atPath: source + suffix) {
+                try FileManager.default.copyItem(atPath: source + suffix, toPath: path + suffix)
+            }
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -\(cacheMiB * 1024)") }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        return queue
+    }
+}
+
+/// Turns SQL as SQLite expands it (`sqlite3_expanded_sql`: every bound
+/// argument written in as a literal) back into a statement with parameters
+/// and its arguments, so that a replay prepares each distinct statement once.
+enum SQLTemplate {
+    static func parameterize(_ sql: String) throws -> (String, [DatabaseValue]) {
+        let bytes = Array(sql.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var arguments: [DatabaseValue] = []
+        var index = 0
+        func isWordByte(_ byte: UInt8) -> Bool {
+            (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || byte == 0x5F || byte == 0x24 || byte >= 0x80
+        }
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        let quote = UInt8(ascii: "'"), doubleQuote = UInt8(ascii: "\"")
+        while index < bytes.count {
+            let byte = bytes[index]
+            let previousIsWord = index > 0 && (isWordByte(bytes[index - 1]) || bytes[index - 1] == UInt8(ascii: "."))
+            if byte == quote {
+                // A string literal; '' is a quote inside it.
+                var text: [UInt8] = []
+                index += 1
+                while true {
+                    guard index < bytes.count else { throw BenchError("unterminated string in recorded SQL: \(sql.prefix(80))") }
+                    if bytes[index] == quote {
+                        if index + 1 < bytes.count && bytes[index + 1] == quote {
+                            text.append(quote)
+                            index += 2
+                            continue
+                        }
+                        index += 1
+                        break
+                    }
+                    text.append(bytes[index])
+                    index += 1
+                }
+                arguments.append(String(decoding: text, as: UTF8.self).databaseValue)
+                out.append(UInt8(ascii: "?"))
+            } else if (byte | 0x20) == UInt8(ascii: "x"), !previousIsWord, index + 1 < bytes.count, bytes[index + 1] == quote {
+                // A blob literal, x'hex'.
+                var end = index + 2
+                while end < bytes.count && bytes[end] != quote { end += 1 }
+                guard end < bytes.count else { throw BenchError("unterminated blob in recorded SQL: \(sql.prefix(80))") }
+                let hex = Array(bytes[(index + 2)..<end])
+                var blob: [UInt8] = []
+                var position = 0
+                while position + 1 < hex.count {
+                    guard let value = UInt8(String(decoding: hex[position...(position + 1)], as: UTF8.self), radix: 16) else {
+                        throw BenchError("bad blob in recorded SQL: \(sql.prefix(80))")
+                    }
+                    blob.append(value)
+                    position += 2
+                }
+                arguments.append(Data(blob).databaseValue)
+                out.append(UInt8(ascii: "?"))
+                index = end + 1
+            } else if isDigit(byte) && !previousIsWord {
+                // A number: an integer, or a real with a point or an exponent.
+                var end = index
+                var isReal = false
+                while end < bytes.count && isDigit(bytes[end]) { end += 1 }
+                if end < bytes.count && bytes[end] == UInt8(ascii: ".") {
+                    isReal = true
+                    end += 1
+                    while end < bytes.count && isDigit(bytes[end]) { end += 1 }
+                }
+                if end < bytes.count && (bytes[end] | 0x20) == UInt8(ascii: "e") {
+                    var exponent = end + 1
+                    if exponent < bytes.count && (bytes[exponent] == UInt8(ascii: "+") || bytes[exponent] == UInt8(ascii: "-")) { exponent += 1 }
+                    if exponent < bytes.count && isDigit(bytes[exponent]) {
+                        isReal = true
+                        end = exponent
+                        while end < bytes.count && isDigit(bytes[end]) { end += 1 }
+                    }
+                }
+                let literal = String(decoding: bytes[index..<end], as: UTF8.self)
+                if isReal, let value = Double(literal) {
+                    arguments.append(value.databaseValue)
+                    out.append(UInt8(ascii: "?"))
+                } else if !isReal, let value = Int64(literal) {
+                    arguments.append(value.databaseValue)
+                    out.append(UInt8(ascii: "?"))
+                } else {
+                    // (-9223372036854775808 is written as - and a literal no Int64 holds: kept as written.)
+                    out.append(contentsOf: bytes[index..<end])
+                }
+                index = end
+            } else if byte == doubleQuote {
+                // A quoted identifier, copied as written.
+                var end = index + 1
+                while end < bytes.count {
+                    if bytes[end] == doubleQuote {
+                        if end + 1 < bytes.count && bytes[end + 1] == doubleQuote { end += 2; continue }
+                        break
+                    }
+                    end += 1
+                }
+                end = min(end + 1, bytes.count)
+                out.append(contentsOf: bytes[index..<end])
+                index = end
+            } else if byte == UInt8(ascii: "-"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "-") {
+                // A comment to the end of the line.
+                var end = index
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                out.append(contentsOf: bytes[index..<end])
+                index = end
+            } else {
+                out.append(byte)
+                index += 1
+            }
+        }
+        return (String(decoding: out, as: UTF8.self), arguments)
+    }
+}
