@@ -6,7 +6,7 @@ enum Schema {
     /// Written in `replica_meta` as `format`, so that another SQLite file is never mistaken for a replica.
     static let format = "readinglist-replica"
     /// The schema version this build writes and reads. A file with a higher one is refused.
-    static let version = 4
+    static let version = 5
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -139,6 +139,37 @@ enum Schema {
                 INSERT INTO replaced_range_v4 SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range;
                 DROP TABLE replaced_range;
                 ALTER TABLE replaced_range_v4 RENAME TO replaced_range;
+                """)
+        }
+        migrator.registerMigration("v5") { db in
+            // The materialised article becomes a rowid table with its id in a
+            // unique index. As a WITHOUT ROWID table keyed by a random id, every
+            // save inserted a row of 700 bytes or more (the article's JSON, its
+            // full text when it has one) into the middle of the B-tree, splitting
+            // pages of large rows (SQLite advises WITHOUT ROWID for rows under a
+            // twentieth of a page). Now the row is appended and only the small
+            // index entry goes in the middle: measured by replaying a replica's
+            // own SQL (readinglist-bench --schema-costs), 1.25 pages fewer per
+            // save and a quarter less SQLite time per article in a batch.
+            try db.execute(sql: """
+                CREATE TABLE article_v5 (
+                    id TEXT NOT NULL,
+                    visible INTEGER NOT NULL,
+                    normalized_url TEXT NOT NULL,
+                    is_read INTEGER NOT NULL,
+                    is_archived INTEGER NOT NULL,
+                    is_favorite INTEGER NOT NULL,
+                    added_at INTEGER NOT NULL,
+                    conflict_count INTEGER NOT NULL,
+                    json TEXT NOT NULL
+                );
+                INSERT INTO article_v5 (id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json)
+                    SELECT id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json FROM article ORDER BY id;
+                DROP TABLE article;
+                ALTER TABLE article_v5 RENAME TO article;
+                CREATE UNIQUE INDEX article_id ON article (id);
+                CREATE INDEX article_listing ON article (visible, added_at);
+                CREATE INDEX article_conflicts ON article (id) WHERE visible = 1 AND conflict_count > 0;
                 """)
         }
         return migrator

@@ -24,6 +24,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Only save this many articles in one batch (for a profiler).", visibility: .hidden)) var profileSave: Int?
     @Option(help: ArgumentHelp("Only save this many articles, one per transaction (for a profiler).", visibility: .hidden)) var profileSaves: Int?
     @Option(help: ArgumentHelp("Only make this many single-field edits, one per transaction (for a profiler).", visibility: .hidden)) var profileEdits: Int?
+    @Flag(help: ArgumentHelp("Only replay W1's recorded SQL with one schema structure left out at a time, and print what each costs.", visibility: .hidden)) var schemaCosts = false
     @Option(help: ArgumentHelp("Build a list of this many articles on a server, print how to sync from it, and wait (for a profiler).", visibility: .hidden)) var serveList: Int?
     @Option(help: ArgumentHelp("Time W3's delta this many times (the median is reported; for a profiler, many).", visibility: .hidden)) var deltaRepetitions: Int?
     @Option(help: "Folder for the benchmark's databases (default: the temporary folder; a 1M-article run needs about 8 GB).") var work: String?
@@ -94,6 +95,10 @@ struct Bench: AsyncParsableCommand {
             let list = try await SyncBenchmarks.makeList(size: serveList, folder: folder, report: report, initialSync: false)
             report.note("ready: readinglist sync --db NEW.sqlite --server \(list.server.url) --token \(list.token)")
             while true { try await Task.sleep(for: .seconds(3600)) }
+        }
+        if schemaCosts {
+            try SchemaCosts.run(perTransaction: plan.perTransaction, batch: plan.batch, repetitions: plan.repetitions, folder: folder)
+            return
         }
         if let profileEdits {
             var generator = ArticleGenerator(seed: 1)

@@ -1,6 +1,8 @@
 import Foundation
 import GRDB
+import ReadingListModel
 import ReplicaStore
+import SyncCore
 import Synchronization
 
 /// The SQL a replica ran for a workload, recorded statement by statement and
@@ -47,9 +49,10 @@ struct SQLRecording {
     func count(_ phase: String) -> Int { phases[phase]?.count ?? 0 }
 
     /// Replays phase `name` on `db` (outside any transaction: the recording holds the engine's own `BEGIN` and `COMMIT`).
-    func replay(_ name: String, _ db: Database) throws {
+    func replay(_ name: String, _ db: Database, skipping skips: ((String) -> Bool)? = nil) throws {
         guard let statements = phases[name] else { throw BenchError("no recorded phase \(name)") }
-        for statement in statements {
+        let skipped = skips.map { skips in templates.map(skips) }
+        for statement in statements where skipped?[statement.template] != true {
             try db.cachedStatement(sql: templates[statement.template]).execute(arguments: statement.arguments)
         }
     }
@@ -185,5 +188,114 @@ enum SQLTemplate {
             }
         }
         return (String(decoding: out, as: UTF8.self), arguments)
+    }
+}
+
+/// What each structure of the replica schema costs W1's writes: the recorded
+/// SQL replayed as is, then without one structure at a time (an index dropped
+/// from the copy, or the statements on a table left out). Not a measurement
+/// with a target: the numbers say where a different schema would save time
+/// (`readinglist-bench --schema-costs`, hidden).
+enum SchemaCosts {
+    struct Variant: Sendable {
+        var name: String
+        var setUp: [String] = []
+        var skips: @Sendable (String) -> Bool = { _ in false }
+    }
+
+    static let variants: [Variant] = [
+        Variant(name: "as recorded"),
+        Variant(name: "no replica_meta write (knowledge, clock, sequence)", skips: { $0.hasPrefix("INSERT INTO replica_meta") }),
+        Variant(name: "no change_log_dot index", setUp: ["DROP INDEX change_log_dot"]),
+        Variant(name: "no change_log_article index", setUp: ["DROP INDEX change_log_article"]),
+        Variant(name: "no article_listing index", setUp: ["DROP INDEX article_listing"]),
+        Variant(name: "no article_tag_article index", setUp: ["DROP INDEX article_tag_article"]),
+        Variant(name: "article as schema 4 had it: WITHOUT ROWID, keyed by id", setUp: [
+            "DROP TABLE article",
+            """
+            CREATE TABLE article (id TEXT PRIMARY KEY NOT NULL, visible INTEGER NOT NULL, normalized_url TEXT NOT NULL, is_read INTEGER NOT NULL,
+                is_archived INTEGER NOT NULL, is_favorite INTEGER NOT NULL, added_at INTEGER NOT NULL, conflict_count INTEGER NOT NULL,
+                json TEXT NOT NULL) WITHOUT ROWID
+            """,
+            "CREATE INDEX article_listing ON article (visible, added_at)",
+            "CREATE INDEX article_conflicts ON article (id) WHERE visible = 1 AND conflict_count > 0",
+        ]),
+        Variant(name: "no replaced_range and own_digest writes", skips: { $0.contains("INTO replaced_range") || $0.contains("INTO own_digest") || $0.hasPrefix("UPDATE replaced_range") || $0.hasPrefix("DELETE FROM replaced_range") }),
+        Variant(name: "no materialised article (article, article_tag)", skips: { sql in
+            ["INTO article ", "INTO article(", "UPDATE article ", "FROM article ", "article_tag"].contains { sql.contains($0) }
+        }),
+        Variant(name: "no change log (change_log, replaced_range, own_digest)", skips: { sql in
+            ["change_log", "replaced_range", "own_digest"].contains { sql.contains($0) }
+        }),
+    ]
+
+    static func run(perTransaction: Int, batch: Int, repetitions: Int, folder: WorkFolder) throws {
+        var generator = ArticleGenerator(seed: 1)
+        let singles = (0..<perTransaction).map { generator.article($0) }
+        let bulk = (0..<batch).map { generator.article(perTransaction + $0) }
+        let ids = try singles.map { try RawRow($0).id }
+        var editRandom = SplitMix64(seed: 7)
+        let edits = (0..<perTransaction).map { index in (Int(editRandom.next() % UInt64(perTransaction)), "Edited title \(index)") }
+        let recordedPath = folder.file("schema-recorded.sqlite"), startPath = folder.file("schema-start.sqlite")
+        try ReplicaStore.open(path: recordedPath).close()
+        try FileManager.default.copyItem(atPath: recordedPath, toPath: startPath)
+        var recording = SQLRecording()
+        let store = try ReplicaStore.open(path: recordedPath)
+        try recording.record("single", store) { for request in singles { try store.save(request) } }
+        try recording.record("edit", store) { for (index, title) in edits { try store.edit(ids[index], [Fields.title: .string(title)]) } }
+        try recording.record("batch", store) { try store.save(bulk) }
+        try store.close()
+        for phase in ["single", "edit", "batch"] {
+            var counts: [Int: Int] = [:]
+            for statement in recording.phases[phase] ?? [] { counts[statement.template, default: 0] += 1 }
+            print("\(phase): \(recording.count(phase)) statements")
+            for (template, count) in counts.sorted(by: { $0.value > $1.value }) {
+                print(String(format: "  %6d  ", count) + recording.templates[template].replacingOccurrences(of: "\n", with: " ").prefix(150))
+            }
+        }
+        // Pages written (WAL frames), counted once per variant with checkpoints off: unlike a time, a count does not vary.
+        var frames: [String: [String: Int]] = [:]
+        for variant in variants {
+            let replay = try SQLRecording.target(copying: startPath, to: folder.file("schema-replay.sqlite"))
+            try replay.writeWithoutTransaction { db in
+                for sql in variant.setUp { try db.execute(sql: sql) }
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                for phase in ["single", "edit", "batch"] {
+                    _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                    try recording.replay(phase, db, skipping: variant.skips)
+                    let counts = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+                    frames[variant.name, default: [:]][phase] = counts?[1] ?? -1
+                }
+            }
+            try replay.close()
+        }
+        var times: [String: [String: [Double]]] = [:]
+        for round in 0..<repetitions {
+            for variant in variants {
+                let replay = try SQLRecording.target(copying: startPath, to: folder.file("schema-replay.sqlite"))
+                try replay.writeWithoutTransaction { db in for sql in variant.setUp { try db.execute(sql: sql) } }
+                for phase in ["single", "edit", "batch"] {
+                    let elapsed = try seconds { try replay.writeWithoutTransaction { try recording.replay(phase, $0, skipping: variant.skips) } }.1
+                    times[variant.name, default: [:]][phase, default: []].append(elapsed)
+                }
+                try replay.close()
+            }
+            print("round \(round + 1) of \(repetitions) done")
+        }
+        print("\nmedian µs per article or edit (per transaction / edit / in the batch), and against the recorded SQL:")
+        let base = times[variants[0].name]!
+        for variant in variants {
+            let row = ["single", "edit", "batch"].map { phase -> String in
+                let count = Double(phase == "batch" ? batch : perTransaction)
+                let value = median(times[variant.name]![phase]!) / count * 1e6
+                let reference = median(base[phase]!) / count * 1e6
+                return String(format: "%7.1f (%+5.1f%%)", value, (value / reference - 1) * 100)
+            }
+            let pages = ["single", "edit", "batch"].map { phase -> String in
+                let count = Double(phase == "batch" ? batch : perTransaction)
+                return String(format: "%5.2f", Double(frames[variant.name]![phase]!) / count)
+            }
+            print(row.joined(separator: "  ") + "  pages " + pages.joined(separator: " / ") + "  " + variant.name)
+        }
     }
 }
