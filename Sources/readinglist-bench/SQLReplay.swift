@@ -269,6 +269,22 @@ enum SchemaCosts {
             }
             try replay.close()
         }
+        // The raw table's pages for the same work, counted the same way.
+        var rawFrames: [String: Int] = [:]
+        do {
+            let rows = try singles.map(RawRow.init), bulkRows = try bulk.map(RawRow.init)
+            let raw = try RawTable(path: folder.file("schema-raw.sqlite"))
+            try raw.queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+            func count(_ phase: String, _ work: () throws -> Void) throws {
+                try raw.queue.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+                try work()
+                rawFrames[phase] = try raw.queue.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")?[1] ?? -1 }
+            }
+            try count("single") { for row in rows { try raw.queue.write { try RawTable.insert(row, $0) } } }
+            try count("edit") { for (index, title) in edits { try raw.queue.write { try RawTable.updateTitle(rows[index].id, title, $0) } } }
+            try count("batch") { try raw.queue.write { db in for row in bulkRows { try RawTable.insert(row, db) } } }
+            try raw.queue.close()
+        }
         var times: [String: [String: [Double]]] = [:]
         for round in 0..<repetitions {
             for variant in variants {
@@ -282,7 +298,11 @@ enum SchemaCosts {
             }
             print("round \(round + 1) of \(repetitions) done")
         }
-        print("\nmedian µs per article or edit (per transaction / edit / in the batch), and against the recorded SQL:")
+        print(String(
+            format: "\nthe raw table's pages for the same work: %.2f / %.2f / %.2f",
+            Double(rawFrames["single"]!) / Double(perTransaction), Double(rawFrames["edit"]!) / Double(perTransaction),
+            Double(rawFrames["batch"]!) / Double(batch)))
+        print("median µs per article or edit (per transaction / edit / in the batch), and against the recorded SQL:")
         let base = times[variants[0].name]!
         for variant in variants {
             let row = ["single", "edit", "batch"].map { phase -> String in
