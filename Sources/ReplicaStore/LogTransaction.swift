@@ -43,6 +43,9 @@ struct LogTransaction {
     /// Articles that had no row in the log when this transaction first read
     /// them: unless a deferred pass is pending, they have no `article` row yet.
     private var fresh: Set<ArticleID> = []
+    /// Articles one of whose tag fields this transaction wrote or replaced:
+    /// the others keep their tag rows unless their visibility changes.
+    private var tagsTouched: Set<ArticleID> = []
 
     struct Live {
         var seq: Int64
@@ -135,6 +138,7 @@ struct LogTransaction {
 
     private mutating func integrate(_ change: Change) throws {
         dirty = true
+        noteTag(change)
         var register = FieldRegister(siblings: try siblings(of: change.entity, change.field))
         let outcome = register.apply(change)
         for old in outcome.replaced { try forget(old) }
@@ -168,6 +172,7 @@ struct LogTransaction {
     /// order: a later change replaced it, or garbage collection forgot it.
     mutating func forget(_ change: Change) throws {
         dirty = true
+        noteTag(change)
         try keepOwnDigest(change)
         if let article = change.entity.articleID {
             touched.insert(article)
@@ -191,6 +196,10 @@ struct LogTransaction {
             try db.cachedStatement(sql: "DELETE FROM change_log WHERE seq = ?").execute(arguments: [seq])
         }
         try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
+    }
+
+    private mutating func noteTag(_ change: Change) {
+        if change.field.hasPrefix(Fields.tagPrefix), let article = change.entity.articleID { tagsTouched.insert(article) }
     }
 
     /// Keeps the digest of a change made here that leaves the log: a live
@@ -399,7 +408,8 @@ struct LogTransaction {
             let rowsMayLinger = try !fresh.isEmpty && Meta.get(PendingMaterialization.key, db) != nil
             for id in touched {
                 let article = try Materializer.rematerialize(
-                    id, changes: try liveChanges(ofArticle: id), db, known: rowsMayLinger || !fresh.contains(id))
+                    id, changes: try liveChanges(ofArticle: id), db, known: rowsMayLinger || !fresh.contains(id),
+                    tagsMayChange: tagsTouched.contains(id))
                 if id == keeping { materialized = article }
             }
         }
@@ -590,13 +600,18 @@ enum Materializer {
     /// Returns the article when it is visible.
     /// `known: false` says the article has no row yet (the caller checked), which saves a lookup.
     @discardableResult
-    static func rematerialize(_ id: ArticleID, changes: [Change], _ db: Database, known: Bool = true) throws -> Article? {
-        try write(prepare(id, changes: changes), db, known: known)
+    static func rematerialize(
+        _ id: ArticleID, changes: [Change], _ db: Database, known: Bool = true, tagsMayChange: Bool = true
+    ) throws -> Article? {
+        try write(prepare(id, changes: changes), db, known: known, tagsMayChange: tagsMayChange)
     }
 
     /// Makes the `article` and `article_tag` rows of one article what `prepared` says.
+    /// `tagsMayChange: false` says no tag field of the article changed (the
+    /// caller knows its changes): its tag rows are then left alone, not read
+    /// and compared, unless its visibility changed (only a visible article has tag rows).
     @discardableResult
-    static func write(_ prepared: Prepared, _ db: Database, known: Bool = true) throws -> Article? {
+    static func write(_ prepared: Prepared, _ db: Database, known: Bool = true, tagsMayChange: Bool = true) throws -> Article? {
         let id = prepared.id
         let stored = known ? try Row.fetchOne(
             db.cachedStatement(sql: "SELECT \(columns.joined(separator: ", ")) FROM article WHERE id = ?"),
@@ -625,7 +640,9 @@ enum Materializer {
             for index in changed { arguments += [values[index]] }
             arguments += [id.rawValue]
             try db.cachedStatement(sql: "UPDATE article SET \(assignments) WHERE id = ?").execute(arguments: arguments)
-            // Tags change only with the article (its JSON holds them).
+            // Tags change only with the article (its JSON holds them), and
+            // only through a tag field or the article's visibility (column 0).
+            guard tagsMayChange || changed.contains(0) else { return visible ? article : nil }
             let before = try String.fetchAll(db.cachedStatement(sql: "SELECT tag FROM article_tag WHERE article_id = ?"), arguments: [id.rawValue])
             let (old, new) = (Set(before), Set(tags))
             for tag in old.subtracting(new) {
