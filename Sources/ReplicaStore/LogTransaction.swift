@@ -46,6 +46,9 @@ struct LogTransaction {
     /// Articles one of whose tag fields this transaction wrote or replaced:
     /// the others keep their tag rows unless their visibility changes.
     private var tagsTouched: Set<ArticleID> = []
+    /// Whether a deferred pass had articles waiting when this transaction
+    /// began: their rows, tag rows included, may be older than the log.
+    private let passPending: Bool
 
     struct Live {
         var seq: Int64
@@ -56,11 +59,13 @@ struct LogTransaction {
         self.db = db
         self.replica = replica
         self.now = now
-        // Knowledge, clock and sequence: one read (one page).
+        // Knowledge, clock and sequence, and whether a deferred pass is
+        // pending: one read (one page).
         var state: [String: String] = [:]
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM replica_meta WHERE key IN ('knowledge', 'hlc', 'seq')")) {
+        for row in try Row.fetchAll(db.cachedStatement(sql: Self.stateQuery)) {
             state[row[0]] = row[1] as String
         }
+        passPending = state[PendingMaterialization.key] != nil
         knowledge = try Self.knowledge(fromText: state["knowledge"])
         clock = HybridClock(last: HLC(rawValue: UInt64(state["hlc"] ?? "0") ?? 0))
         // Every transaction that takes a sequence number records the last one in
@@ -70,6 +75,8 @@ struct LogTransaction {
         let maxChange = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
         nextSeq = max(maxChange, Int64(state["seq"] ?? "0") ?? 0) + 1
     }
+
+    static let stateQuery = "SELECT key, value FROM replica_meta WHERE key IN ('knowledge', 'hlc', 'seq', '\(PendingMaterialization.key)')"
 
     /// The replica's knowledge: `knowledge` in `replica_meta`, in ``VersionVector/compactText`` form.
     static func readKnowledge(_ db: Database) throws -> VersionVector {
@@ -405,11 +412,14 @@ struct LogTransaction {
         if materializes {
             // A fresh article has no row to compare with (a save, a first pull):
             // no lookup, unless a deferred pass may have left rows behind.
-            let rowsMayLinger = try !fresh.isEmpty && Meta.get(PendingMaterialization.key, db) != nil
+            let rowsMayLinger = !fresh.isEmpty && passPending
             for id in touched {
                 let article = try Materializer.rematerialize(
                     id, changes: try liveChanges(ofArticle: id), db, known: rowsMayLinger || !fresh.contains(id),
-                    tagsMayChange: tagsTouched.contains(id))
+                    // (While a pass is pending a row may be older than the
+                    // log, its tags too: the pass leaves a row this commit
+                    // brought up to date alone, so its tags are compared now.)
+                    tagsMayChange: passPending || tagsTouched.contains(id))
                 if id == keeping { materialized = article }
             }
         }

@@ -174,6 +174,25 @@ struct DeferredMaterializationTests {
         #expect(try !direct.conflicted().isEmpty)
     }
 
+    /// An edit while a pass is pending brings an article's row up to date,
+    /// tags included, though the edit touched no tag: the pass then finds the
+    /// row as it should be and leaves it, so the tag rows must be right already.
+    @Test func anEditBeforeThePassAlsoBringsTheTagRowsUpToDate() throws {
+        let url = "https://example.com/a/0"
+        let source = try makeReplica(1, clock: clock)
+        try source.save(SaveRequest(url: url, title: "Theirs", tags: ["theirs"]))
+        let target = try makeReplica(2, clock: clock)
+        try target.save(SaveRequest(url: url, title: "Mine", tags: ["mine"]))
+        try pages(source, into: target, pageSize: 100) { try target.applyDeferringMaterialization($0) }
+        #expect(try target.hasPendingMaterialization())
+        clock.advance(1_000)
+        try target.edit(url, [Fields.isFavorite: true])
+        #expect(try target.materializePending() > 0)
+        try expectSound(target)
+        #expect(try target.article(url).tags == ["mine", "theirs"])
+        #expect(try target.articles(.tag("theirs")).map(\.url) == [url])
+    }
+
     @Test func anotherLiveProcessThatDeferredIsLeftToFinish() throws {
         let source = try richHistory()
         let folder = try temporaryFolder()
