@@ -40,7 +40,8 @@ extension ReplicaStore {
     /// ``materializePending(chunk:)``: for a large pull (an initial sync), whose
     /// articles arrive in the order they were written, at random places of the
     /// table. Materialising them afterwards in id order writes each page of the
-    /// table once, instead of one page per article per batch.
+    /// id index and the tag table once (and appends the new rows), instead of
+    /// one page per article per batch.
     ///
     /// The log, knowledge and the mark that articles wait are committed
     /// together; until the pass runs, `articles()` may miss or show older

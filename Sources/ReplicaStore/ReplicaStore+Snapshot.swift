@@ -272,7 +272,7 @@ extension ReplicaStore {
     /// that does not materialise on every write: a server's copy).
     static let materializedSeqKey = "materialized_seq"
     /// Past this many new log rows, a catch-up goes through every article in
-    /// id order (each page of the table written once) rather than one by one.
+    /// id order (each page of the id index written once) rather than one by one.
     static let catchUpByPassRows: Int64 = 20_000
 
     /// Whether catching up would be long: a pass under way or interrupted, or

@@ -137,15 +137,15 @@ public final class ReplicaStore: Sendable {
     }
 
     /// For the benchmark (package-only): hands `record` every statement this
-    /// replica's connection runs from now on, as SQLite expands it (its
-    /// arguments written in); nil stops. The benchmark replays a recorded
-    /// workload's statements without the engine, to measure what this
-    /// schema's SQL costs apart from the engine's own work.
-    package func traceStatements(_ record: (@Sendable (String) -> Void)?) {
+    /// replica's connection runs from now on, as written (with its `?`
+    /// parameters) and as SQLite expands it (its arguments written in); nil
+    /// stops. The benchmark replays a recorded workload's statements without
+    /// the engine, to measure what this engine's SQL costs apart from its own work.
+    package func traceStatements(_ record: (@Sendable (_ sql: String, _ expanded: String) -> Void)?) {
         writer.writeWithoutTransaction { db in
             guard let record else { return db.trace(options: [], nil) }
             db.trace(options: .statement) { event in
-                if case let .statement(statement) = event { record(statement.expandedSQL) }
+                if case let .statement(statement) = event { record(statement.sql, statement.expandedSQL) }
             }
         }
     }
@@ -192,12 +192,10 @@ public final class ReplicaStore: Sendable {
         let materializes = materializes
         return try mapErrors {
             try writer.writeWithoutTransaction { db in
-                // BEGIN and COMMIT as prepared statements kept in the
-                // connection's cache: GRDB's `write` compiles both afresh for
-                // every transaction (a twentieth of a one-article save's CPU).
-                // IMMEDIATE takes the write lock first, so that another
-                // process writing the file is waited for (the busy timeout)
-                // rather than found at the first write, when it is too late to wait.
+                // BEGIN IMMEDIATE (as GRDB's `write` begins it) and COMMIT as
+                // prepared statements kept in the connection's cache: `write`
+                // compiles both afresh for every transaction (a twentieth of a
+                // one-article save's CPU).
                 try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
                 do {
                     var tx = try LogTransaction(db: db, replica: replica, now: time)
@@ -205,10 +203,15 @@ public final class ReplicaStore: Sendable {
                     if materializes && !materializing { tx.defersMaterialization() }
                     let result = try body(&tx)
                     try tx.commit()
+                    // (SQLite may have rolled back by itself after an error the
+                    // body caught: then nothing may be committed.)
+                    guard db.isInsideTransaction else {
+                        throw DatabaseError(resultCode: .SQLITE_ABORT, message: "the transaction was rolled back by SQLite")
+                    }
                     try db.cachedStatement(sql: "COMMIT").execute()
                     return then(result, tx)
                 } catch {
-                    if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK").execute() }
+                    if db.isInsideTransaction { try? db.rollback() }
                     throw error
                 }
             }
@@ -330,7 +333,7 @@ public final class ReplicaStore: Sendable {
 
     /// The visible articles whose id starts with a prefix (`id >= prefix AND id < prefix + "g"`).
     /// `+visible` keeps SQLite from choosing the listing index for `visible = 1`
-    /// and reading every visible article: the id range of the primary key is searched.
+    /// and reading every visible article: the id range of the `article_id` index is searched.
     static let prefixLookup = "SELECT id FROM article WHERE +visible = 1 AND id >= ? AND id < ? LIMIT 2"
 
     /// This replica's knowledge: the highest counter it has seen of each replica.

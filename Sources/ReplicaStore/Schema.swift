@@ -150,7 +150,7 @@ enum Schema {
             // twentieth of a page). Now the row is appended and only the small
             // index entry goes in the middle: measured by replaying a replica's
             // own SQL (readinglist-bench --schema-costs), 1.25 pages fewer per
-            // save and a quarter less SQLite time per article in a batch.
+            // save and about a fifth less SQLite time per article in a batch.
             try db.execute(sql: """
                 CREATE TABLE article_v5 (
                     id TEXT NOT NULL,
