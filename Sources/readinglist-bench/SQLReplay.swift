@@ -5,7 +5,8 @@ import ReplicaStore
 import SyncCore
 import Synchronization
 
-/// The SQL a replica ran for a workload, recorded statement by statement and
+/// The SQL a replica ran for a workload, recorded statement by statement (as
+/// written, and with its arguments as SQLite expands them) and
 /// replayed into a copy of the file it started from, without the engine: the
 /// same statements, arguments and transactions, on the same schema, through
 /// the same library, each statement prepared once and reused as the engine
@@ -25,14 +26,14 @@ struct SQLRecording {
 
     /// Runs `body` on `store` and records, as phase `name`, every statement it runs.
     mutating func record(_ name: String, _ store: ReplicaStore, _ body: () throws -> Void) throws {
-        let lines = Mutex<[String]>([])
-        store.traceStatements { sql in lines.withLock { $0.append(sql) } }
+        let lines = Mutex<[(String, String)]>([])
+        store.traceStatements { sql, expanded in lines.withLock { $0.append((sql, expanded)) } }
         defer { store.traceStatements(nil) }
         try body()
         store.traceStatements(nil)
         var statements: [Statement] = []
-        for sql in lines.withLock({ $0 }) {
-            let (template, arguments) = try SQLTemplate.parameterize(sql)
+        for (template, expanded) in lines.withLock({ $0 }) {
+            let arguments = try SQLTemplate.arguments(template: template, expanded: expanded)
             let index: Int
             if let known = templateIndex[template] {
                 index = known
@@ -47,6 +48,30 @@ struct SQLRecording {
     }
 
     func count(_ phase: String) -> Int { phases[phase]?.count ?? 0 }
+
+    /// A digest of a replica file's contents (articles, tags, log, replaced
+    /// ranges, settings), each table in a stable order: a replay must leave
+    /// what the recorded replica left, row for row.
+    static func contentDigest(_ db: Database) throws -> Int {
+        var hasher = Hasher()
+        for sql in [
+            "SELECT id, visible, normalized_url, is_read, is_archived, is_favorite, added_at, conflict_count, json FROM article ORDER BY id",
+            "SELECT article_id, tag FROM article_tag ORDER BY tag, article_id",
+            "SELECT seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id FROM change_log ORDER BY seq",
+            "SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range ORDER BY replica, to_counter",
+            "SELECT counter, digest FROM own_digest ORDER BY counter",
+            "SELECT key, value FROM replica_meta ORDER BY key",
+        ] {
+            let rows = try Row.fetchCursor(db, sql: sql)
+            var count = 0
+            while let row = try rows.next() {
+                for value in row.databaseValues { hasher.combine(value) }
+                count += 1
+            }
+            hasher.combine(count)
+        }
+        return hasher.finalize()
+    }
 
     /// Replays phase `name` on `db` (outside any transaction: the recording holds the engine's own `BEGIN` and `COMMIT`).
     func replay(_ name: String, _ db: Database, skipping skips: ((String) -> Bool)? = nil) throws {
@@ -76,118 +101,123 @@ struct SQLRecording {
     }
 }
 
-/// Turns SQL as SQLite expands it (`sqlite3_expanded_sql`: every bound
-/// argument written in as a literal) back into a statement with parameters
-/// and its arguments, so that a replay prepares each distinct statement once.
+/// Reads back the arguments of a recorded statement: its SQL as written
+/// (with `?` parameters) beside the same SQL as SQLite expands it
+/// (`sqlite3_expanded_sql`: every bound argument written in as a literal).
+/// Everything but the parameters must be the same text in both, so literals
+/// written in the statement itself stay literals (a partial index's `WHERE`
+/// still matches, a `PRAGMA` keeps its number).
 enum SQLTemplate {
-    static func parameterize(_ sql: String) throws -> (String, [DatabaseValue]) {
-        let bytes = Array(sql.utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var arguments: [DatabaseValue] = []
-        var index = 0
-        func isWordByte(_ byte: UInt8) -> Bool {
-            (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || byte == 0x5F || byte == 0x24 || byte >= 0x80
+    static func arguments(template: String, expanded: String) throws -> [DatabaseValue] {
+        let t = Array(template.utf8), e = Array(expanded.utf8)
+        var i = 0, j = 0
+        var values: [DatabaseValue] = []
+        func failure(_ why: String) -> BenchError { BenchError("recorded SQL that cannot be read back (\(why)): \(template.prefix(100))") }
+        /// Copies `t[i..<end]` verbatim, checking the expanded text holds the same.
+        func same(until end: Int) throws {
+            let length = end - i
+            guard j + length <= e.count, t[i..<end].elementsEqual(e[j..<(j + length)]) else { throw failure("the texts differ") }
+            i = end
+            j += length
         }
-        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
-        let quote = UInt8(ascii: "'"), doubleQuote = UInt8(ascii: "\"")
-        while index < bytes.count {
-            let byte = bytes[index]
-            let previousIsWord = index > 0 && (isWordByte(bytes[index - 1]) || bytes[index - 1] == UInt8(ascii: "."))
-            if byte == quote {
-                // A string literal; '' is a quote inside it.
-                var text: [UInt8] = []
-                index += 1
-                while true {
-                    guard index < bytes.count else { throw BenchError("unterminated string in recorded SQL: \(sql.prefix(80))") }
-                    if bytes[index] == quote {
-                        if index + 1 < bytes.count && bytes[index + 1] == quote {
-                            text.append(quote)
-                            index += 2
-                            continue
-                        }
-                        index += 1
-                        break
-                    }
-                    text.append(bytes[index])
-                    index += 1
-                }
-                arguments.append(String(decoding: text, as: UTF8.self).databaseValue)
-                out.append(UInt8(ascii: "?"))
-            } else if (byte | 0x20) == UInt8(ascii: "x"), !previousIsWord, index + 1 < bytes.count, bytes[index + 1] == quote {
-                // A blob literal, x'hex'.
-                var end = index + 2
-                while end < bytes.count && bytes[end] != quote { end += 1 }
-                guard end < bytes.count else { throw BenchError("unterminated blob in recorded SQL: \(sql.prefix(80))") }
-                let hex = Array(bytes[(index + 2)..<end])
-                var blob: [UInt8] = []
-                var position = 0
-                while position + 1 < hex.count {
-                    guard let value = UInt8(String(decoding: hex[position...(position + 1)], as: UTF8.self), radix: 16) else {
-                        throw BenchError("bad blob in recorded SQL: \(sql.prefix(80))")
-                    }
-                    blob.append(value)
-                    position += 2
-                }
-                arguments.append(Data(blob).databaseValue)
-                out.append(UInt8(ascii: "?"))
-                index = end + 1
-            } else if isDigit(byte) && !previousIsWord {
-                // A number: an integer, or a real with a point or an exponent.
-                var end = index
-                var isReal = false
-                while end < bytes.count && isDigit(bytes[end]) { end += 1 }
-                if end < bytes.count && bytes[end] == UInt8(ascii: ".") {
-                    isReal = true
-                    end += 1
-                    while end < bytes.count && isDigit(bytes[end]) { end += 1 }
-                }
-                if end < bytes.count && (bytes[end] | 0x20) == UInt8(ascii: "e") {
-                    var exponent = end + 1
-                    if exponent < bytes.count && (bytes[exponent] == UInt8(ascii: "+") || bytes[exponent] == UInt8(ascii: "-")) { exponent += 1 }
-                    if exponent < bytes.count && isDigit(bytes[exponent]) {
-                        isReal = true
-                        end = exponent
-                        while end < bytes.count && isDigit(bytes[end]) { end += 1 }
-                    }
-                }
-                let literal = String(decoding: bytes[index..<end], as: UTF8.self)
-                if isReal, let value = Double(literal) {
-                    arguments.append(value.databaseValue)
-                    out.append(UInt8(ascii: "?"))
-                } else if !isReal, let value = Int64(literal) {
-                    arguments.append(value.databaseValue)
-                    out.append(UInt8(ascii: "?"))
-                } else {
-                    // (-9223372036854775808 is written as - and a literal no Int64 holds: kept as written.)
-                    out.append(contentsOf: bytes[index..<end])
-                }
-                index = end
-            } else if byte == doubleQuote {
-                // A quoted identifier, copied as written.
-                var end = index + 1
-                while end < bytes.count {
-                    if bytes[end] == doubleQuote {
-                        if end + 1 < bytes.count && bytes[end + 1] == doubleQuote { end += 2; continue }
+        while i < t.count {
+            let byte = t[i]
+            if byte == UInt8(ascii: "?") {
+                i += 1
+                while i < t.count && isDigit(t[i]) { i += 1 }
+                let (value, end) = try literal(e, at: j, failure)
+                values.append(value)
+                j = end
+            } else if byte == quote || byte == doubleQuote {
+                // A literal or a quoted name written in the statement: the same in both.
+                var end = i + 1
+                while end < t.count {
+                    if t[end] == byte {
+                        if end + 1 < t.count && t[end + 1] == byte { end += 2; continue }
                         break
                     }
                     end += 1
                 }
-                end = min(end + 1, bytes.count)
-                out.append(contentsOf: bytes[index..<end])
-                index = end
-            } else if byte == UInt8(ascii: "-"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "-") {
-                // A comment to the end of the line.
-                var end = index
-                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
-                out.append(contentsOf: bytes[index..<end])
-                index = end
+                guard end < t.count else { throw failure("an unterminated quote") }
+                try same(until: end + 1)
+            } else if byte == UInt8(ascii: "-"), i + 1 < t.count, t[i + 1] == UInt8(ascii: "-") {
+                var end = i
+                while end < t.count && t[end] != UInt8(ascii: "\n") { end += 1 }
+                try same(until: end)
+            } else if byte == UInt8(ascii: "/"), i + 1 < t.count, t[i + 1] == UInt8(ascii: "*") {
+                var end = i + 2
+                while end + 1 < t.count && !(t[end] == UInt8(ascii: "*") && t[end + 1] == UInt8(ascii: "/")) { end += 1 }
+                try same(until: min(end + 2, t.count))
+            } else if [UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "$")].contains(byte), i + 1 < t.count, isLetter(t[i + 1]) {
+                throw failure("a named parameter")
             } else {
-                out.append(byte)
+                try same(until: i + 1)
+            }
+        }
+        guard j == e.count else { throw failure("the expanded text is longer") }
+        return values
+    }
+
+    private static let quote = UInt8(ascii: "'"), doubleQuote = UInt8(ascii: "\"")
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+    private static func isLetter(_ byte: UInt8) -> Bool { (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || byte == 0x5F }
+
+    /// The literal SQLite wrote for one argument at `start`: text, a blob, NULL, an integer or a real.
+    private static func literal(_ e: [UInt8], at start: Int, _ failure: (String) -> BenchError) throws -> (DatabaseValue, Int) {
+        guard start < e.count else { throw failure("an argument missing") }
+        if e[start] == quote {
+            var text: [UInt8] = []
+            var index = start + 1
+            while true {
+                guard index < e.count else { throw failure("an unterminated string") }
+                if e[index] == quote {
+                    if index + 1 < e.count && e[index + 1] == quote { text.append(quote); index += 2; continue }
+                    return (String(decoding: text, as: UTF8.self).databaseValue, index + 1)
+                }
+                text.append(e[index])
                 index += 1
             }
         }
-        return (String(decoding: out, as: UTF8.self), arguments)
+        if e[start] | 0x20 == UInt8(ascii: "x"), start + 1 < e.count, e[start + 1] == quote {
+            var end = start + 2
+            while end < e.count && e[end] != quote { end += 1 }
+            guard end < e.count, (end - start - 2) % 2 == 0 else { throw failure("a bad blob") }
+            var blob: [UInt8] = []
+            var position = start + 2
+            while position < end {
+                guard let value = UInt8(String(decoding: e[position...(position + 1)], as: UTF8.self), radix: 16) else { throw failure("a bad blob") }
+                blob.append(value)
+                position += 2
+            }
+            return (Data(blob).databaseValue, end + 1)
+        }
+        if e.count - start >= 4, String(decoding: e[start..<(start + 4)], as: UTF8.self) == "NULL" {
+            return (.null, start + 4)
+        }
+        var end = start
+        if e[end] == UInt8(ascii: "-") { end += 1 }
+        guard end < e.count, isDigit(e[end]) else {
+            // SQLite writes an infinite real as Inf and cannot be read back.
+            throw failure("an argument SQLite wrote as \(String(decoding: e[start..<min(start + 6, e.count)], as: UTF8.self))")
+        }
+        var isReal = false
+        while end < e.count && isDigit(e[end]) { end += 1 }
+        if end < e.count && e[end] == UInt8(ascii: ".") {
+            isReal = true
+            end += 1
+            while end < e.count && isDigit(e[end]) { end += 1 }
+        }
+        if end < e.count && e[end] | 0x20 == UInt8(ascii: "e") {
+            isReal = true
+            end += 1
+            if end < e.count && (e[end] == UInt8(ascii: "+") || e[end] == UInt8(ascii: "-")) { end += 1 }
+            while end < e.count && isDigit(e[end]) { end += 1 }
+        }
+        let text = String(decoding: e[start..<end], as: UTF8.self)
+        // (A real comes back with the 15 digits SQLite writes; W1 binds none.)
+        if isReal, let value = Double(text) { return (value.databaseValue, end) }
+        if !isReal, let value = Int64(text) { return (value.databaseValue, end) }
+        throw failure("a number out of range, \(text)")
     }
 }
 

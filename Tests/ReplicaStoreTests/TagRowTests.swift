@@ -14,7 +14,7 @@ struct TagRowTests {
     /// The statements `body` runs that touch `article_tag`.
     func tagStatements(_ store: ReplicaStore, _ body: () throws -> Void) throws -> [String] {
         let lines = Mutex<[String]>([])
-        store.traceStatements { sql in if sql.contains("article_tag") { lines.withLock { $0.append(sql) } } }
+        store.traceStatements { sql, _ in if sql.contains("article_tag") { lines.withLock { $0.append(sql) } } }
         defer { store.traceStatements(nil) }
         try body()
         return lines.withLock { $0 }
