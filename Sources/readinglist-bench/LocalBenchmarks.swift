@@ -53,36 +53,56 @@ struct RawRow {
     }
 }
 
+/// W1's work: articles saved one per transaction, then single-field edits of
+/// them, then a batch saved in one transaction; and the same rows for the raw table.
+struct WriteWorkload {
+    let singles: [SaveRequest]
+    let bulk: [SaveRequest]
+    let singleRows: [RawRow]
+    let bulkRows: [RawRow]
+    /// (index in `singles`, new title)
+    let edits: [(Int, String)]
+
+    init(perTransaction: Int, batch: Int) throws {
+        var generator = ArticleGenerator(seed: 1)
+        singles = (0..<perTransaction).map { generator.article($0) }
+        bulk = (0..<batch).map { generator.article(perTransaction + $0) }
+        singleRows = try singles.map(RawRow.init)
+        bulkRows = try bulk.map(RawRow.init)
+        var editRandom = SplitMix64(seed: 7)
+        edits = (0..<perTransaction).map { index in (Int(editRandom.next() % UInt64(perTransaction)), "Edited title \(index)") }
+    }
+
+    /// The engine's SQL for this work (phases `single`, `edit`, `batch`),
+    /// recorded on a replica of its own at `recorded`, untimed; `start` is a
+    /// copy of the file that replica started from, for replays.
+    func record(recorded: String, start: String) throws -> SQLRecording {
+        try ReplicaStore.open(path: recorded).close()
+        try FileManager.default.copyItem(atPath: recorded, toPath: start)
+        var recording = SQLRecording()
+        let store = try ReplicaStore.open(path: recorded)
+        try recording.record("single", store) { for request in singles { try store.save(request) } }
+        try recording.record("edit", store) {
+            for (index, title) in edits { try store.edit(singleRows[index].id, [Fields.title: .string(title)]) }
+        }
+        try recording.record("batch", store) { try store.save(bulk) }
+        try store.close()
+        return recording
+    }
+}
+
 enum LocalBenchmarks {
     /// W1: local writes with the change log against raw inserts and updates of the same rows.
     static func writes(perTransaction: Int, batch: Int, repetitions: Int, folder: WorkFolder, report: Report) throws {
-        var generator = ArticleGenerator(seed: 1)
-        let singles = (0..<perTransaction).map { generator.article($0) }
-        let bulk = (0..<batch).map { generator.article(perTransaction + $0) }
-        let singleRows = try singles.map(RawRow.init)
-        let bulkRows = try bulk.map(RawRow.init)
+        let work = try WriteWorkload(perTransaction: perTransaction, batch: batch)
+        let (singles, bulk, singleRows, bulkRows, edits) = (work.singles, work.bulk, work.singleRows, work.bulkRows, work.edits)
         var rawSingle: [Double] = [], oursSingle: [Double] = []
         var rawBatch: [Double] = [], oursBatch: [Double] = []
         var rawEdit: [Double] = [], oursEdit: [Double] = []
-        var editRandom = SplitMix64(seed: 7)
-        let edits = (0..<perTransaction).map { index in
-            (Int(editRandom.next() % UInt64(perTransaction)), "Edited title \(index)")
-        }
-        // The engine's SQL, recorded once on a replica of its own (untimed) and
-        // replayed in every round into a copy of the file that replica started from.
+        // The engine's SQL, recorded once (untimed) and replayed in every
+        // round into a copy of the file the recording replica started from.
         let recordedPath = folder.file("w1-recorded.sqlite"), startPath = folder.file("w1-start.sqlite")
-        try ReplicaStore.open(path: recordedPath).close()
-        try FileManager.default.copyItem(atPath: recordedPath, toPath: startPath)
-        var recording = SQLRecording()
-        do {
-            let store = try ReplicaStore.open(path: recordedPath)
-            try recording.record("single", store) { for request in singles { try store.save(request) } }
-            try recording.record("edit", store) {
-                for (index, title) in edits { try store.edit(singleRows[index].id, [Fields.title: .string(title)]) }
-            }
-            try recording.record("batch", store) { try store.save(bulk) }
-            try store.close()
-        }
+        let recording = try work.record(recorded: recordedPath, start: startPath)
         let recordedContents = try DatabaseQueue(path: recordedPath).read(SQLRecording.contentDigest)
         var replaySingle: [Double] = [], replayBatch: [Double] = [], replayEdit: [Double] = []
         for round in 0..<repetitions {

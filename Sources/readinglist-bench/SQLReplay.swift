@@ -1,8 +1,6 @@
 import Foundation
 import GRDB
-import ReadingListModel
 import ReplicaStore
-import SyncCore
 import Synchronization
 
 /// The SQL a replica ran for a workload, recorded statement by statement (as
@@ -260,21 +258,9 @@ enum SchemaCosts {
     ]
 
     static func run(perTransaction: Int, batch: Int, repetitions: Int, folder: WorkFolder) throws {
-        var generator = ArticleGenerator(seed: 1)
-        let singles = (0..<perTransaction).map { generator.article($0) }
-        let bulk = (0..<batch).map { generator.article(perTransaction + $0) }
-        let ids = try singles.map { try RawRow($0).id }
-        var editRandom = SplitMix64(seed: 7)
-        let edits = (0..<perTransaction).map { index in (Int(editRandom.next() % UInt64(perTransaction)), "Edited title \(index)") }
-        let recordedPath = folder.file("schema-recorded.sqlite"), startPath = folder.file("schema-start.sqlite")
-        try ReplicaStore.open(path: recordedPath).close()
-        try FileManager.default.copyItem(atPath: recordedPath, toPath: startPath)
-        var recording = SQLRecording()
-        let store = try ReplicaStore.open(path: recordedPath)
-        try recording.record("single", store) { for request in singles { try store.save(request) } }
-        try recording.record("edit", store) { for (index, title) in edits { try store.edit(ids[index], [Fields.title: .string(title)]) } }
-        try recording.record("batch", store) { try store.save(bulk) }
-        try store.close()
+        let work = try WriteWorkload(perTransaction: perTransaction, batch: batch)
+        let startPath = folder.file("schema-start.sqlite")
+        let recording = try work.record(recorded: folder.file("schema-recorded.sqlite"), start: startPath)
         for phase in ["single", "edit", "batch"] {
             var counts: [Int: Int] = [:]
             for statement in recording.phases[phase] ?? [] { counts[statement.template, default: 0] += 1 }
@@ -302,7 +288,7 @@ enum SchemaCosts {
         // The raw table's pages for the same work, counted the same way.
         var rawFrames: [String: Int] = [:]
         do {
-            let rows = try singles.map(RawRow.init), bulkRows = try bulk.map(RawRow.init)
+            let (rows, bulkRows) = (work.singleRows, work.bulkRows)
             let raw = try RawTable(path: folder.file("schema-raw.sqlite"))
             try raw.queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
             func count(_ phase: String, _ work: () throws -> Void) throws {
@@ -311,7 +297,7 @@ enum SchemaCosts {
                 rawFrames[phase] = try raw.queue.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")?[1] ?? -1 }
             }
             try count("single") { for row in rows { try raw.queue.write { try RawTable.insert(row, $0) } } }
-            try count("edit") { for (index, title) in edits { try raw.queue.write { try RawTable.updateTitle(rows[index].id, title, $0) } } }
+            try count("edit") { for (index, title) in work.edits { try raw.queue.write { try RawTable.updateTitle(rows[index].id, title, $0) } } }
             try count("batch") { try raw.queue.write { db in for row in bulkRows { try RawTable.insert(row, db) } } }
             try raw.queue.close()
         }
