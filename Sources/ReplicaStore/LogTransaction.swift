@@ -19,6 +19,10 @@ struct LogTransaction {
     private(set) var appliedChanges = 0
     /// Whether `commit()` re-materialises touched articles.
     var materializes = true
+    /// Whether local writes are checked as user input (size limits, no blank
+    /// text). Off where values already in the list are written again (a
+    /// rejoin's replay, a new identity): they were accepted once.
+    var checksInput = true
     /// The live changes of every article this transaction read or wrote,
     /// with their local sequence: each article is read from the database
     /// once per transaction, and sibling lookups and re-materialisation work
@@ -106,6 +110,14 @@ struct LogTransaction {
     @discardableResult
     mutating func writeLocal(_ entity: EntityRef, _ writes: [(String, JSONValue)]) throws -> [Change] {
         guard !writes.isEmpty else { return [] }
+        // What enters the list here is bounded and never blank (see FieldLimits and StoreError.blank).
+        for (field, value) in writes where checksInput {
+            guard case let .string(text) = value else { continue }
+            if let limit = FieldLimits.maxBytes(of: field), text.utf8.count > limit {
+                throw StoreError.tooLarge(entity: entity, field: field, bytes: text.utf8.count, limit: limit)
+            }
+            if text.allSatisfy(\.isWhitespace) { throw StoreError.blank(field: field) }
+        }
         let hlc = clock.tick(now: now)
         var changes: [Change] = []
         changes.reserveCapacity(writes.count)
@@ -321,6 +333,23 @@ struct LogTransaction {
     // MARK: Reading inside the transaction
 
     /// The live writes of `field` of `entity`.
+    /// Whether every live write of `field` already holds `value` (and there is
+    /// one at least): writing it again would change nothing anyone sees, and
+    /// a command that changes nothing writes nothing (no change to sync).
+    mutating func holdsOnly(_ value: JSONValue, _ entity: EntityRef, _ field: String) throws -> Bool {
+        let live = try siblings(of: entity, field)
+        guard !live.isEmpty else {
+            // Never written: the field shows its default (not a tag, not read, no text).
+            switch field {
+            case Fields.isRead, Fields.isArchived, Fields.isFavorite: return value == false
+            case _ where field.hasPrefix(Fields.tagPrefix): return value == false
+            case _ where Fields.articleTextFields.contains(field) || field == Fields.content: return value == .null
+            default: return false
+            }
+        }
+        return live.allSatisfy { $0.value == value }
+    }
+
     mutating func siblings(of entity: EntityRef, _ field: String) throws -> [Change] {
         guard let article = entity.articleID else {
             return try Self.decodeChanges(Row.fetchAll(

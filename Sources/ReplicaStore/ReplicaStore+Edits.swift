@@ -26,7 +26,8 @@ public struct SaveRequest: Sendable, Hashable {
 public enum SaveOutcome: Sendable, Hashable {
     /// The URL was not in the list (or was deleted): a fresh article.
     case created
-    /// The URL was already in the list: only what the save gave was written.
+    /// The URL was already in the list: `deleted = false` (a save always says
+    /// "keep this") and what the save gave were written; nothing was reset.
     case updated
 }
 
@@ -37,7 +38,9 @@ extension ReplicaStore {
     ///   as given and `addedAt` are written, and every field this replica
     ///   knows of (tags, progress, note, read state, highlights...) returns to
     ///   its default; writes this replica never saw survive as usual.
-    /// - Already visible: nothing is reset; only what `request` gives is written.
+    /// - Already visible: nothing is reset; `deleted = false` and what
+    ///   `request` gives are written, so that a save concurrent with a delete
+    ///   on another device keeps the article.
     @discardableResult
     public func save(_ request: SaveRequest) throws(StoreError) -> (article: Article, outcome: SaveOutcome) {
         let url: NormalizedURL
@@ -87,7 +90,9 @@ extension ReplicaStore {
         given.sort { $0.0 < $1.0 }
         // Every field a save writes is one run: one row in the log, one entry on the wire.
         if visible {
-            try tx.writeLocal(entity, given)
+            // A save always says "keep this": against a concurrent delete on
+            // another device, the article stays (whatever else the save gives).
+            try tx.writeLocal(entity, [(Fields.deleted, false)] + given)
             return .updated
         }
         var writes: [(String, JSONValue)] = [
@@ -141,7 +146,11 @@ extension ReplicaStore {
             throw .invalidOperation("'\(field)' is not a field that can be edited (editable: \(Self.editableFields.sorted().joined(separator: ", ")))")
         }
         return try transaction(resolving: idOrURL) { tx, id in
-            try tx.writeLocal(.article(id), fields.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) })
+            var writes: [(String, JSONValue)] = []
+            for (field, value) in fields.sorted(by: { $0.key < $1.key }) where try !tx.holdsOnly(value, .article(id), field) {
+                writes.append((field, value))
+            }
+            try tx.writeLocal(.article(id), writes)
         }
     }
 
@@ -155,10 +164,16 @@ extension ReplicaStore {
     public func setRead(_ idOrURL: String, _ read: Bool) throws(StoreError) -> Article {
         try transaction(resolving: idOrURL) { tx, id in
             let entity = EntityRef.article(id)
-            var writes: [(String, JSONValue)] = [(Fields.isRead, .bool(read))]
+            var writes: [(String, JSONValue)] = []
+            if try !tx.holdsOnly(.bool(read), entity, Fields.isRead) { writes.append((Fields.isRead, .bool(read))) }
             if !read {
-                let state = EntityState(entity: entity, changes: try tx.siblings(of: entity, Fields.progress))
-                writes.append((Fields.progress, ReadingProgress(epoch: Self.nextEpoch(state), position: 0).jsonValue))
+                // "Read again": a new read-through at 0, unless the article is unread at 0 already.
+                let siblings = try tx.siblings(of: entity, Fields.progress)
+                let atStart = siblings.allSatisfy { FieldRegister.progress($0.value).position == 0 }
+                if !writes.isEmpty || !atStart {
+                    let state = EntityState(entity: entity, changes: siblings)
+                    writes.append((Fields.progress, ReadingProgress(epoch: Self.nextEpoch(state), position: 0).jsonValue))
+                }
             }
             try tx.writeLocal(entity, writes)
         }
@@ -188,7 +203,11 @@ extension ReplicaStore {
             }
         }
         return try transaction(returning: id) { tx in
-            try tx.writeLocal(.article(id), Set(names).sorted().map { (Fields.tag($0), .bool(present)) })
+            var writes: [(String, JSONValue)] = []
+            for name in Set(names).sorted() where try !tx.holdsOnly(.bool(present), .article(id), Fields.tag(name)) {
+                writes.append((Fields.tag(name), .bool(present)))
+            }
+            try tx.writeLocal(.article(id), writes)
         }
     }
 
@@ -268,6 +287,7 @@ extension ReplicaStore {
     /// local changes. For tests and tools that play a newer app version.
     public func writeRaw(_ writes: [(entity: EntityRef, field: String, value: JSONValue)]) throws(StoreError) {
         try transaction { tx in
+            tx.checksInput = false
             for write in writes { try tx.writeLocal(write.entity, write.field, write.value) }
         }
     }

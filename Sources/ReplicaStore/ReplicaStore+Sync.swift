@@ -263,6 +263,7 @@ extension ReplicaStore {
                 try Meta.set("knowledge", nil, db)
                 try Meta.set("replica_id", newID.rawValue, db)
                 var tx = try LogTransaction(db: db, replica: newID, now: time)
+                tx.checksInput = false
                 for article in snapshot {
                     let entity = EntityRef.article(article.id)
                     var fields: [(String, JSONValue)] = [

@@ -24,6 +24,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case sync(SyncError)
     /// SQLite failed (disk full, file locked, corrupted...).
     case database(String)
+    /// A text value larger than its field takes (``FieldLimits``); `entity` names the article or highlight.
+    case tooLarge(entity: EntityRef, field: String, bytes: Int, limit: Int)
+    /// A text value that is empty or only whitespace: text fields hold text, and clearing one is explicit (null).
+    case blank(field: String)
 
     public var description: String {
         switch self {
@@ -38,6 +42,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .invalidOperation(message): message
         case let .sync(error): error.description
         case let .database(message): "database error: \(message)"
+        case let .tooLarge(entity, field, bytes, limit):
+            "\(entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"): the \(field) is \(FieldLimits.describe(bytes: bytes)); a \(field) holds at most \(FieldLimits.describe(bytes: limit))"
+        case let .blank(field): "the \(field) is empty or only spaces: give some text (clearing a field is done explicitly)"
         }
     }
 }

@@ -1,5 +1,6 @@
 import ReplicaStore
 import SyncCore
+import SyncProtocol
 
 /// Syncs two replica databases directly (file to file), both ways, through
 /// the same ``SyncSession`` state machine a server sync uses: exchange
@@ -18,6 +19,12 @@ public enum PeerSync {
     public static func run(
         local: ReplicaStore, remote: ReplicaStore, localName: String? = nil, remoteName: String? = nil, pageSize: Int = 1000
     ) throws(StoreError) -> Report {
+        // Replicas of two different lists never merge; an unbound one joins the other's list.
+        let localAccount = try local.account(), remoteAccount = try remote.account()
+        if let localAccount, let remoteAccount, !localAccount.isSameList(as: remoteAccount) {
+            throw .invalidOperation(
+                "the two replicas belong to different lists (\(localAccount) and \(remoteAccount)); syncing them would merge two accounts, so nothing was done")
+        }
         var session = SyncSession(local: local.replicaID, localKnowledge: try local.knowledge(), pageSize: pageSize)
         var action = session.start()
         while true {
@@ -52,6 +59,9 @@ public enum PeerSync {
                 let remoteKnowledge = try remote.knowledge()
                 try local.recordSync(partner: remoteName ?? "replica:\(remote.replicaID)", replica: remote.replicaID, knowledge: remoteKnowledge)
                 try remote.recordSync(partner: localName ?? "replica:\(local.replicaID)", replica: local.replicaID, knowledge: localKnowledge)
+                // Each now holds the other's list: the one that belonged to none belongs to the other's.
+                if localAccount == nil, let remoteAccount { try local.bind(to: remoteAccount) }
+                if remoteAccount == nil, let localAccount { try remote.bind(to: localAccount) }
                 return Report(summary: summary, conflicts: try local.conflictCount())
             }
         }

@@ -49,6 +49,13 @@ public struct ServerSync: Sendable {
     /// sync) writes the log first and materialises the articles once at the
     /// end, in id order (``ReplicaStore/applyDeferringMaterialization(_:)``).
     public var defersMaterialization = true
+    /// A deliberate move of this replica's list into the account the
+    /// transport's token opens (another user, or another server): the list
+    /// it belonged to is not checked, what it knew of `partner` is learnt
+    /// again, its whole list is pushed, and it belongs to the new account
+    /// from the first answer on. Off, a replica that belongs to another list
+    /// is refused (``Failure/wrongAccount(belongsTo:server:)``).
+    public var moving = false
 
     public init(
         pageSize: Int = SyncLimits.defaultPullLimit, retryPolicy: RetryPolicy = RetryPolicy(),
@@ -68,12 +75,56 @@ public struct ServerSync: Sendable {
     public enum Failure: Error, Sendable, CustomStringConvertible {
         case store(StoreError)
         case transport(SyncTransportError, attempts: Int)
+        /// The server's list is not the one this replica belongs to (another
+        /// user's token, or another server): nothing was sent or applied.
+        /// `server` is the list the server answered for, when it said.
+        case wrongAccount(belongsTo: SyncAccount, server: SyncAccount?)
+        /// A change waiting to be pushed is larger than the server takes in
+        /// one request. What came before it was pushed and everything was
+        /// pulled; it and this replica's later changes wait (nothing is lost)
+        /// until a new write of its field replaces it.
+        case entryTooLarge(EntryTooLarge)
 
         public var description: String {
             switch self {
             case let .store(error): error.description
             case let .transport(error, attempts): attempts > 1 ? "\(error) (after \(attempts) attempts)" : error.description
+            case let .wrongAccount(belongsTo, server):
+                "this replica belongs to \(belongsTo), not to \(server.map(\.description) ?? "the list this server and token open"); nothing was sent"
+            case let .entryTooLarge(entry): entry.description
             }
+        }
+    }
+
+    /// A change too large for the server's request limit.
+    public struct EntryTooLarge: Sendable, Hashable, CustomStringConvertible {
+        /// The entity the change writes (an article or a highlight).
+        public var entity: EntityRef
+        /// The fields of the entry (a save's run writes several), largest first.
+        public var fields: [String]
+        /// The entry's size on the wire, and the most the server takes for all of a request's entries.
+        public var bytes: Int
+        public var limit: Int
+
+        public var description: String {
+            let what = entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"
+            return "\(what) has a change of \(Self.size(bytes)) (\(fields.joined(separator: ", "))), more than the server takes in one request (\(Self.size(limit))); it and the changes made after it wait until a new, smaller value of that field replaces it"
+        }
+
+        static func size(_ bytes: Int) -> String {
+            bytes >= 1 << 20 ? String(format: "%.1f MB", Double(bytes) / Double(1 << 20)) : "\((bytes + 1023) / 1024) KB"
+        }
+
+        init(_ entry: LogEntry, bytes: Int, limit: Int) {
+            switch entry {
+            case let .change(change): (entity, fields) = (change.entity, [change.field])
+            case let .run(run):
+                entity = run.entity
+                fields = run.writes.sorted { $0.value.canonicalText.utf8.count > $1.value.canonicalText.utf8.count }.map(\.field)
+            case let .replaced(range): (entity, fields) = (EntityRef(type: "replaced", id: "\(range.replica.short)"), [])
+            }
+            self.bytes = bytes
+            self.limit = limit
         }
     }
 
@@ -104,12 +155,22 @@ public struct ServerSync: Sendable {
     private func runUnmapped(
         store: ReplicaStore, transport: some SyncTransport, partner: String, progress: @Sendable (Progress) -> Void
     ) async throws -> Report {
-        var serverKnowledge = try store.partnerKnowledge(partner)
+        if moving { try store.setSetting(Self.cursorKey(partner), nil) }
+        var serverKnowledge = moving ? nil : try store.partnerKnowledge(partner)
         var report = Report(pushed: 0, pulled: 0, roundTrips: 0, retries: 0, conflicts: 0)
         var forgotOnce = false
         var pending: [Change]?
         var replayed = false
-        var pageSize = pageSize
+        // The list this replica belongs to. Until the server has said whose list
+        // the token opens, nothing is pushed (a replica's first sync, or one
+        // synced before replicas were bound).
+        var bound = moving ? nil : try store.account()
+        var accountChecked = bound != nil
+        // What the server takes: remembered from its last answer, defaults before.
+        var limits = try store.serverLimits(partner) ?? SyncLimits()
+        var pageSize = min(pageSize, max(1, limits.maxPushEntries))
+        // A change too large to push: the rest is pulled, then the sync reports it.
+        var blocked: EntryTooLarge?
         // The next pull, asked for before this page is applied.
         var prefetched: (request: SyncRequest, task: Task<(Result<SyncResponse, Failure>, retries: Int), Never>)?
         // Decided at the first page that says more follows: defer materialising
@@ -120,6 +181,10 @@ public struct ServerSync: Sendable {
         while true {
             let local: VersionVector
             let push: [LogEntry]
+            // Whether entries wait to be pushed beyond this request's.
+            var morePush = false
+            // Whether this request pushed what it could (it knew the server's knowledge and whose list it is).
+            var couldPush = true
             let request: SyncRequest
             let response: SyncResponse
             if let next = prefetched {
@@ -133,17 +198,37 @@ public struct ServerSync: Sendable {
                 (local, push, request, response) = (next.request.knowledge, [], next.request, answer)
             } else {
                 local = try store.knowledge()
-                // Without a remembered server knowledge, the first round trip only learns it (and pulls).
-                push = try serverKnowledge.map { try store.outgoing(for: $0, limit: pageSize) } ?? []
-                var asked = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: push, pullLimit: pageSize)
+                var asked = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: [], pullLimit: pageSize)
                 asked.collectedThrough = try store.setting(Self.cursorKey(partner)).flatMap { Int64($0) }
+                asked.account = bound
+                // Without a remembered server knowledge, the first round trip only learns it (and pulls);
+                // nor is anything pushed before the server has said whose list this is.
+                couldPush = serverKnowledge != nil && accountChecked
+                if let serverKnowledge, accountChecked, blocked == nil {
+                    let candidates = try store.outgoing(for: serverKnowledge, limit: pageSize)
+                    (asked.push, blocked) = Self.fit(candidates, budget: limits.maxBodyBytes - WireJSON.envelopeByteCount(of: asked) - 256)
+                    morePush = blocked == nil && (candidates.count > asked.push.count || candidates.count == pageSize)
+                }
+                push = asked.push
                 request = asked
                 do {
                     response = try await send(request, over: transport, report: &report)
                 } catch {
+                    if isCode(error, .wrongServer) || isCode(error, .wrongAccount), let bound {
+                        throw Failure.wrongAccount(belongsTo: bound, server: nil)
+                    }
                     if isCode(error, .tooManyChanges), pageSize > 1 {
                         // The server takes smaller pages than this client sends: halve and go on.
                         pageSize = max(1, pageSize / 2)
+                        continue
+                    }
+                    if isCode(error, .bodyTooLarge), !push.isEmpty {
+                        // The server takes less than it was thought to: halve the page; a single entry is too large.
+                        if push.count > 1 {
+                            pageSize = max(1, push.count / 2)
+                        } else {
+                            blocked = EntryTooLarge(push[0], bytes: WireJSON.byteCount(of: push[0]), limit: limits.maxBodyBytes)
+                        }
                         continue
                     }
                     if isCode(error, .rejoinRequired), pending == nil {
@@ -161,13 +246,28 @@ public struct ServerSync: Sendable {
                 }
             }
             report.roundTrips += 1
+            // Whose list the server answered for: the replica's own, or (first sync) the one it now belongs to.
+            if let account = response.account {
+                if let bound {
+                    guard bound.isSameList(as: account) else { throw Failure.wrongAccount(belongsTo: bound, server: account) }
+                } else {
+                    try store.bind(to: account)
+                    bound = account
+                }
+            }
+            accountChecked = true
+            if let announced = response.limits, announced != limits, announced.maxBodyBytes > 0, announced.maxPushEntries > 0 {
+                limits = announced
+                pageSize = min(self.pageSize, limits.maxPushEntries)
+                try store.setServerLimits(limits, partner)
+            }
             // A server (or another replica through it) holding different changes under our dots: refuse before applying.
             if response.knowledge[store.replicaID] > local[store.replicaID] {
                 throw SyncError.replicaBehindItself(
                     replica: store.replicaID, itsOwnCounter: local[store.replicaID], seenElsewhere: response.knowledge[store.replicaID])
             }
             try ForkCheck.check(remoteHeads: response.heads, localDigest: store.digest(at:))
-            if pipelined, serverKnowledge != nil, push.count < pageSize, response.more, !response.pull.isEmpty, pending == nil {
+            if pipelined, serverKnowledge != nil, accountChecked, !morePush, response.more, !response.pull.isEmpty, pending == nil {
                 // Everything is pushed and more waits: ask for the page after this one
                 // (`pullFrom`) while this one is applied. The request says what the
                 // replica has now, so nothing unapplied is acknowledged.
@@ -200,10 +300,10 @@ public struct ServerSync: Sendable {
                 prefetched = nil
             }
             report.pushed += response.stored
-            let knewServer = serverKnowledge != nil
+            let knewServer = couldPush
             serverKnowledge = response.knowledge
-            progress(Progress(roundTrips: report.roundTrips, pushed: report.pushed, pulled: report.pulled, more: response.more || push.count == pageSize))
-            if knewServer && push.count < pageSize && !response.more {
+            progress(Progress(roundTrips: report.roundTrips, pushed: report.pushed, pulled: report.pulled, more: response.more || morePush))
+            if knewServer && !morePush && !response.more {
                 if let waiting = pending, !replayed {
                     // Rejoined and caught up: write the pending edits again, then push them.
                     replayed = true
@@ -223,10 +323,29 @@ public struct ServerSync: Sendable {
         // (Also when this sync did not defer: a pass an earlier sync could not finish.)
         report.materializedAtEnd = try store.materializePending()
         report.conflicts = try store.conflictCount()
+        if let blocked { throw Failure.entryTooLarge(blocked) }
         return report
     }
 
     static func cursorKey(_ partner: String) -> String { "collected-through:" + partner }
+    static func limitsKey(_ partner: String) -> String { "limits:" + partner }
+
+    /// The longest prefix of `candidates` whose wire size fits `budget`
+    /// bytes; when not even the first fits, none, and that entry as too large.
+    static func fit(_ candidates: [LogEntry], budget: Int) -> (page: [LogEntry], tooLarge: EntryTooLarge?) {
+        var used = 0
+        var count = 0
+        for entry in candidates {
+            let size = WireJSON.byteCount(of: entry) + 1
+            if used + size > budget {
+                if count == 0 { return ([], EntryTooLarge(entry, bytes: size - 1, limit: max(0, budget))) }
+                break
+            }
+            used += size
+            count += 1
+        }
+        return (Array(candidates.prefix(count)), nil)
+    }
 
     /// How many changes `remote` holds beyond `local` (live or replaced: an
     /// upper bound on what is still to be pulled).

@@ -30,6 +30,11 @@ public struct SyncRequest: Sendable, Hashable, Codable {
     /// yet applied is never acknowledged, so it cannot let the server forget a
     /// deleted article the client has not seen.
     public var pullFrom: VersionVector?
+    /// The list this replica belongs to, once it has synced with a server:
+    /// the server refuses the request (`wrong_server`, `wrong_account`)
+    /// before anything is applied when the token is another user's or the
+    /// server is another one. Nil before the replica's first sync.
+    public var account: SyncAccount?
 
     public init(replica: ReplicaID, knowledge: VersionVector, heads: [ForkCheck.Head], push: [LogEntry], pullLimit: Int? = nil) {
         protocolVersion = SyncProtocolVersion.current
@@ -59,6 +64,12 @@ public struct SyncResponse: Sendable, Hashable, Codable {
     /// When nothing more waits: deleted articles the server forgot since
     /// `collectedThrough`; the client forgets the same changes of them.
     public var collected: [CollectedArticle]?
+    /// Whose list this is: the server and the token's user. A replica binds
+    /// itself to it on its first sync and sends it with every request after.
+    public var account: SyncAccount?
+    /// The server's limits, so that a client sizes its pages (by entries and
+    /// by bytes) to what the server takes.
+    public var limits: SyncLimits?
 
     public init(
         knowledge: VersionVector, heads: [ForkCheck.Head], stored: Int, pull: [LogEntry], more: Bool,
@@ -72,6 +83,34 @@ public struct SyncResponse: Sendable, Hashable, Codable {
         self.more = more
         self.horizon = horizon
         self.collected = collected
+    }
+}
+
+/// One user's list on one server: what a replica belongs to from its first
+/// sync on. Two accounts are the same when both the server and the user are;
+/// the name only makes messages readable.
+public struct SyncAccount: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The server's identity: 32 hex digits drawn once, when its database was
+    /// created (a restored backup, or the same database behind another
+    /// address, keeps it).
+    public var server: String
+    /// The user's number on that server.
+    public var user: Int64
+    /// The user's name on that server (for messages; not compared).
+    public var name: String?
+
+    public init(server: String, user: Int64, name: String? = nil) {
+        self.server = server
+        self.user = user
+        self.name = name
+    }
+
+    /// Whether `other` is the same list: the same server and the same user.
+    public func isSameList(as other: SyncAccount) -> Bool { server == other.server && user == other.user }
+
+    /// `'alice' on server 3f2a9c01`, or `user 3 on server 3f2a9c01` without a name.
+    public var description: String {
+        "\(name.map { "'\($0)'" } ?? "user \(user)") on server \(server.prefix(8))"
     }
 }
 
@@ -116,6 +155,10 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
     case copiedReplica = "copied_replica"
     case replicaBehindItself = "replica_behind_itself"
     case rejoinRequired = "rejoin_required"
+    /// The replica belongs to another server's list (its first sync was with another server).
+    case wrongServer = "wrong_server"
+    /// The replica belongs to another user's list on this server (the token is another user's).
+    case wrongAccount = "wrong_account"
     case malformedChange = "malformed_change"
     /// `GET /v1/snapshot` on a server that makes no snapshots (the client pulls page by page).
     case snapshotUnavailable = "snapshot_unavailable"
@@ -127,7 +170,7 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
         case .unauthorized: 401
         case .methodNotAllowed: 405
         case .bodyTooLarge, .tooManyChanges: 413
-        case .gap, .missingDependency, .copiedReplica, .replicaBehindItself, .rejoinRequired: 409
+        case .gap, .missingDependency, .copiedReplica, .replicaBehindItself, .rejoinRequired, .wrongServer, .wrongAccount: 409
         case .malformedChange: 422
         case .snapshotUnavailable: 404
         case .unavailable: 503

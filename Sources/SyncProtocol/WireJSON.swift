@@ -32,8 +32,41 @@ public enum WireJSON {
             }
             out += "]"
         }
+        if let account = response.account {
+            out += ",\"account\":"
+            write(account, into: &out)
+        }
+        if let limits = response.limits {
+            out += ",\"limits\":{\"maxBodyBytes\":\(limits.maxBodyBytes),\"maxPushEntries\":\(limits.maxPushEntries),\"maxPullEntries\":\(limits.maxPullEntries)}"
+        }
         out += "}"
         return out
+    }
+
+    static func write(_ account: SyncAccount, into out: inout String) {
+        out += "{\"server\":"
+        writeString(account.server, into: &out)
+        out += ",\"user\":\(account.user)"
+        if let name = account.name {
+            out += ",\"name\":"
+            writeString(name, into: &out)
+        }
+        out += "}"
+    }
+
+    /// How many bytes `entry` takes in a request or a response (its JSON text):
+    /// what a client counts to keep a page under the server's body limit.
+    public static func byteCount(of entry: LogEntry) -> Int {
+        var out = ""
+        write(entry, into: &out)
+        return out.utf8.count
+    }
+
+    /// `request` without its entries, in bytes: what every page costs besides them.
+    public static func envelopeByteCount(of request: SyncRequest) -> Int {
+        var bare = request
+        bare.push = []
+        return text(bare).utf8.count
     }
 
     public static func text(_ request: SyncRequest) -> String {
@@ -49,6 +82,10 @@ public enum WireJSON {
         if let from = request.pullFrom {
             out += ",\"pullFrom\":"
             write(from, into: &out)
+        }
+        if let account = request.account {
+            out += ",\"account\":"
+            write(account, into: &out)
         }
         out += "}"
         return out
@@ -179,6 +216,15 @@ extension WireJSON {
                     horizon: try vector(member(fields, "horizon", path), path + ".horizon"))
             }
         }
+        if let account = object["account"], account != .null { response.account = try Self.account(account, "account") }
+        if let limits = object["limits"], limits != .null {
+            let fields = try Self.object(limits, "limits")
+            func limit(_ key: String) throws(Malformed) -> Int {
+                Int(try integer(member(fields, key, "limits"), "limits." + key, max: UInt64(Int.max)))
+            }
+            response.limits = SyncLimits(
+                maxBodyBytes: try limit("maxBodyBytes"), maxPushEntries: try limit("maxPushEntries"), maxPullEntries: try limit("maxPullEntries"))
+        }
         return response
     }
 
@@ -205,7 +251,17 @@ extension WireJSON {
         if let limit = object["pullLimit"], limit != .null { request.pullLimit = Int(try signed(limit, "pullLimit")) }
         if let seq = object["collectedThrough"], seq != .null { request.collectedThrough = try signed(seq, "collectedThrough") }
         if let from = object["pullFrom"], from != .null { request.pullFrom = try vector(from, "pullFrom") }
+        if let account = object["account"], account != .null { request.account = try Self.account(account, "account") }
         return request
+    }
+
+    static func account(_ json: JSONValue, _ path: String) throws(Malformed) -> SyncAccount {
+        let fields = try object(json, path)
+        var account = SyncAccount(
+            server: try string(member(fields, "server", path), path + ".server"),
+            user: try signed(member(fields, "user", path), path + ".user"))
+        if let name = fields["name"], name != .null { account.name = try string(name, path + ".name") }
+        return account
     }
 
     static func entry(_ json: JSONValue, _ path: String) throws(Malformed) -> LogEntry {

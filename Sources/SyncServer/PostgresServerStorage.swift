@@ -30,6 +30,7 @@ public final class PostgresServerStorage: ServerStorage {
     let now: @Sendable () -> Int64
     /// Test hook: runs inside every page's transaction just before it commits.
     let beforeCommit: (@Sendable () async -> Void)?
+    public let serverID: String
 
     /// Connects with a `postgres://user:password@host:port/database` URL and
     /// migrates the schema. Throws (without hanging) when the database is
@@ -69,7 +70,7 @@ public final class PostgresServerStorage: ServerStorage {
         self.beforeCommit = beforeCommit
         runner = Task { await client.run() }
         do {
-            try await Self.withTimeout(seconds: 15) { try await Self.migrate(client, logger) }
+            serverID = try await Self.withTimeout(seconds: 15) { try await Self.migrate(client, logger) }
         } catch let error as ServerError {
             runner.cancel()
             throw error
@@ -119,7 +120,8 @@ public final class PostgresServerStorage: ServerStorage {
         }
     }
 
-    static func migrate(_ client: PostgresClient, _ logger: Logger) async throws {
+    /// Creates or checks the schema; returns the server's identity (drawn once, shared by every process).
+    static func migrate(_ client: PostgresClient, _ logger: Logger) async throws -> String {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS rl_meta (key text PRIMARY KEY, value text NOT NULL)", logger: logger)
@@ -150,6 +152,14 @@ public final class PostgresServerStorage: ServerStorage {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
             }
+            // The server's identity, drawn once (older databases get theirs now): replicas bind to it.
+            var generator = SystemRandomNumberGenerator()
+            let fresh = ReplicaID.random(using: &generator).rawValue
+            try await connection.query("INSERT INTO rl_meta (key, value) VALUES ('server_id', \(fresh)) ON CONFLICT (key) DO NOTHING", logger: logger)
+            for try await id in try await connection.query("SELECT value FROM rl_meta WHERE key = 'server_id'", logger: logger).decode(String.self) {
+                return id
+            }
+            return fresh
         }
     }
 

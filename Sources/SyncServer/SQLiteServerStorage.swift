@@ -16,6 +16,7 @@ public final class SQLiteServerStorage: ServerStorage {
     /// Snapshots being sent (each removed once sent; the folder is emptied when the server starts).
     let snapshotsFolder: String
     let now: @Sendable () -> Int64
+    public let serverID: String
     private let spaces = Mutex<[Int64: SQLiteSpace]>([:])
 
     /// Opens (creating) the server database at `path`.
@@ -101,6 +102,13 @@ public final class SQLiteServerStorage: ServerStorage {
                     """)
             }
             try migrator.migrate(users)
+            // The server's identity, drawn once (older databases get theirs now): replicas bind to it.
+            var generator = SystemRandomNumberGenerator()
+            let fresh = ReplicaID.random(using: &generator).rawValue
+            serverID = try users.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO server_meta (key, value) VALUES ('server_id', ?)", arguments: [fresh])
+                return try String.fetchOne(db, sql: "SELECT value FROM server_meta WHERE key = 'server_id'") ?? fresh
+            }
             bookkeeping = GroupCommit(users)
         } catch let error as ServerError {
             throw error

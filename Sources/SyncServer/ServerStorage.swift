@@ -22,6 +22,9 @@ public struct ServerUser: Sendable, Hashable, Codable {
 /// `SQLiteServerStorage` is the embedded default; other backends implement
 /// the same protocol.
 public protocol ServerStorage: Sendable {
+    /// The server's identity (32 hex digits), drawn once when its database was
+    /// made and kept by backups: a replica belongs to one user of one server.
+    var serverID: String { get }
     /// Creates a user whose bearer token hashes to `tokenHash`.
     func addUser(name: String, tokenHash: String) async throws(ServerError) -> ServerUser
     func users() async throws(ServerError) -> [ServerUser]

@@ -41,6 +41,15 @@ public struct SyncService: Sendable {
         guard (1...limits.maxPullEntries).contains(pullLimit) else {
             throw .refused(.malformedRequest, "pullLimit must be 1 to \(limits.maxPullEntries), not \(pullLimit)")
         }
+        // A replica belongs to the list it first synced with: refused before anything is read or written.
+        if let claimed = request.account {
+            guard claimed.server == storage.serverID else {
+                throw .refused(.wrongServer, "this replica belongs to a list on another server (server \(claimed.server.prefix(8)); this is server \(storage.serverID.prefix(8))); nothing was applied")
+            }
+            guard claimed.user == user.id else {
+                throw .refused(.wrongAccount, "this replica belongs to another user's list on this server; the token is \(user.name)'s; nothing was applied")
+            }
+        }
         let space = try await storage.space(for: user)
         let time = now()
         let replica = request.replica
@@ -86,9 +95,12 @@ public struct SyncService: Sendable {
             collected = settled.collections
         }
         metrics.recordSync(stored: result.stored, pulled: pull.count)
-        return SyncResponse(
+        var response = SyncResponse(
             knowledge: result.knowledge, heads: page.heads, stored: result.stored, pull: pull, more: more,
             horizon: horizon, collected: collected)
+        response.account = SyncAccount(server: storage.serverID, user: user.id, name: user.name)
+        response.limits = limits
+        return response
     }
 }
 

@@ -20,6 +20,8 @@ struct ConvergenceTests {
         try cli.on("laptop.sqlite", "delete", "https://example.com/b")
         try cli.on("tablet.sqlite", "tag", "https://example.com/b", "fresh")
         try cli.on("phone.sqlite", "untag", "https://example.com/c", "x")
+        // (The laptop removes and adds the tag again: adding a tag it already shows would write nothing.)
+        try cli.on("laptop.sqlite", "untag", "https://example.com/c", "x")
         try cli.on("laptop.sqlite", "tag", "https://example.com/c", "x")
         try cli.on("phone.sqlite", "progress", "https://example.com/a", "0.6")
         try cli.on("laptop.sqlite", "progress", "https://example.com/a", "0.3")

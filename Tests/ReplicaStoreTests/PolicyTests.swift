@@ -106,6 +106,8 @@ struct PolicyTests {
         try sync(a, b)
         try a.setTags(pageA, ["later"], present: false)
         clock.advance(10)  // the removal is not even the older write
+        // b removes the tag and adds it again (adding a tag it still shows would write nothing).
+        try b.setTags(pageA, ["later"], present: false)
         try b.setTags(pageA, ["later"], present: true)
         try a.setTags(pageA, ["gone"], present: true)
         try a.setTags(pageA, ["gone"], present: false)
@@ -222,5 +224,46 @@ struct PolicyTests {
         #expect(passed.contains { $0.field == "readingTimeMinutes" && $0.value == 7 })
         #expect(passed.contains { $0.entity.type == "collection" && $0.value == "Later" })
         #expect(try third.article(pageA).title == "T")
+    }
+}
+
+@Suite("A save always says keep this; a command that changes nothing writes nothing")
+struct SaveKeepsTests {
+    let clock = ManualClock()
+
+    @Test func aSaveOfAnArticleStillInTheListBeatsAConcurrentDelete() throws {
+        let phone = try makeReplica(1, clock: clock), laptop = try makeReplica(2, clock: clock)
+        try phone.save(SaveRequest(url: pageA, title: "T", tags: ["x"]))
+        try sync(phone, laptop)
+        try phone.delete(pageA)
+        clock.advance(10)
+        let (article, outcome) = try laptop.save(SaveRequest(url: pageA))  // no new field at all
+        #expect(outcome == .updated)
+        #expect(article.title == "T" && article.tags == ["x"])  // nothing reset
+        try sync(phone, laptop)
+        for replica in [phone, laptop] {
+            let kept = try replica.article(pageA)
+            #expect(kept.title == "T" && kept.tags == ["x"])
+        }
+    }
+
+    @Test func readArchiveAndFavoriteThatChangeNothingWriteNothing() throws {
+        let phone = try makeReplica(1, clock: clock)
+        try phone.save(SaveRequest(url: pageA, tags: ["x"]))
+        try phone.setRead(pageA, true)
+        try phone.edit(pageA, [Fields.isArchived: true])
+        let before = try phone.status().localChanges
+        try phone.setRead(pageA, true)
+        try phone.edit(pageA, [Fields.isArchived: true, Fields.isFavorite: false])
+        try phone.setTags(pageA, ["x"], present: true)
+        #expect(try phone.status().localChanges == before)
+        // An unread article at the start of its read-through: "read again" changes nothing either.
+        try phone.setRead(pageA, false)
+        let unread = try phone.status().localChanges
+        try phone.setRead(pageA, false)
+        #expect(try phone.status().localChanges == unread)
+        // A change that does change something is still written.
+        try phone.edit(pageA, [Fields.isFavorite: true])
+        #expect(try phone.status().localChanges > unread)
     }
 }

@@ -43,6 +43,10 @@ struct ServerFixture {
     func transport(token: String) -> ClosureTransport {
         let service = service
         return ClosureTransport { request throws(SyncTransportError) in
+            // The body limit, as the HTTP layer enforces it.
+            if WireJSON.text(request).utf8.count > service.limits.maxBodyBytes {
+                throw .rejected(status: 413, code: .bodyTooLarge, message: "the body is larger than \(service.limits.maxBodyBytes) bytes")
+            }
             do {
                 guard let user = try await service.storage.user(tokenHash: Tokens.hash(token)) else {
                     throw SyncTransportError.rejected(status: 401, code: .unauthorized, message: "unknown token")
