@@ -1,11 +1,20 @@
 /// A URL in its canonical form, the identity of an article (`url-v1`).
 ///
-/// `url-v1` normalisation: the scheme and host are lowercased, a default port
-/// (80 for http, 443 for https) is removed, the fragment is removed, the
-/// tracking parameters `utm_*`, `fbclid`, `gclid`, `mc_cid`, `mc_eid` and
-/// `ref_src` are removed (the other parameters keep their order), an empty
-/// path becomes `/`, and the trailing slash of a non-root path is removed.
-/// Only `http` and `https` URLs are accepted.
+/// `url-v1` normalisation: the scheme and host are lowercased, the user name
+/// and password (`user:password@`) are removed, a default port (80 for http,
+/// 443 for https) is removed, the fragment is removed, the tracking parameters
+/// `utm_*`, `fbclid`, `gclid`, `mc_cid`, `mc_eid` and `ref_src` are removed
+/// (the other parameters keep their order), an empty path becomes `/`, and the
+/// trailing slash of a non-root path is removed. Only `http` and `https` URLs
+/// are accepted.
+///
+/// Credentials: a page is the same page whoever logs in to it, so the
+/// canonical text (and so the article id) never contains them. Earlier
+/// versions kept them; the id of a URL saved *without* credentials is the
+/// same as it always was, and an article saved *with* credentials by an
+/// earlier version keeps the id it has (ids are never recomputed), while a new
+/// save of its URL lands on the credential-free id. The URL a user gives is
+/// stored without its credentials too: see ``removingCredentials(_:)``.
 public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The name of the normalisation, part of every article id.
     public static let version = "url-v1"
@@ -30,6 +39,52 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
 
     private static let forbiddenInHost = Set("/\\?#[]@%<>\"{}|^`".utf8)
 
+    private static let noScheme = "it has no scheme (expected http:// or https://)"
+
+    /// `raw` trimmed, without the user name and password of its authority
+    /// (`https://user:pw@example.com/a` gives `https://example.com/a`): what a
+    /// save stores as the article's `url`, so that credentials never sync.
+    ///
+    /// Everything else is kept byte for byte (case, port, path, query,
+    /// fragment). The authority is the text after `scheme://` up to the first
+    /// `/`, `?` or `#`, and its credentials end at its last `@`, as
+    /// ``init(_:)`` reads them: an `@` in the path, the query or the fragment
+    /// is not a credential, and `NormalizedURL(removingCredentials(url))`
+    /// equals `NormalizedURL(url)`. Text without a `scheme://` is returned
+    /// trimmed, otherwise unchanged (it is no URL ``init(_:)`` accepts).
+    public static func removingCredentials(_ raw: String) -> String {
+        let text = raw.trimmingWhitespace()
+        guard let colon = text.firstIndex(of: ":"), isScheme(text[..<colon].utf8), text[colon...].hasPrefix("://") else {
+            return text
+        }
+        let authorityStart = text.index(colon, offsetBy: 3)
+        let rest = text[authorityStart...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return text }
+        return String(text[..<authorityStart]) + String(text[text.index(after: at)...])
+    }
+
+    /// An RFC 3986 scheme: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+    private static func isScheme(_ bytes: some Collection<UInt8>) -> Bool {
+        func isAlpha(_ byte: UInt8) -> Bool { (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7a }
+        guard let first = bytes.first, isAlpha(first) else { return false }
+        return bytes.allSatisfy { isAlpha($0) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2b || $0 == 0x2d || $0 == 0x2e }
+    }
+
+    /// Why a URL that is not `http://` or `https://` is refused, given the
+    /// text before its first ':' and the text after it: no scheme at all,
+    /// another scheme, or http(s) without the `//` of an authority.
+    private static func schemeProblem(_ candidate: some Collection<UInt8>, _ afterColon: some Collection<UInt8>) -> String {
+        // `example.com:8080/a` is a host and a port without a scheme, not the scheme `example.com`.
+        let digits = afterColon.prefix { $0 >= 0x30 && $0 <= 0x39 }
+        let afterDigits = afterColon.dropFirst(digits.count).first
+        let isPort = !digits.isEmpty && (afterDigits == nil || afterDigits == UInt8(ascii: "/") || afterDigits == UInt8(ascii: "?") || afterDigits == UInt8(ascii: "#"))
+        guard isScheme(candidate), !isPort else { return noScheme }
+        let scheme = String(decoding: candidate.map { $0 >= 0x41 && $0 <= 0x5a ? $0 + 0x20 : $0 }, as: UTF8.self)
+        guard scheme == "http" || scheme == "https" else { return "only http and https URLs can be saved, not '\(scheme)'" }
+        return "'\(scheme):' is not followed by '//' (expected \(scheme)://host/...)"
+    }
+
     private static func normalize(_ input: String, asciiFastPath: Bool = true) throws(ModelError) -> String {
         let raw = input.trimmingWhitespace()
         func fail(_ reason: String) -> ModelError { .invalidURL(input, reason: reason) }
@@ -41,12 +96,10 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
         if !printableASCII, raw.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }) {
             throw fail("it contains spaces or control characters")
         }
-        guard let colon = raw.firstIndex(of: ":"), raw[colon...].hasPrefix("://") else {
-            throw fail("it has no scheme (expected http:// or https://)")
-        }
+        guard let colon = raw.firstIndex(of: ":") else { throw fail(noScheme) }
         let scheme = raw[raw.startIndex..<colon].lowercased()
-        guard scheme == "http" || scheme == "https" else {
-            throw fail("only http and https URLs can be saved, not '\(scheme)'")
+        guard scheme == "http" || scheme == "https", raw[colon...].hasPrefix("://") else {
+            throw fail(schemeProblem(raw[raw.startIndex..<colon].utf8, raw[raw.index(after: colon)...].utf8))
         }
         var rest = raw[raw.index(colon, offsetBy: 3)...]
         // Drop the fragment first: nothing after '#' is part of the identity.
@@ -55,11 +108,8 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
         var authority = Substring(rest[rest.startIndex..<authorityEnd])
         let afterAuthority = rest[authorityEnd...]
 
-        var userinfo = ""
-        if let at = authority.lastIndex(of: "@") {
-            userinfo = String(authority[authority.startIndex...at])
-            authority = authority[authority.index(after: at)...]
-        }
+        // The user name and password are no part of the identity (nor of the host).
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
         var host: Substring
         var port: Substring = ""
         if authority.hasPrefix("[") {
@@ -106,7 +156,7 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
             return !(key.hasPrefix("utm_") || trackingParameters.contains(key))
         }
         let queryText = kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
-        return "\(scheme)://\(userinfo)\(host.lowercased())\(portText)\(path)\(queryText)"
+        return "\(scheme)://\(host.lowercased())\(portText)\(path)\(queryText)"
     }
 }
 
@@ -117,23 +167,19 @@ extension NormalizedURL {
         func text(_ slice: ArraySlice<UInt8>) -> String { String(decoding: slice, as: UTF8.self) }
         func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5a ? byte + 0x20 : byte }
         let colonSlash: [UInt8] = Array("://".utf8)
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: colonSlash) else {
-            throw fail("it has no scheme (expected http:// or https://)")
-        }
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { throw fail(noScheme) }
         let scheme = bytes[..<colon].map(lower)
         let isHTTP = scheme.elementsEqual("http".utf8), isHTTPS = scheme.elementsEqual("https".utf8)
-        guard isHTTP || isHTTPS else { throw fail("only http and https URLs can be saved, not '\(text(scheme[...]))'") }
+        guard isHTTP || isHTTPS, bytes[colon...].starts(with: colonSlash) else {
+            throw fail(schemeProblem(bytes[..<colon], bytes[(colon + 1)...]))
+        }
         var rest = bytes[(colon + 3)...]
         if let hash = rest.firstIndex(of: UInt8(ascii: "#")) { rest = rest[..<hash] }
         let authorityEnd = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? rest.endIndex
         var authority = rest[..<authorityEnd]
         let afterAuthority = rest[authorityEnd...]
 
-        var userinfo: ArraySlice<UInt8> = []
-        if let at = authority.lastIndex(of: UInt8(ascii: "@")) {
-            userinfo = authority[...at]
-            authority = authority[(at + 1)...]
-        }
+        if let at = authority.lastIndex(of: UInt8(ascii: "@")) { authority = authority[(at + 1)...] }
         var host: ArraySlice<UInt8>
         var port: ArraySlice<UInt8> = []
         if authority.first == UInt8(ascii: "[") {
@@ -181,7 +227,6 @@ extension NormalizedURL {
         out.reserveCapacity(bytes.count + 8)
         out += scheme
         out += colonSlash
-        out += userinfo
         out += host.lazy.map(lower)
         out += portText.utf8
         out += path

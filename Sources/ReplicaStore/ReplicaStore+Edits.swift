@@ -97,7 +97,7 @@ extension ReplicaStore {
         }
         var writes: [(String, JSONValue)] = [
             (Fields.deleted, false),
-            (Fields.url, .string(request.url.trimmingWhitespace())),
+            (Fields.url, .string(NormalizedURL.removingCredentials(request.url))),
             (Fields.addedAt, .number(Double(tx.now))),
         ]
         writes += given

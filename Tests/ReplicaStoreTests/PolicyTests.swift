@@ -247,6 +247,18 @@ struct SaveKeepsTests {
         }
     }
 
+    @Test func credentialsInAURLAreNeverStoredNorSynced() throws {
+        let phone = try makeReplica(1, clock: clock), laptop = try makeReplica(2, clock: clock)
+        let saved = try phone.save(SaveRequest(url: "https://alice:s3cret@example.com/private?a=1#x")).article
+        #expect(saved.url == "https://example.com/private?a=1#x")
+        #expect(saved.id == (try phone.save(SaveRequest(url: "https://example.com/private?a=1")).article.id))
+        try sync(phone, laptop)
+        for replica in [phone, laptop] {
+            let written = try replica.liveChanges().map(\.value.canonicalText).joined()
+            #expect(!written.contains("s3cret") && !written.contains("alice"))
+        }
+    }
+
     @Test func readArchiveAndFavoriteThatChangeNothingWriteNothing() throws {
         let phone = try makeReplica(1, clock: clock)
         try phone.save(SaveRequest(url: pageA, tags: ["x"]))

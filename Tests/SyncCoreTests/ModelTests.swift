@@ -16,7 +16,12 @@ struct ModelTests {
         ("https://example.com/a?b=2&a=1", "https://example.com/a?b=2&a=1"),
         ("https://example.com/a/?utm_campaign=z#top", "https://example.com/a"),
         ("  https://example.com/a  ", "https://example.com/a"),
-        ("https://user@Example.com/a", "https://user@example.com/a"),
+        ("https://user@Example.com/a", "https://example.com/a"),
+        ("https://user:pw@Example.com:443/a/#f", "https://example.com/a"),
+        ("https://a@b:c@example.com/a", "https://example.com/a"),
+        ("https://u:p@[::1]:8443/a", "https://[::1]:8443/a"),
+        ("https://example.com/@user/post?to=a@b.c#x@y", "https://example.com/@user/post?to=a@b.c"),
+        ("https://u:p@例え.JP/記事", "https://例え.jp/記事"),
         ("https://[::1]:443/a", "https://[::1]/a"),
         ("https://example.com//", "https://example.com/"),
     ])
@@ -27,7 +32,7 @@ struct ModelTests {
     @Test(arguments: [
         "", "example.com/a", "ftp://example.com/a", "https://", "https:///a", "https://exa mple.com/a",
         "https://example.com:99999/a", "https://example.com:abc/a", "javascript:alert(1)", "https://ex..ample.com/",
-        "https://[::1/a",
+        "https://[::1/a", "mailto:x@example.com", "http:example.com", "https://u:p@", "https://u:p@/a",
     ])
     func rejectsInvalidURLs(_ input: String) {
         #expect(throws: ModelError.self) { try NormalizedURL(input) }
@@ -42,6 +47,100 @@ struct ModelTests {
         #expect(a.rawValue.count == 32)
         // The derivation is part of the protocol: pin it.
         #expect(a.rawValue == String(SHA256.hex("url-v1\nhttps://example.com/story").prefix(32)))
+    }
+
+    /// The reason a URL is refused: one line that names the actual problem,
+    /// the same from the ASCII fast path and the general path.
+    @Test(arguments: [
+        ("", "the URL is empty"),
+        ("mailto:someone@example.com", "only http and https URLs can be saved, not 'mailto'"),
+        ("mailto:ü@example.com", "only http and https URLs can be saved, not 'mailto'"),
+        ("javascript:alert(1)", "only http and https URLs can be saved, not 'javascript'"),
+        ("JavaScript:alert(1)", "only http and https URLs can be saved, not 'javascript'"),
+        ("ftp://example.com/file", "only http and https URLs can be saved, not 'ftp'"),
+        ("git+ssh://example.com/repo", "only http and https URLs can be saved, not 'git+ssh'"),
+        ("example.com/a", "it has no scheme (expected http:// or https://)"),
+        ("example.com:8080/a", "it has no scheme (expected http:// or https://)"),
+        ("localhost:3000", "it has no scheme (expected http:// or https://)"),
+        ("://example.com/a", "it has no scheme (expected http:// or https://)"),
+        ("//example.com/a", "it has no scheme (expected http:// or https://)"),
+        ("http:example.com", "'http:' is not followed by '//' (expected http://host/...)"),
+        ("HTTPS:/example.com/a", "'https:' is not followed by '//' (expected https://host/...)"),
+        ("https:例え.jp", "'https:' is not followed by '//' (expected https://host/...)"),
+        ("http://", "it has no host"),
+        ("https://u:p@/a", "it has no host"),
+        ("http://[::1", "its IPv6 host has no closing ']'"),
+        ("http://host:99999", "its port '99999' is not a number from 0 to 65535"),
+    ])
+    func refusalsSayWhy(_ input: String, _ reason: String) {
+        for general in [false, true] {
+            do throws(ModelError) {
+                _ = try general ? NormalizedURL(unicodePath: input) : NormalizedURL(input)
+                Issue.record("'\(input)' was accepted")
+            } catch {
+                #expect(error == .invalidURL(input, reason: reason), "general path: \(general)")
+                #expect(!error.description.contains("\n"))
+            }
+        }
+    }
+
+    /// Ids are stored on every device and on the server: url-v1 must never
+    /// move them. These were computed by the normaliser before credentials
+    /// were stripped, and must stay exactly as they are.
+    @Test(arguments: [
+        ("https://example.com/a", "84a60c894875ec90b2b09c353997fc03"),
+        ("HTTPS://Example.COM:443/Story/?utm_source=x&id=3#c", "c324f74da920e41bd964998f228f18d4"),
+        ("http://[::1]:8080/@user/post?to=a@b.c", "b9c90e37b579ce415e8a96ba158c589b"),
+        ("https://例え.jp/記事", "c04f6fa9cfe89f4ae4e24439506da337"),
+    ])
+    func idsOfURLsWithoutCredentialsArePinned(_ url: String, _ id: String) throws {
+        #expect(ArticleID(url: try NormalizedURL(url)).rawValue == id)
+        #expect(ArticleID(url: try NormalizedURL(unicodePath: url)).rawValue == id)
+    }
+
+    /// A page is the same page whoever logs in: credentials are no part of the id.
+    @Test func credentialsAreNoPartOfTheID() throws {
+        let plain = ArticleID(url: try NormalizedURL("https://example.com/a"))
+        #expect(ArticleID(url: try NormalizedURL("https://u:p@example.com/a")) == plain)
+        #expect(ArticleID(url: try NormalizedURL("https://user@EXAMPLE.com/a/")) == plain)
+        #expect(ArticleID(url: try NormalizedURL(unicodePath: "https://u:p@example.com/a")) == plain)
+        #expect(plain.rawValue == "84a60c894875ec90b2b09c353997fc03")
+        #expect(ArticleID(url: try NormalizedURL("http://u:p@[::1]:8080/@user/post?to=a@b.c")).rawValue == "b9c90e37b579ce415e8a96ba158c589b")
+    }
+
+    /// What a save stores as `url`: the URL as given, trimmed, without `user[:password]@`.
+    @Test(arguments: [
+        ("https://user:pw@example.com/a", "https://example.com/a"),
+        ("https://user@example.com/a", "https://example.com/a"),
+        ("https://user:@example.com", "https://example.com"),
+        ("  HTTPS://User:Pw@Example.COM:8443/A/?utm_source=x#Top  ", "HTTPS://Example.COM:8443/A/?utm_source=x#Top"),
+        ("https://a@b:c@example.com/", "https://example.com/"),
+        ("https://u:p@[::1]:8443/a", "https://[::1]:8443/a"),
+        ("https://u:p@[fe80::1%25en0]/a", "https://[fe80::1%25en0]/a"),
+        ("https://u%40x:p%3Aw@example.com/a", "https://example.com/a"),
+        ("https://u:p@例え.jp/記事", "https://例え.jp/記事"),
+        ("https://u:p@example.com?next=/a", "https://example.com?next=/a"),
+        // An '@' after the authority is no credential.
+        ("https://example.com/@user/post", "https://example.com/@user/post"),
+        ("https://example.com/a?to=x@y.z", "https://example.com/a?to=x@y.z"),
+        ("https://example.com?to=x@y.z", "https://example.com?to=x@y.z"),
+        ("https://example.com#x@y", "https://example.com#x@y"),
+        ("https://[::1]/a@b", "https://[::1]/a@b"),
+        ("https://example.com/a", "https://example.com/a"),
+        // No scheme://: returned as given (trimmed), and refused by a save anyway.
+        ("mailto:x@y.z", "mailto:x@y.z"),
+        ("user:pw@example.com/a", "user:pw@example.com/a"),
+        (" example.com/a@b ", "example.com/a@b"),
+        ("", ""),
+    ])
+    func removingCredentialsKeepsTheRestAsGiven(_ input: String, _ expected: String) throws {
+        let stripped = NormalizedURL.removingCredentials(input)
+        #expect(stripped == expected)
+        #expect(NormalizedURL.removingCredentials(stripped) == stripped)
+        // A save stores the stripped URL and derives the id from it: the same id.
+        if let normalized = try? NormalizedURL(input) {
+            #expect(try NormalizedURL(stripped) == normalized)
+        }
     }
 
     @Test func sha256MatchesKnownVectors() {
@@ -101,8 +200,9 @@ struct NormalizedURLFastPathTests {
     @Test func agreesWithTheGeneralPathOnGeneratedURLs() {
         var generator = SplitMix(seed: 7)
         func pick<T>(_ options: [T]) -> T { options[Int(generator.next() % UInt64(options.count))] }
-        let schemes = ["http", "https", "HTTPS", "HtTp", "ftp", "http:", "https:/", "javascript", ""]
-        let userinfos = ["", "", "user@", "u:p@", "@", "a@b@"]
+        let schemes = ["http", "https", "HTTPS", "HtTp", "ftp", "http:", "https:/", "javascript", "", "mailto", "git+ssh", "1http", "localhost"]
+        let separators = ["://", "://", "://", "://", ":", ":/", "//", ":8080/"]
+        let userinfos = ["", "", "user@", "u:p@", "@", "a@b@", "u:@", ":p@", "u%40x:p%3A@", "[::1]@"]
         let hosts = ["example.com", "Example.COM", "a.b.c", "[::1]", "[::1", "[fe80::1]x", "ex..ample.com", ".example.com", "", "ex%ample.com", "exa<mple", "sub.EXAMPLE.org"]
         let ports = ["", "", ":80", ":443", ":8443", ":", ":99999", ":abc", ":0", ":00443"]
         let paths = ["", "/", "//", "/a", "/A/b/", "/a//", "/%20x", "/a:b@c", "/?", "/a/b/c///"]
@@ -110,10 +210,15 @@ struct NormalizedURLFastPathTests {
         let fragments = ["", "#", "#top", "#a?b=c"]
         var checked = 0
         for _ in 0..<5000 {
-            let url = pick(schemes) + "://" + pick(userinfos) + pick(hosts) + pick(ports) + pick(paths) + pick(queries) + pick(fragments)
+            let url = pick(schemes) + pick(separators) + pick(userinfos) + pick(hosts) + pick(ports) + pick(paths) + pick(queries) + pick(fragments)
             let fast = Result { () throws(ModelError) in try NormalizedURL(url).string }
             let general = Result { () throws(ModelError) in try NormalizedURL(unicodePath: url).string }
             #expect("\(fast)" == "\(general)", "\(url)")
+            // Neither keeps credentials, and the URL a save stores without them is the same URL.
+            if case let .success(canonical) = fast {
+                #expect(!canonical.split(separator: "/")[1].contains("@"), "\(url)")
+                #expect((try? NormalizedURL(NormalizedURL.removingCredentials(url)).string) == canonical, "\(url)")
+            }
             checked += 1
         }
         #expect(checked == 5000)
