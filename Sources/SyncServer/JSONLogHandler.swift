@@ -1,16 +1,31 @@
 import Foundation
 import Logging
 
-/// Structured logs: one JSON object per line on stderr
-/// (`{"ts":..., "level":..., "label":..., "msg":..., ...metadata}`).
+/// Structured logs: one JSON object per line, on stderr unless given another
+/// ``LogWriter``: `ts` (ISO 8601, UTC, milliseconds), `level`, `label` (the
+/// logger's), `msg`, then the metadata by key. Metadata that is an integer, a
+/// floating-point number (finite) or a Bool is written as a JSON number or
+/// boolean (`status`, `ms`); arrays and dictionaries as JSON arrays and
+/// objects; anything else as a string.
+///
+/// ``log(event:)`` formats the line and queues it on the writer, which writes
+/// from a thread of its own: a reader that falls behind costs lines (counted
+/// in `/metrics`), never a request's time.
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
     public var logLevel: Logger.Level
     let label: String
+    let writer: LogWriter
 
-    public init(label: String, level: Logger.Level = .info) {
+    public init(
+        label: String, level: Logger.Level = .info, writer: LogWriter = .standardError,
+        metadataProvider: Logger.MetadataProvider? = nil
+    ) {
         self.label = label
         logLevel = level
+        self.writer = writer
+        self.metadataProvider = metadataProvider
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -19,13 +34,163 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var object: [String: String] = [
-            "ts": ISO8601DateFormatter().string(from: Date()), "level": event.level.rawValue, "label": label,
-            "msg": event.message.description,
-        ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = "\(value)" }
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
-            FileHandle.standardError.write(data + Data("\n".utf8))
+        // The handler's metadata, then the provider's, then the event's: the later wins.
+        var merged = metadata
+        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { $1 } }
+        if let own = event.metadata, !own.isEmpty { merged.merge(own) { $1 } }
+        if let error = event.error, merged["error"] == nil { merged["error"] = .string("\(error)") }
+        let millis = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        writer.enqueue(Self.line(millis: millis, level: event.level, label: label, message: event.message.description, metadata: merged))
+    }
+
+    /// The keys every line starts with; metadata under these names is left out.
+    static let fixedKeys: Set<String> = ["ts", "level", "label", "msg"]
+
+    /// One log line, its newline included.
+    static func line(millis: Int64, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> [UInt8] {
+        var json = JSONLine()
+        json.bytes.reserveCapacity(160 + message.utf8.count + metadata.count * 24)
+        json.raw("{\"ts\":\"")
+        json.timestamp(millis: millis)
+        json.raw("\",\"level\":")
+        json.string(level.rawValue)
+        json.raw(",\"label\":")
+        json.string(label)
+        json.raw(",\"msg\":")
+        json.string(message)
+        for key in metadata.keys.sorted() where !fixedKeys.contains(key) {
+            json.bytes.append(UInt8(ascii: ","))
+            json.string(key)
+            json.bytes.append(UInt8(ascii: ":"))
+            json.value(metadata[key]!)
         }
+        json.raw("}\n")
+        return json.bytes
+    }
+}
+
+/// A JSON text built by hand: cheaper than JSONSerialization for a flat line,
+/// and it writes numbers as numbers.
+struct JSONLine {
+    var bytes: [UInt8] = []
+
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case UInt8(ascii: "\n"): raw("\\n")
+            case UInt8(ascii: "\r"): raw("\\r")
+            case UInt8(ascii: "\t"): raw("\\t")
+            case 0..<0x20:
+                raw("\\u00")
+                bytes.append(Self.hex[Int(byte >> 4)])
+                bytes.append(Self.hex[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func value(_ value: Logger.Metadata.Value) {
+        switch value {
+        case let .string(text):
+            string(text)
+        case let .stringConvertible(item):
+            if let flag = item as? Bool {
+                flag ? raw("true") : raw("false")
+            } else if let integer = item as? any BinaryInteger {
+                bytes.append(contentsOf: String(describing: integer).utf8)
+            } else if let number = item as? any BinaryFloatingPoint {
+                floating(number)
+            } else {
+                string(item.description)
+            }
+        case let .array(items):
+            bytes.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                self.value(item)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case let .dictionary(entries):
+            bytes.append(UInt8(ascii: "{"))
+            for (index, key) in entries.keys.sorted().enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                string(key)
+                bytes.append(UInt8(ascii: ":"))
+                self.value(entries[key]!)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// A finite number as a JSON number (Swift's shortest form: `1.25`, `5.0`, `1e+20`); infinities and NaN as strings.
+    private mutating func floating<Number: BinaryFloatingPoint>(_ number: Number) {
+        let text = String(describing: number)
+        if number.isFinite { bytes.append(contentsOf: text.utf8) } else { string(text) }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for milliseconds since 1970, by hand:
+    /// no formatter per line, none shared between threads.
+    mutating func timestamp(millis: Int64) {
+        let seconds = millis.floorDivided(by: 1000)
+        let days = seconds.floorDivided(by: 86_400)
+        let secondOfDay = seconds - days * 86_400
+        // Days to a civil date (H. Hinnant's days_from_civil, inverted).
+        let shifted = days + 719_468
+        let era = shifted.floorDivided(by: 146_097)
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        digits(year, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(secondOfDay / 3600, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(secondOfDay / 60 % 60, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(secondOfDay % 60, 2)
+        bytes.append(UInt8(ascii: "."))
+        digits(millis - seconds * 1000, 3)
+        bytes.append(UInt8(ascii: "Z"))
+    }
+
+    /// `value` in decimal, zero-padded to `width` digits (no String on the way).
+    private mutating func digits(_ value: Int64, _ width: Int) {
+        var value = value
+        if value < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            value = -value
+        }
+        var divisor: Int64 = 1
+        for _ in 1..<max(width, 1) { divisor *= 10 }
+        while value / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
+        }
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+}
+
+extension Int64 {
+    /// Division rounding toward minus infinity (times before 1970 stay in range).
+    fileprivate func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
 }

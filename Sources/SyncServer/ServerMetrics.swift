@@ -22,8 +22,13 @@ public final class ServerMetrics: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The log's writer, whose dropped lines are counted here.
+    private let logWriter: LogWriter
 
-    public init() {}
+    /// `logWriter`: the writer the server's log handler uses (``JSONLogHandler``'s default).
+    public init(logWriter: LogWriter = .standardError) {
+        self.logWriter = logWriter
+    }
 
     func recordRequest(route: String, status: Int, seconds: Double) {
         state.withLock { state in
@@ -54,7 +59,8 @@ public final class ServerMetrics: Sendable {
 
     /// The Prometheus exposition text.
     public func render() -> String {
-        state.withLock { state in
+        let droppedLogLines = logWriter.droppedLines
+        return state.withLock { state in
             var lines: [String] = []
             lines.append("# HELP readinglist_http_requests_total HTTP requests by route and status.")
             lines.append("# TYPE readinglist_http_requests_total counter")
@@ -88,6 +94,9 @@ public final class ServerMetrics: Sendable {
             lines.append("# HELP readinglist_sync_errors_total Refused or failed sync requests by error code.")
             lines.append("# TYPE readinglist_sync_errors_total counter")
             for code in state.errors.keys.sorted() { lines.append("readinglist_sync_errors_total{code=\"\(code)\"} \(state.errors[code]!)") }
+            lines.append("# HELP readinglist_log_lines_dropped_total Log lines dropped: the log's reader fell behind (a full queue) or went away.")
+            lines.append("# TYPE readinglist_log_lines_dropped_total counter")
+            lines.append("readinglist_log_lines_dropped_total \(droppedLogLines)")
             return lines.joined(separator: "\n") + "\n"
         }
     }
