@@ -254,28 +254,76 @@ public final class ReplicaStore: Sendable {
 
     // MARK: Queries
 
-    /// Which articles `articles(_:)` returns.
-    public enum ListFilter: Sendable, Hashable {
-        case all, unread, archived, favorites, tag(String)
+    /// Which articles `articles(_:)` returns, in which order: every condition
+    /// given must hold (`unread` and a tag: the unread articles with that tag).
+    public struct ListFilter: Sendable, Hashable {
+        /// The order of a list.
+        public enum Order: String, Sendable, Hashable, CaseIterable {
+            /// Newest save first (the default).
+            case newest
+            /// Oldest save first.
+            case oldest
+            /// By title (articles without one by their URL), A to Z.
+            case title
+            /// Most recently changed first.
+            case updated
+        }
+
+        /// Read (`true`), unread (`false`), or either (nil).
+        public var read: Bool?
+        /// Archived, not archived, or either.
+        public var archived: Bool?
+        /// Favourites, others, or either.
+        public var favorite: Bool?
+        /// Tags the articles must all have.
+        public var tags: [String]
+        public var order: Order
+        /// At most this many articles (nil: all).
+        public var limit: Int?
+
+        public init(read: Bool? = nil, archived: Bool? = nil, favorite: Bool? = nil, tags: [String] = [], order: Order = .newest, limit: Int? = nil) {
+            self.read = read
+            self.archived = archived
+            self.favorite = favorite
+            self.tags = tags
+            self.order = order
+            self.limit = limit
+        }
+
+        /// Every visible article, newest save first.
+        public static let all = ListFilter()
+        /// The reading queue: unread and not archived.
+        public static let unread = ListFilter(read: false, archived: false)
+        public static let archived = ListFilter(archived: true)
+        public static let favorites = ListFilter(favorite: true)
+        public static func tag(_ tag: String) -> ListFilter { ListFilter(tags: [tag]) }
     }
 
-    /// The visible articles, newest save first (then by id: the same order on every replica).
-    /// Without `includeContent`, `content` is left out.
+    /// The visible articles `filter` selects, in its order (ties by id: the
+    /// same order on every replica). Without `includeContent`, `content` is left out.
     public func articles(_ filter: ListFilter = .all, includeContent: Bool = false) throws(StoreError) -> [Article] {
         try read { db in
             var sql = "SELECT json FROM article WHERE visible = 1"
-            var arguments: StatementArguments = []
-            switch filter {
-            case .all: break
-            case .unread: sql += " AND is_read = 0 AND is_archived = 0"
-            case .archived: sql += " AND is_archived = 1"
-            case .favorites: sql += " AND is_favorite = 1"
-            case let .tag(tag):
-                sql += " AND id IN (SELECT article_id FROM article_tag WHERE tag = ?)"
-                arguments = [tag.lowercased()]
+            var arguments: [any DatabaseValueConvertible] = []
+            let flags: [(String, Bool?)] = [("is_read", filter.read), ("is_archived", filter.archived), ("is_favorite", filter.favorite)]
+            for (column, wanted) in flags {
+                if let wanted { sql += " AND \(column) = \(wanted ? 1 : 0)" }
             }
-            sql += " ORDER BY added_at DESC, id"
-            return try String.fetchAll(db, sql: sql, arguments: arguments).map { text in
+            for tag in Set(filter.tags.map { $0.lowercased() }).sorted() {
+                sql += " AND id IN (SELECT article_id FROM article_tag WHERE tag = ?)"
+                arguments.append(tag)
+            }
+            switch filter.order {
+            case .newest: sql += " ORDER BY added_at DESC, id"
+            case .oldest: sql += " ORDER BY added_at, id"
+            case .title: sql += " ORDER BY lower(coalesce(json_extract(json, '$.title'), normalized_url)), id"
+            case .updated: sql += " ORDER BY json_extract(json, '$.updatedAt') DESC, id"
+            }
+            if let limit = filter.limit {
+                sql += " LIMIT ?"
+                arguments.append(max(0, limit))
+            }
+            return try String.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { text in
                 var article = try JSONDecoder().decode(Article.self, from: Data(text.utf8))
                 if !includeContent { article.content = nil }
                 return article

@@ -154,7 +154,7 @@ enum ReplicaCommand {
             var fields: [String: JSONValue] = [:]
             let names = ["title": "title", "note": "note", "excerpt": "excerpt", "author": "author", "site-name": "siteName",
                          "image-url": "imageURL", "language": "language", "content": "content"]
-            for (option, field) in names { if let value = one(option) { fields[field] = value.isEmpty ? .null : .string(value) } }
+            for (option, field) in names { if let value = one(option) { fields[field] = .string(value) } }
             if let words = one("word-count") {
                 guard let count = Int(words) else { throw Usage(description: "--word-count takes a number") }
                 fields["wordCount"] = .number(Double(count))

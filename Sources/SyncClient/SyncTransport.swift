@@ -16,12 +16,18 @@ public enum SyncTransportError: Error, Sendable, Hashable, CustomStringConvertib
     case unreachable(String)
     /// The server answered something that is not the protocol.
     case invalidResponse(String)
+    /// The address does not lead to a readinglist server: it is not a valid
+    /// URL, it asks for HTTPS from a port that speaks plain HTTP, its path is
+    /// not where the sync API is, the server's certificate is not trusted.
+    /// The text is the whole explanation, naming the URL. Not retried: the
+    /// URL (or the server's setup) must change first.
+    case wrongAddress(String)
 
     public var isRetryable: Bool {
         switch self {
         case let .rejected(_, code, _): code.isRetryable
         case .unreachable: true
-        case .invalidResponse: false
+        case .invalidResponse, .wrongAddress: false
         }
     }
 
@@ -30,6 +36,7 @@ public enum SyncTransportError: Error, Sendable, Hashable, CustomStringConvertib
         case let .rejected(status, code, message): "the server refused the sync (\(status) \(code.rawValue)): \(message)"
         case let .unreachable(reason): "cannot reach the server: \(reason)"
         case let .invalidResponse(reason): "the server's answer is not the sync protocol: \(reason)"
+        case let .wrongAddress(explanation): explanation
         }
     }
 }

@@ -10,12 +10,23 @@ import Synchronization
 import SyncProtocol
 
 /// The HTTP transport: `POST {server}/v1/sync` with a bearer token, JSON both ways.
+///
+/// Failures are described in one line that names the URL and what went wrong
+/// (``SyncTransportError``): nothing answering (connection refused), a timeout,
+/// a host name that does not resolve, HTTPS asked of a port that speaks plain
+/// HTTP, a URL whose path is not where the sync API is.
 public final class HTTPSyncTransport: SyncTransport {
     let client: HTTPClient
+    /// The server's address; nil when the text given to ``init(server:token:timeout:connectTimeout:compression:retriesConnections:)``
+    /// is not one (every round trip then fails with ``SyncTransportError/wrongAddress(_:)``).
+    public let address: ServerAddress?
+    let invalidAddress: ServerAddress.Invalid?
     let endpoint: String
     let snapshotEndpoint: String
     let token: String
     let timeout: TimeAmount
+    let timeoutSeconds: Int64
+    let connectTimeoutSeconds: Int64
     let compresses: Bool
     private let counters = Mutex(Traffic())
 
@@ -30,24 +41,69 @@ public final class HTTPSyncTransport: SyncTransport {
     /// Everything sent and received so far.
     public var traffic: Traffic { counters.withLock { $0 } }
 
-    /// `server` is the base URL (`http://127.0.0.1:8080`).
+    /// `address` is the server's base URL, checked (``ServerAddress``).
     /// `connectTimeout` bounds each connection attempt; ``ServerSync`` retries whole round trips.
     /// With `compression` (the default), request bodies over 1 KiB are sent
     /// gzipped and the server is asked to gzip its responses.
-    public init(
-        server: String, token: String, timeout: Duration = .seconds(60), connectTimeout: Duration = .seconds(3), compression: Bool = true
+    /// With `retriesConnections` (the default), a connection that cannot be
+    /// made is tried again for up to `connectTimeout`; without, a round trip
+    /// fails as soon as nothing answers (a first sync, which should fail fast).
+    public convenience init(
+        address: ServerAddress, token: String, timeout: Duration = .seconds(60), connectTimeout: Duration = .seconds(3),
+        compression: Bool = true, retriesConnections: Bool = true
+    ) {
+        self.init(
+            parsed: .success(address), token: token, timeout: timeout, connectTimeout: connectTimeout, compression: compression,
+            retriesConnections: retriesConnections)
+    }
+
+    /// `server` is the base URL (`http://127.0.0.1:8080`), checked as a
+    /// ``ServerAddress``: when it is not a valid one, every round trip fails
+    /// with ``SyncTransportError/wrongAddress(_:)`` saying what is wrong
+    /// (check it first with ``ServerAddress/init(validating:)`` to refuse it earlier).
+    public convenience init(
+        server: String, token: String, timeout: Duration = .seconds(60), connectTimeout: Duration = .seconds(3), compression: Bool = true,
+        retriesConnections: Bool = true
+    ) {
+        let parsed: Result<ServerAddress, ServerAddress.Invalid>
+        do { parsed = .success(try ServerAddress(validating: server)) } catch { parsed = .failure(error) }
+        self.init(
+            parsed: parsed, token: token, timeout: timeout, connectTimeout: connectTimeout, compression: compression,
+            retriesConnections: retriesConnections)
+    }
+
+    private init(
+        parsed: Result<ServerAddress, ServerAddress.Invalid>, token: String, timeout: Duration, connectTimeout: Duration, compression: Bool,
+        retriesConnections: Bool
     ) {
         compresses = compression
-        var base = server
-        while base.hasSuffix("/") { base.removeLast() }
-        endpoint = base + "/v1/sync"
-        snapshotEndpoint = base + "/v1/snapshot"
+        switch parsed {
+        case let .success(address):
+            self.address = address
+            invalidAddress = nil
+            endpoint = address.endpoint("/v1/sync")
+            snapshotEndpoint = address.endpoint("/v1/snapshot")
+        case let .failure(invalid):
+            address = nil
+            invalidAddress = invalid
+            endpoint = ""
+            snapshotEndpoint = ""
+        }
         self.token = token
-        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
+        timeoutSeconds = max(1, timeout.components.seconds)
+        connectTimeoutSeconds = max(1, connectTimeout.components.seconds)
+        self.timeout = .seconds(timeoutSeconds)
         var configuration = HTTPClient.Configuration()
         // (The read timeout bounds silence on an open connection: a snapshot's body, which the request's deadline does not cover.)
-        configuration.timeout = .init(connect: .seconds(connectTimeout.components.seconds), read: .seconds(timeout.components.seconds))
+        configuration.timeout = .init(connect: .seconds(connectTimeoutSeconds), read: .seconds(timeoutSeconds))
+        configuration.connectionPool.retryConnectionEstablishment = retriesConnections
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// The checked address, or the failure every round trip reports when the URL was not valid.
+    func checkedAddress() throws(SyncTransportError) -> ServerAddress {
+        if let address { return address }
+        throw .wrongAddress(invalidAddress?.description ?? "invalid server URL")
     }
 
     /// Shuts the HTTP client down; call once when done.
@@ -56,6 +112,7 @@ public final class HTTPSyncTransport: SyncTransport {
     }
 
     public func send(_ request: SyncRequest) async throws(SyncTransportError) -> SyncResponse {
+        let address = try checkedAddress()
         var http = HTTPClientRequest(url: endpoint)
         http.method = .POST
         http.headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -87,17 +144,15 @@ public final class HTTPSyncTransport: SyncTransport {
                 + wireBytes
             counters.withLock { $0.sent += sent; $0.received += received; $0.roundTrips += 1 }
         } catch {
-            let text = "\(error)"
-            throw .unreachable(text.contains("Connection refused") ? "connection refused at \(endpoint)" : text)
+            throw Self.failure(error, address: address, path: "/v1/sync", connectTimeout: connectTimeoutSeconds, timeout: timeoutSeconds)
         }
-        return try Self.decode(status: status, data: data)
+        return try Self.decode(status: status, data: data, address: address)
     }
 
     /// Whether the server is on this machine (a loopback address), where
     /// copying a snapshot is faster than compressing it.
     public var serverIsLocal: Bool {
-        guard let host = URL(string: endpoint)?.host?.lowercased() else { return false }
-        return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+        address?.isLoopback ?? false
     }
 
     /// Downloads the server's snapshot of the list (`GET /v1/snapshot`) into a
@@ -109,6 +164,7 @@ public final class HTTPSyncTransport: SyncTransport {
     public func downloadSnapshot(
         to path: String, compressed: Bool? = nil, progress: @Sendable (_ bytesWritten: Int) -> Void = { _ in }
     ) async throws(SyncTransportError) -> VersionVector? {
+        let address = try checkedAddress()
         var http = HTTPClientRequest(url: snapshotEndpoint)
         http.headers.add(name: "Authorization", value: "Bearer \(token)")
         if compressed ?? (compresses && !serverIsLocal) { http.headers.add(name: "Accept-Encoding", value: "gzip") }
@@ -178,17 +234,17 @@ public final class HTTPSyncTransport: SyncTransport {
         } catch let error as SyncTransportError {
             throw error
         } catch {
-            let text = "\(error)"
-            throw .unreachable(text.contains("Connection refused") ? "connection refused at \(snapshotEndpoint)" : text)
+            throw Self.failure(error, address: address, path: "/v1/snapshot", connectTimeout: connectTimeoutSeconds, timeout: timeoutSeconds)
         }
         if status == 200 {
             complete = true
             return knowledge
         }
-        let refusal = Self.failure(status: status, data: Data(buffer: failure))
+        let refusal = Self.failure(status: status, data: Data(buffer: failure), address: address, path: "/v1/snapshot")
         if case .rejected(_, .snapshotUnavailable, _) = refusal { return nil }
-        // (A server before snapshots answers a plain 404: the same, no snapshot.)
-        if status == 404, case .invalidResponse = refusal { return nil }
+        // (A server before snapshots answers a plain 404: the same, no snapshot.
+        // A URL whose path is wrong answers 404 for the sync API too, which says so.)
+        if status == 404, case .wrongAddress = refusal { return nil }
         throw refusal
     }
 
@@ -205,22 +261,86 @@ public final class HTTPSyncTransport: SyncTransport {
         return total
     }
 
-    static func decode(status: Int, data: Data) throws(SyncTransportError) -> SyncResponse {
+    static func decode(status: Int, data: Data, address: ServerAddress) throws(SyncTransportError) -> SyncResponse {
         if status == 200 {
             do { return try data.withUnsafeBytes { bytes throws(WireJSON.Malformed) in try WireJSON.response(from: bytes) } } catch {
                 throw .invalidResponse("\(error)")
             }
         }
-        throw failure(status: status, data: data)
+        throw failure(status: status, data: data, address: address, path: "/v1/sync")
     }
 
-    /// What an answer other than 200 means: the server's error, or for a body
-    /// that is none, a 5xx as unreachable (retryable) and anything else as invalid.
-    static func failure(status: Int, data: Data) -> SyncTransportError {
+    /// What an answer other than 200 to `path` means: the server's error; for
+    /// a body that is none, a 404 as a URL that does not lead to the sync API,
+    /// a 5xx as unreachable (retryable) and anything else as invalid.
+    static func failure(status: Int, data: Data, address: ServerAddress, path: String) -> SyncTransportError {
         if let failure = try? JSONDecoder().decode(ErrorResponse.self, from: data) {
             return .rejected(status: status, code: failure.error.code, message: failure.error.message)
         }
-        if status >= 500 { return .unreachable("HTTP \(status)") }
-        return .invalidResponse("HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
+        if status == 404 || status == 405 {
+            return .wrongAddress(
+                "\(address.url) is not a readinglist server (HTTP \(status) for \(address.path)\(path)); check the URL's path")
+        }
+        if status >= 500 { return .unreachable("\(address.url) answered HTTP \(status)") }
+        let body = String(decoding: data.prefix(200), as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ")
+        return .invalidResponse("HTTP \(status) from \(address.endpoint(path))" + (body.isEmpty ? " with an empty body" : ": \(body)"))
     }
+
+    /// A round trip that got no answer, in one line naming the URL and the
+    /// reason: never the HTTP client's, TLS library's or NIO's own text.
+    static func failure(_ error: any Error, address: ServerAddress, path: String, connectTimeout: Int64, timeout: Int64) -> SyncTransportError {
+        let base = address.url
+        let text = String(describing: error)
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .connectTimeout, .getConnectionFromPoolTimeout:
+                return .unreachable("\(base) did not answer within \(connectTimeout) s (connection timed out)")
+            case .deadlineExceeded:
+                return .unreachable("\(base) did not answer \(path) within \(timeout) s")
+            case .readTimeout:
+                return .unreachable("\(base) stopped sending its answer to \(path) (nothing for \(timeout) s)")
+            case .tlsHandshakeTimeout:
+                return .unreachable("\(base) did not complete the TLS handshake within \(connectTimeout) s; if it speaks plain HTTP, try \(address.withOtherScheme.url)")
+            case .remoteConnectionClosed:
+                if address.scheme == .https {
+                    return .unreachable("\(base) closed the connection before answering (does it speak HTTPS on this port? try \(address.withOtherScheme.url))")
+                }
+                return .unreachable("\(base) closed the connection before answering \(path)")
+            case .cancelled:
+                return .unreachable("the request to \(base) was cancelled")
+            default:
+                return .unreachable("the request to \(base)\(path) failed (\(client.shortDescription.lowercased()))")
+            }
+        }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") || text.contains("PACKET_LENGTH_TOO_LONG") {
+            return .wrongAddress("\(base) does not speak HTTPS on this port; try \(address.withOtherScheme.url)")
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate") && (text.contains("NIOSSL") || text.contains("BoringSSL")) {
+            return .wrongAddress("the server at \(base) presented a TLS certificate this machine does not trust")
+        }
+        if text.contains("NIOSSL") || text.contains("BoringSSL") || text.contains("handshakeFailed") {
+            return .unreachable("the TLS connection to \(base) failed")
+        }
+        if text.hasPrefix("DNS error") || text.contains("UnknownHost") || text.contains("dnsA") {
+            return .unreachable("the host name '\(address.host)' does not resolve (DNS lookup failed); check the URL, or the network")
+        }
+        if let reason = Self.socketReasons.first(where: { text.contains($0.key) })?.value {
+            return .unreachable(reason(base))
+        }
+        if let io = error as? IOError {
+            return .unreachable("the connection to \(base) failed (\(String(cString: strerror(io.errnoCode)).lowercased()))")
+        }
+        return .unreachable("the request to \(base)\(path) failed (\(String(describing: type(of: error))))")
+    }
+
+    /// What the system's socket errors (strerror's text, as NIO reports them) mean, by the URL.
+    static let socketReasons: [String: @Sendable (String) -> String] = [
+        "Connection refused": { "nothing is answering at \($0) (connection refused); is the server running, and is the port right?" },
+        "Connection reset": { "the connection to \($0) was reset" },
+        "Network is unreachable": { "\($0) cannot be reached from this machine (network is unreachable)" },
+        "No route to host": { "\($0) cannot be reached from this machine (no route to host)" },
+        "Broken pipe": { "the connection to \($0) broke" },
+        "Connection timed out": { "\($0) did not answer (connection timed out)" },
+        "Cannot assign requested address": { "\($0) cannot be reached from this machine (the address cannot be used)" },
+    ]
 }

@@ -6,6 +6,7 @@ import NIOCore
 import ReplicaStore
 import SyncProtocol
 import SyncServer
+import Synchronization
 
 @main
 struct ReadingListServer: AsyncParsableCommand {
@@ -34,13 +35,27 @@ struct StorageOptions: ParsableArguments {
         if db != nil && postgres != nil { throw ValidationError("use either --db or --postgres, not both") }
     }
 
-    func open(logger: Logger = Logger(label: "readinglist-server")) async throws -> any ServerStorage {
+    /// Opens the storage. A SQLite database is created when missing, unless
+    /// `create` is false (the commands that only read or change what is there):
+    /// then a missing one is refused, and nothing is created.
+    func open(logger: Logger = Logger(label: "readinglist-server"), create: Bool = true) async throws -> any ServerStorage {
+        if !create && postgresURL == nil && !FileManager.default.fileExists(atPath: path) {
+            throw Failure(description: "no server database at '\(path)'; `user add` creates one")
+        }
         do {
             if let url = postgresURL { return try await PostgresServerStorage(url: url, logger: logger) }
             return try SQLiteServerStorage(path: path)
         } catch {
             throw Failure(description: error.description)
         }
+    }
+}
+
+extension StorageOptions {
+    /// The files and folder a SQLite server database at `path` consists of
+    /// that do not exist yet (what opening it would create).
+    static func missingFiles(at path: String) -> [String] {
+        [path, path + "-wal", path + "-shm", path + "-journal", path + ".spaces"].filter { !FileManager.default.fileExists(atPath: $0) }
     }
 }
 
@@ -57,53 +72,114 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the sync API until SIGTERM or SIGINT (in-flight requests finish first).")
     @OptionGroup var storage: StorageOptions
     @Option(help: "Address to bind (default: $READINGLIST_SERVER_HOST, else 127.0.0.1).") var host: String?
-    @Option(help: "Port (0: an ephemeral port, printed at start; default: $READINGLIST_SERVER_PORT, else 8080).") var port: Int?
-    @Option(name: .customLong("max-body-bytes"), help: "Largest request body ($READINGLIST_SERVER_MAX_BODY_BYTES).") var maxBodyBytes: Int?
-    @Option(name: .customLong("max-push"), help: "Most entries one request may push ($READINGLIST_SERVER_MAX_PUSH).") var maxPush: Int?
-    @Option(name: .customLong("retention-days"), help: "How long a replica may stay away before it must rejoin; deleted articles are forgotten once every replica seen within it acknowledged them ($READINGLIST_SERVER_RETENTION_DAYS, default 90).")
+    // (Numbers are read unconditionally: `--port -1` is a port to refuse, not a missing value.)
+    @Option(parsing: .unconditional, help: "Port (0: an ephemeral port, printed at start; default: $READINGLIST_SERVER_PORT, else 8080).")
+    var port: Int?
+    @Option(name: .customLong("max-body-bytes"), parsing: .unconditional, help: "Largest request body ($READINGLIST_SERVER_MAX_BODY_BYTES).")
+    var maxBodyBytes: Int?
+    @Option(name: .customLong("max-push"), parsing: .unconditional, help: "Most entries one request may push ($READINGLIST_SERVER_MAX_PUSH).")
+    var maxPush: Int?
+    @Option(name: .customLong("retention-days"), parsing: .unconditional, help: "How long a replica may stay away before it must rejoin; deleted articles are forgotten once every replica seen within it acknowledged them ($READINGLIST_SERVER_RETENTION_DAYS, default 90).")
     var retentionDays: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error ($READINGLIST_SERVER_LOG_LEVEL).") var logLevel: String?
 
     func run() async throws {
+        // Everything is checked before anything is opened or created.
         let levelText = logLevel ?? environment("READINGLIST_SERVER_LOG_LEVEL") ?? "info"
-        guard let level = Logger.Level(rawValue: levelText) else { throw ValidationError("unknown log level '\(levelText)'") }
-        let resolvedPort = try port ?? environment("READINGLIST_SERVER_PORT").map { text in
-            guard let value = Int(text) else { throw ValidationError("READINGLIST_SERVER_PORT must be a number") }
-            return value
-        } ?? 8080
-        guard (0...65535).contains(resolvedPort) else { throw ValidationError("--port must be 0 to 65535") }
-        var limits = SyncLimits()
-        if let value = maxBodyBytes ?? environment("READINGLIST_SERVER_MAX_BODY_BYTES").flatMap(Int.init) { limits.maxBodyBytes = value }
-        if let value = maxPush ?? environment("READINGLIST_SERVER_MAX_PUSH").flatMap(Int.init) { limits.maxPushEntries = value }
-        guard limits.maxPushEntries >= 1, limits.maxBodyBytes >= 1024 else {
-            throw ValidationError("--max-push must be at least 1 and --max-body-bytes at least 1024")
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw Failure(description: "unknown log level '\(levelText)' (expected trace, debug, info, notice, warning or error)")
         }
-
-        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
-        let logger = Logger(label: "readinglist-server")
-        let store = try await storage.open(logger: logger)
-        let days = retentionDays ?? environment("READINGLIST_SERVER_RETENTION_DAYS").flatMap(Int.init) ?? 90
-        guard days >= 1 else { throw ValidationError("--retention-days must be at least 1") }
-        let service = SyncService(storage: store, limits: limits, retention: .seconds(days * 86_400), now: ReplicaStore.wallClock)
+        let resolvedPort = try number(port, "--port", "READINGLIST_SERVER_PORT") ?? 8080
+        guard (0...65535).contains(resolvedPort) else { throw Failure(description: "--port must be 0 to 65535, not \(resolvedPort)") }
+        var limits = SyncLimits()
+        if let value = try number(maxBodyBytes, "--max-body-bytes", "READINGLIST_SERVER_MAX_BODY_BYTES") {
+            guard value >= 1024 else { throw Failure(description: "--max-body-bytes must be at least 1024, not \(value)") }
+            limits.maxBodyBytes = value
+        }
+        if let value = try number(maxPush, "--max-push", "READINGLIST_SERVER_MAX_PUSH") {
+            guard value >= 1 else { throw Failure(description: "--max-push must be at least 1, not \(value)") }
+            limits.maxPushEntries = value
+        }
+        let days = try number(retentionDays, "--retention-days", "READINGLIST_SERVER_RETENTION_DAYS") ?? 90
+        // (At most about 100 years: the retention in seconds must not overflow.)
+        guard (1...36_500).contains(days) else { throw Failure(description: "--retention-days must be 1 to 36500, not \(days)") }
         let address = host ?? environment("READINGLIST_SERVER_HOST") ?? "127.0.0.1"
+        if let problem = Self.hostProblem(address) { throw Failure(description: problem) }
+        let shownAddress = (address.contains(":") ? "[\(address)]" : address) + ":\(resolvedPort)"
+
+        // Log lines go to stderr from a thread of their own (a slow reader drops
+        // lines, counted in /metrics, rather than stalling requests); what is
+        // queued is written before the process exits, for up to two seconds.
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level, writer: .standardError) }
+        defer { LogWriter.standardError.flush(timeout: .seconds(2)) }
+        let logger = Logger(label: "readinglist-server")
+        // What this run creates (a new SQLite database, its spaces folder) is removed again if it cannot listen.
+        let created = storage.postgresURL == nil ? StorageOptions.missingFiles(at: storage.path) : []
+        let store = try await storage.open(logger: logger)
+        let service = SyncService(storage: store, limits: limits, retention: .seconds(days * 86_400), now: ReplicaStore.wallClock)
         let configuration = ServerConfiguration(host: address, port: resolvedPort, limits: limits)
+        let listening = Mutex(false)
         let app = buildApplication(service: service, configuration: configuration, logger: logger) { address in
+            listening.withLock { $0 = true }
             // Written unbuffered: scripts and tests read the address while the server runs.
             FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
         }
         do {
             try await app.runService()
-        } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EADDRNOTAVAIL || error.errnoCode == EACCES {
+        } catch where !listening.withLock({ $0 }) {
             await store.close()
-            let reason = switch error.errnoCode {
-            case EADDRINUSE: "the port is already in use (another server?); stop it, or choose another --port (0 picks a free one)"
-            case EACCES: "permission denied (ports below 1024 need privileges); choose a port above 1023"
-            default: "that address is not one of this machine's"
-            }
-            throw Failure(description: "cannot listen on \(address):\(resolvedPort): \(reason)")
+            for path in created { try? FileManager.default.removeItem(atPath: path) }
+            throw Failure(description: "cannot listen on \(shownAddress): \(Self.bindFailure(error))")
         }
         await store.close()
         logger.info("stopped")
+    }
+
+    /// Why binding failed, in words (not NIO's): a busy port, a privileged one, an address not of this machine.
+    static func bindFailure(_ error: any Error) -> String {
+        let busy = "the port is already in use (another server?); stop it, or choose another --port (0 picks a free one)"
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case EADDRINUSE: return busy
+            case EACCES: return "permission denied (ports below 1024 need privileges); choose a port above 1023"
+            case EADDRNOTAVAIL: return "that address is not one of this machine's"
+            default: return String(cString: strerror(error.errnoCode)).lowercased()
+            }
+        }
+        let text = String(describing: error)
+        if text.contains("Address already in use") { return busy }
+        if text.contains("UnknownHost") || text.contains("Name or service not known") { return "the host name does not resolve" }
+        return "the server could not start (\(String(describing: type(of: error))))"
+    }
+
+    /// What is wrong with a `--host` value, checked before anything is opened: nil when it resolves.
+    static func hostProblem(_ host: String) -> String? {
+        if host.isEmpty { return "--host is empty; give an address of this machine (127.0.0.1, 0.0.0.0, ::1)" }
+        if host.hasPrefix("[") { return "--host \(host): give an IPv6 address without brackets (--host ::1)" }
+        // Only digits and dots: an IPv4 address, four numbers from 0 to 255.
+        if host.allSatisfy({ $0 == "." || ($0.isASCII && $0.isNumber) }) {
+            let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && (Int($0) ?? 256) <= 255 }) else {
+                return "--host \(host) is not a valid IPv4 address (four numbers from 0 to 255)"
+            }
+            return nil
+        }
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE
+        var found: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &found)
+        if let found { freeaddrinfo(found) }
+        return status == 0 ? nil : "--host '\(host)' is not an address of this machine (the name does not resolve)"
+    }
+
+    /// A number from its option, else from its environment variable (refused when that is not a number), else nil.
+    func number(_ option: Int?, _ flag: String, _ variable: String) throws -> Int? {
+        if let option { return option }
+        guard let text = environment(variable) else { return nil }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+            throw Failure(description: "$\(variable) must be a whole number (for \(flag)), not '\(text)'")
+        }
+        return value
     }
 }
 
@@ -126,14 +202,17 @@ struct UserCommand: AsyncParsableCommand {
 
     /// Stores a new token's hash with `write`, then prints the token once (stdout) and `notice` (stderr).
     static func issueToken(
-        _ storage: StorageOptions, notice: String, _ write: (any ServerStorage, String) async throws -> Void
+        _ storage: StorageOptions, notice: String, create: Bool = true, _ write: (any ServerStorage, String) async throws -> Void
     ) async throws {
-        let store = try await storage.open()
+        let created = create && storage.postgresURL == nil ? StorageOptions.missingFiles(at: storage.path) : []
+        let store = try await storage.open(create: create)
         let token = Tokens.generate()
         do {
             try await write(store, Tokens.hash(token))
         } catch {
             await store.close()
+            // A database this command created for nothing goes again.
+            for path in created { try? FileManager.default.removeItem(atPath: path) }
             throw Failure(description: "\(error)")
         }
         await store.close()
@@ -149,7 +228,7 @@ struct UserCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await UserCommand.issueToken(
-                storage, notice: "new token for '\(name)'; the token above is shown only once, the old one no longer works"
+                storage, notice: "new token for '\(name)'; the token above is shown only once, the old one no longer works", create: false
             ) { store, hash in
                 guard try await store.replaceToken(name: name, tokenHash: hash) else { throw Failure(description: "no user '\(name)'") }
             }
@@ -161,7 +240,7 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var storage: StorageOptions
 
         func run() async throws {
-            let store = try await storage.open()
+            let store = try await storage.open(create: false)
             let users = try await store.users()
             await store.close()
             if users.isEmpty { print("(no users)") }
@@ -182,7 +261,7 @@ struct UserCommand: AsyncParsableCommand {
         @Argument var name: String
 
         func run() async throws {
-            let store = try await storage.open()
+            let store = try await storage.open(create: false)
             let revoked = try await store.revokeUser(name: name)
             await store.close()
             guard revoked else { throw Failure(description: "no active user '\(name)'") }

@@ -20,32 +20,51 @@ struct Add: ParsableCommand {
         let (article, outcome) = try database.with(create: true) { store in
             try store.save(SaveRequest(url: url, title: title, tags: tags, note: note, content: content, excerpt: excerpt))
         }
-        if json { printJSON(article.jsonValue(includeContent: false)) } else {
-            print("\(outcome == .created ? "saved" : "already saved, updated") \(article.id.rawValue.prefix(8))  \(article.title ?? article.url)")
+        if json { printJSON(article.jsonValue(includeContent: false)) } else if outcome == .created {
+            print("saved \(article.id.rawValue.prefix(8))  \(article.title ?? article.url)")
+        } else {
+            // Say what the save wrote: "keep this" always, and whatever it gave.
+            var given: [String] = []
+            if title != nil { given.append("title") }
+            if note != nil { given.append("note") }
+            if excerpt != nil { given.append("excerpt") }
+            if content != nil { given.append("content") }
+            given += Set(tags).sorted().map { "#" + $0 }
+            let wrote = given.isEmpty ? "kept it in the list (a save always says keep this)" : "kept it in the list and wrote " + given.joined(separator: ", ")
+            print("already saved \(article.id.rawValue.prefix(8)): \(wrote)  \(article.title ?? article.url)")
         }
     }
 }
 
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List articles, newest save first.")
+    static let configuration = CommandConfiguration(
+        abstract: "List articles, newest save first.",
+        discussion: "Filters combine: `--unread --tag swift --favorites` lists the unread favourites tagged swift.")
     @OptionGroup var database: DatabaseOption
-    @Flag(help: "Only unread, unarchived articles.") var unread = false
+    @Flag(help: "Only unread articles (not archived, unless --archived is given too).") var unread = false
+    @Flag(help: "Only read articles.") var read = false
     @Flag(help: "Only archived articles.") var archived = false
     @Flag(help: "Only favourites.") var favorites = false
-    @Option(help: "Only articles with this tag.") var tag: String?
+    @Option(help: "Only articles with this tag (repeatable: all of them).") var tag: [String] = []
+    @Option(help: "The order: newest (save), oldest, title, updated (last change).") var sort: String = "newest"
+    @Option(parsing: .unconditional, help: "At most this many articles.") var limit: Int?
     @Flag(help: "Print a JSON array (without content).") var json = false
 
     /// Checks the flags together (a one-line error, not a usage message).
-    func check() throws {
-        if [unread, archived, favorites, tag != nil].filter({ $0 }).count > 1 {
-            throw CLIError(message: "use at most one of --unread, --archived, --favorites, --tag")
+    func check() throws -> ReplicaStore.ListFilter {
+        if unread && read { throw CLIError(message: "--unread and --read exclude each other") }
+        guard let order = ReplicaStore.ListFilter.Order(rawValue: sort) else {
+            throw CLIError(message: "--sort takes one of \(ReplicaStore.ListFilter.Order.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sort)'")
         }
+        if let limit, limit < 1 { throw CLIError(message: "--limit must be at least 1, not \(limit)") }
+        return ReplicaStore.ListFilter(
+            read: unread ? false : read ? true : nil,
+            archived: archived ? true : unread ? false : nil,
+            favorite: favorites ? true : nil, tags: tag, order: order, limit: limit)
     }
 
     func run() throws {
-        try check()
-        let filter: ReplicaStore.ListFilter =
-            unread ? .unread : archived ? .archived : favorites ? .favorites : tag.map { .tag($0) } ?? .all
+        let filter = try check()
         let articles = try database.with { try $0.articles(filter) }
         if json {
             printJSON(.array(articles.map { $0.jsonValue(includeContent: false) }))
@@ -69,7 +88,9 @@ struct Show: ParsableCommand {
 }
 
 struct Edit: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Edit fields of an article (an empty value clears a text field).")
+    static let configuration = CommandConfiguration(
+        abstract: "Edit fields of an article.",
+        discussion: "Text is stored as given; an empty or blank value is refused. --clear FIELD empties a text field (title, note, excerpt, author, site-name, image-url, language, word-count, content).")
     @OptionGroup var database: DatabaseOption
     @Argument(help: "ID-OR-URL") var article: String
     @Option var title: String?
@@ -79,9 +100,18 @@ struct Edit: ParsableCommand {
     @Option(name: .customLong("site-name")) var siteName: String?
     @Option(name: .customLong("image-url")) var imageURL: String?
     @Option var language: String?
-    @Option(name: .customLong("word-count")) var wordCount: Int?
+    @Option(name: .customLong("word-count"), parsing: .unconditional) var wordCount: Int?
     @Option(name: .customLong("content-file")) var contentFile: String?
+    @Option(name: .customLong("clear"), help: "Empty a text field (repeatable): title, note, excerpt, author, site-name, image-url, language, word-count, content.")
+    var clear: [String] = []
     @Flag(help: "Print the article as JSON.") var json = false
+
+    /// The flag names `--clear` takes, and the fields they name.
+    static let clearable: [String: String] = [
+        "title": Fields.title, "note": Fields.note, "excerpt": Fields.excerpt, "author": Fields.author,
+        "site-name": Fields.siteName, "image-url": Fields.imageURL, "language": Fields.language,
+        "word-count": Fields.wordCount, "content": Fields.content,
+    ]
 
     func run() throws {
         var fields: [String: JSONValue] = [:]
@@ -89,13 +119,23 @@ struct Edit: ParsableCommand {
             (Fields.title, title), (Fields.note, note), (Fields.excerpt, excerpt), (Fields.author, author),
             (Fields.siteName, siteName), (Fields.imageURL, imageURL), (Fields.language, language),
         ]
-        for (field, value) in texts { if let value { fields[field] = value.isEmpty ? .null : .string(value) } }
+        for (field, value) in texts { if let value { fields[field] = .string(value) } }
+        for name in clear {
+            guard let field = Self.clearable[name] else {
+                throw CLIError(message: "--clear takes one of \(Self.clearable.keys.sorted().joined(separator: ", ")), not '\(name)'")
+            }
+            guard fields[field] == nil else { throw CLIError(message: "--clear \(name) and a new value for it: give one of them") }
+            fields[field] = .null
+        }
         if let wordCount {
-            guard wordCount >= 0 else { throw CLIError(message: "--word-count must not be negative") }
+            guard wordCount >= 0 else { throw CLIError(message: "--word-count must be at least 0, not \(wordCount)") }
             fields[Fields.wordCount] = .number(Double(wordCount))
         }
-        if let content = try readContentFile(contentFile) { fields[Fields.content] = .string(content) }
-        guard !fields.isEmpty else { throw CLIError(message: "give at least one field to edit (--title, --note, ...)") }
+        if let content = try readContentFile(contentFile) {
+            guard fields[Fields.content] == nil else { throw CLIError(message: "--clear content and --content-file: give one of them") }
+            fields[Fields.content] = .string(content)
+        }
+        guard !fields.isEmpty else { throw CLIError(message: "give at least one field to edit (--title, --note, ..., or --clear FIELD)") }
         let edited = try database.with { try $0.edit(article, fields) }
         if json { printJSON(edited.jsonValue(includeContent: false)) } else { print("edited \(Format.line(edited))") }
     }
@@ -171,7 +211,9 @@ struct Progress: ParsableCommand {
     // (and refused as out of range), not an unknown option.
     @Argument(parsing: .allUnrecognized, help: "FRACTION (0...1)") var fraction: [String] = []
 
-    func validate() throws {
+    mutating func validate() throws {
+        // `progress REF -- -0.1`: the separator is not part of the fraction.
+        if fraction.first == "--" { fraction.removeFirst() }
         guard fraction.count == 1 else {
             throw ValidationError(fraction.isEmpty ? "Missing expected argument '<fraction>'" : "Expected one fraction, got: \(fraction.joined(separator: " "))")
         }

@@ -5,6 +5,7 @@ import ReplicaStore
 import SyncClient
 import SyncClientHTTP
 import SyncCore
+import SyncProtocol
 import Synchronization
 
 struct HighlightCommand: ParsableCommand {
@@ -17,7 +18,7 @@ struct HighlightCommand: ParsableCommand {
         @OptionGroup var database: DatabaseOption
         @Argument(help: "ID-OR-URL") var article: String
         @Option(help: "The quoted passage.") var quote: String
-        @Option(help: "Where it starts, a fraction from 0 to 1.") var position: Double?
+        @Option(parsing: .unconditional, help: "Where it starts, a fraction from 0 to 1.") var position: Double?
         @Option var note: String?
         @Option var color: String?
 
@@ -91,11 +92,12 @@ struct Resolve: ParsableCommand {
     @Argument(help: "ID-OR-URL") var article: String
     @Argument(help: "FIELD (as `conflicts` names it)") var field: String
     @Option(help: "The value to keep (text; 'true'/'false' for flags).") var value: String?
-    @Option(help: "Keep the N-th value `conflicts` lists (1 = the one shown).") var keep: Int?
+    @Option(parsing: .unconditional, help: "Keep the N-th value `conflicts` lists (1 = the one shown).") var keep: Int?
 
     /// Checks the flags together (a one-line error, not a usage message).
     func check() throws {
         if (value == nil) == (keep == nil) { throw CLIError(message: "give exactly one of --value and --keep") }
+        if let keep, keep < 1 { throw CLIError(message: "--keep must be at least 1 (the value `conflicts` shows first), not \(keep)") }
     }
 
     func run() throws {
@@ -117,45 +119,85 @@ struct Sync: AsyncParsableCommand {
         abstract: "Sync with the server, or with another replica file (--peer).",
         discussion: """
             With --server/--token (or $READINGLIST_SERVER/$READINGLIST_TOKEN), both are remembered in the \
-            replica after the first successful use, so a bare `readinglist sync` works.
+            replica after the first successful use, so a bare `readinglist sync` works. A first sync with a \
+            server gives up at once when the server cannot be reached, and leaves nothing behind.
             """)
     @OptionGroup var database: DatabaseOption
     @Option(help: "Another replica database file (file-to-file sync, no server).") var peer: String?
     @Option(help: "The sync server's URL, e.g. http://127.0.0.1:8080.") var server: String?
     @Option(help: "The bearer token `readinglist-server user add` printed.") var token: String?
-    @Option(name: .customLong("page-size"), help: "Entries per atomically applied page.") var pageSize = 1000
-    @Option(help: "Attempts per round trip on network errors, with exponential backoff.") var attempts = 6
+    @Option(name: .customLong("page-size"), parsing: .unconditional, help: "Entries per atomically applied page.") var pageSize = 1000
+    @Option(parsing: .unconditional, help: "Attempts per round trip on network errors, with exponential backoff (default: 6; a first sync gives up at once while nothing answers).")
+    var attempts: Int?
     @Flag(name: .customLong("no-snapshot"), help: "Into a new or empty replica, pull page by page instead of starting from the server's snapshot.")
     var noSnapshot = false
     @Flag var json = false
 
     /// Checks the flags together (a one-line error, not a usage message).
     func check() throws {
-        guard pageSize > 0 else { throw CLIError(message: "--page-size must be positive") }
-        guard attempts > 0 else { throw CLIError(message: "--attempts must be positive") }
+        guard pageSize >= 1 else { throw CLIError(message: "--page-size must be at least 1, not \(pageSize)") }
+        if let attempts, attempts < 1 { throw CLIError(message: "--attempts must be at least 1, not \(attempts)") }
         if peer != nil && (server != nil || token != nil) { throw CLIError(message: "use either --peer or --server, not both") }
+    }
+
+    /// The server's address, checked completely (scheme, host, port, no query), or one line saying what is wrong.
+    static func address(_ url: String) throws -> ServerAddress {
+        do { return try ServerAddress(validating: url) } catch { throw CLIError(message: error.description) }
     }
 
     func run() async throws {
         try check()
         if let peer { return try syncPeer(peer) }
         let environment = ProcessInfo.processInfo.environment
+        // An address given now is checked before anything else is looked at or written.
+        let given = server ?? environment["READINGLIST_SERVER"].flatMap({ $0.isEmpty ? nil : $0 })
+        if let given { _ = try Self.address(given) }
         let path = database.path
+        try DatabaseOption.refuseEmptyFile(path)
         let existed = FileManager.default.fileExists(atPath: path)
         var remembered: (url: String?, token: String?) = (nil, nil)
+        var account: SyncAccount?
         if existed {
             let store = try database.open()
             defer { try? store.close() }
             remembered = (try store.setting("server.url"), try store.setting("server.token"))
+            account = try store.account()
         }
-        guard let url = server ?? environment["READINGLIST_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) ?? remembered.url else {
+        guard let url = given ?? remembered.url else {
             throw CLIError(message: "no server to sync with: give --server URL --token TOKEN (or --peer FILE) once; they are remembered")
         }
+        let address = try Self.address(url)
         guard let token = token ?? environment["READINGLIST_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) ?? remembered.token else {
-            throw CLIError(message: "no token for \(url): give --token TOKEN (from 'readinglist-server user add')")
+            throw CLIError(message: "no token for \(address.url): give --token TOKEN (from 'readinglist-server user add')")
         }
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw CLIError(message: "invalid server URL '\(url)': it must start with http:// or https://") }
-        let transport = HTTPSyncTransport(server: url, token: token)
+        // A replica that synced before replicas recorded their account cannot tell
+        // whether another token is another user's: moving its list is deliberate.
+        if account == nil, let before = remembered.token, before != token, let where_ = remembered.url {
+            throw CLIError(message: "this replica synced with \(where_) under another token, before replicas recorded which account they belong to; nothing was sent. To put its list into this token's account (or if the token is a new one of the same account): readinglist move --server \(address.url) --token TOKEN; for another account's list, use another --db")
+        }
+        // The replica's records name the server by its canonical URL (the one remembered before, when it is the same address).
+        let partner = remembered.url.flatMap { try? ServerAddress(validating: $0) } == address ? remembered.url ?? address.url : address.url
+        // A first sync with a server (a new replica, or one that never synced with
+        // one) gives up at once when nothing answers: most likely the URL is wrong,
+        // and a replica that never synced has nothing to wait for. Later syncs retry.
+        let first = remembered.url == nil
+        let made = existed ? [] : try database.makeFolder()
+        let transport = HTTPSyncTransport(address: address, token: token, retriesConnections: !first)
+        do {
+            try await sync(path: path, existed: existed, first: first, partner: partner, token: token, transport: transport, account: account)
+        } catch {
+            await transport.shutdown()
+            // A replica this command created, with its folders, goes again: a failed command leaves nothing behind.
+            if !existed {
+                ReplicaStore.removeFiles(at: path)
+                DatabaseOption.removeFolders(made)
+            }
+            throw error
+        }
+        await transport.shutdown()
+    }
+
+    private func sync(path: String, existed: Bool, first: Bool, partner: String, token: String, transport: HTTPSyncTransport, account: SyncAccount?) async throws {
         let interactive = isatty(STDERR_FILENO) != 0
         // A new or empty replica starts from the server's snapshot when it has one,
         // then syncs as usual; without one (or when it fails), page by page.
@@ -177,49 +219,67 @@ struct Sync: AsyncParsableCommand {
             }
             do {
                 if !existed {
-                    let folder = (path as NSString).deletingLastPathComponent
-                    if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-                    created = try await InitialSnapshot.create(at: path, transport: transport, partner: url, waiting: waiting, progress: progress)
+                    created = try await InitialSnapshot.create(at: path, transport: transport, partner: partner, waiting: waiting, progress: progress)
                     fromSnapshot = created != nil
                 } else {
                     let store = try database.open()
                     defer { try? store.close() }
-                    if try store.isEmpty() {
-                        fromSnapshot = try await InitialSnapshot.adopt(into: store, transport: transport, partner: url, waiting: waiting, progress: progress)
+                    // (A replica that belongs to an account pulls page by page: the sync checks whose list it is first.)
+                    if account == nil, try store.isEmpty() {
+                        fromSnapshot = try await InitialSnapshot.adopt(into: store, transport: transport, partner: partner, waiting: waiting, progress: progress)
                     }
                 }
                 if shown.withLock({ $0 }) > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
             } catch {
                 if shown.withLock({ $0 }) > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
-                // A refused token would be refused page by page too: say so once.
-                if let refusal = error as? SyncTransportError, case let .rejected(_, code, message) = refusal, code == .unauthorized {
-                    await transport.shutdown()
+                switch error as? SyncTransportError {
+                case let .some(.rejected(_, code, message)) where code == .unauthorized:
+                    // A refused token would be refused page by page too: say so once.
                     throw CLIError(message: "the server refused the token: \(message)")
+                case let .some(failure) where !failure.isRetryable:
+                    // A URL that does not lead to a readinglist server: page by page would only say it again.
+                    if case .wrongAddress = failure { throw CLIError(message: failure.description) }
+                    FileHandle.standardError.write(Data("the server's snapshot could not be used (\(error)); pulling page by page\n".utf8))
+                case let .some(failure) where first:
+                    // Nothing answers a replica that never synced: give up now, in one line.
+                    throw CLIError(message: failure.description)
+                case .some:
+                    // Page by page retries with backoff, and says why if it still fails.
+                    break
+                case nil:
+                    FileHandle.standardError.write(Data("the server's snapshot could not be used (\(error)); pulling page by page\n".utf8))
                 }
-                FileHandle.standardError.write(Data("the server's snapshot could not be used (\(error)); pulling page by page\n".utf8))
             }
         }
-        let store: ReplicaStore
-        do { store = try created ?? database.open(create: true) } catch {
-            await transport.shutdown()
-            throw error
-        }
+        let store = try created ?? database.open(create: true)
         defer { try? store.close() }
         let report: ServerSync.Report
         do {
-            report = try await ServerSync(pageSize: pageSize, retryPolicy: RetryPolicy(maxAttempts: attempts)).run(store: store, transport: transport, partner: url) { progress in
+            // A first sync (without --attempts) gives up at once while the server has never answered; once it has, the usual retries.
+            let firstContact = FirstContact(transport, final: first && attempts == nil && !fromSnapshot)
+            report = try await ServerSync(pageSize: pageSize, retryPolicy: RetryPolicy(maxAttempts: attempts ?? 6)).run(
+                store: store, transport: firstContact, partner: partner
+            ) { progress in
                 guard progress.more || progress.roundTrips > 1 else { return }
                 let line = "syncing: \(progress.roundTrips) round trips, pushed \(progress.pushed), pulled \(progress.pulled)"
                 FileHandle.standardError.write(Data((interactive ? "\r" + line : line + "\n").utf8))
             }
         } catch {
-            await transport.shutdown()
             if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
-            throw CLIError(message: error.description)
+            switch error {
+            case let .wrongAccount(belongsTo, server):
+                let opened = server.map { "this token opens \($0) there" } ?? "it refused this replica as another account's list"
+                throw CLIError(message: "this replica belongs to \(belongsTo), but at \(partner) \(opened); nothing was sent. For that account's list use another --db; to move this replica's list into it: readinglist move --server \(partner) --token TOKEN")
+            case let .entryTooLarge(entry):
+                let ref = entry.entity.articleID.map { String($0.rawValue.prefix(8)) } ?? entry.entity.id
+                let fix = entry.fields.first == Fields.content ? "readinglist edit \(ref) --content-file SMALLER (or --clear content)" : "readinglist edit \(ref) with a shorter value"
+                throw CLIError(message: "\(entry.description). Everything else was synced; fix it with: \(fix)")
+            default:
+                throw CLIError(message: error.description)
+            }
         }
-        await transport.shutdown()
         if interactive && report.roundTrips > 1 { FileHandle.standardError.write(Data("\n".utf8)) }
-        try store.setSetting("server.url", url)
+        try store.setSetting("server.url", partner)
         try store.setSetting("server.token", token)
         if report.rejoined {
             var note = "this replica was away longer than the server keeps deleted articles; it rejoined as \(store.replicaID.short)"
@@ -238,12 +298,13 @@ struct Sync: AsyncParsableCommand {
             ]))
         } else {
             let start = fromSnapshot ? "started from the server's snapshot, " : ""
-            print("synced with \(url): \(start)pushed \(report.pushed), pulled \(report.pulled), \(report.conflicts) article(s) with conflicts")
+            print("synced with \(partner): \(start)pushed \(report.pushed), pulled \(report.pulled), \(report.conflicts) article(s) with conflicts")
         }
     }
 
     private func syncPeer(_ peerPath: String) throws {
-        // The peer must exist; this replica is created when it is new (a device joining).
+        // The peer must exist (and be a replica, not an empty file); this replica is created when it is new (a device joining).
+        try DatabaseOption.refuseEmptyFile(peerPath)
         let remote = try ReplicaStore.open(path: peerPath, create: false)
         defer { try? remote.close() }
         let report = try database.with(create: true) { local in
@@ -257,6 +318,33 @@ struct Sync: AsyncParsableCommand {
             ]))
         } else {
             print("synced with \(peerPath): pushed \(summary.pushedChanges), pulled \(summary.pulledChanges), \(report.conflicts) article(s) with conflicts")
+        }
+    }
+}
+
+/// The transport of a first sync: until the server has answered once, a round
+/// trip that cannot reach it is final (a replica that never synced has nothing
+/// to wait for, and the URL is most likely wrong), so `ServerSync` stops at
+/// once with its one line; after the first answer, failures are retried as usual.
+final class FirstContact: SyncTransport {
+    let transport: HTTPSyncTransport
+    private let answered: Mutex<Bool>
+
+    init(_ transport: HTTPSyncTransport, final: Bool) {
+        self.transport = transport
+        answered = Mutex(!final)
+    }
+
+    func send(_ request: SyncRequest) async throws(SyncTransportError) -> SyncResponse {
+        do {
+            let response = try await transport.send(request)
+            answered.withLock { $0 = true }
+            return response
+        } catch {
+            // (A server that answered with an error was reached: only a connection failure is made final.)
+            if case .unreachable = error, !answered.withLock({ $0 }) { throw .wrongAddress(error.description) }
+            if case .rejected = error { answered.withLock { $0 = true } }
+            throw error
         }
     }
 }
@@ -297,10 +385,11 @@ struct Status: ParsableCommand {
 struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The change log, newest first.")
     @OptionGroup var database: DatabaseOption
-    @Option(help: "How many entries (changes and replaced ranges).") var limit = 50
+    @Option(parsing: .unconditional, help: "How many entries (changes and replaced ranges).") var limit = 50
     @Flag var json = false
 
     func run() throws {
+        guard limit >= 1 else { throw CLIError(message: "--limit must be at least 1, not \(limit)") }
         let (lines, me) = try database.with { store in (try store.log(limit: limit), store.replicaID) }
         if json {
             // A run (the changes of one save) is shown as its changes, newest first.

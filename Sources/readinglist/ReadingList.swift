@@ -28,7 +28,7 @@ struct ReadingList: AsyncParsableCommand {
             MarkRead.self, MarkUnread.self, Archive.self, Unarchive.self, Favorite.self, Unfavorite.self,
             Progress.self, TagCommand.self, Untag.self, Delete.self,
             HighlightCommand.self, Conflicts.self, Resolve.self,
-            Sync.self, Status.self, Log.self, ResetIdentity.self,
+            Sync.self, Move.self, Status.self, Log.self, ResetIdentity.self,
             ScenarioCommand.self, Simulate.self,
         ])
 
@@ -47,7 +47,9 @@ struct ReadingList: AsyncParsableCommand {
             let width = arguments[index].contains("=") ? 1 : 2
             let moved = Array(arguments[index..<min(index + width, arguments.count)])
             arguments.removeSubrange(index..<min(index + width, arguments.count))
-            arguments.append(contentsOf: moved)
+            // Before a `--` (what follows it is the command's arguments, never options), else at the end.
+            let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+            arguments.insert(contentsOf: moved, at: end)
         }
         do {
             var command = try parseAsRoot(arguments)
@@ -92,22 +94,36 @@ struct DatabaseOption: ParsableArguments {
         return dataHome + "/readinglist/replica.sqlite"
     }
 
-    /// Opens the replica, creating it (and its folder) for commands that write a first article.
+    /// Whether the path is the default location (neither --db nor $READINGLIST_DB): the
+    /// replicas' home, whose folder a first command may create. A path given explicitly
+    /// must be in a folder that exists.
+    var isDefaultLocation: Bool {
+        db == nil && (ProcessInfo.processInfo.environment["READINGLIST_DB"] ?? "").isEmpty
+    }
+
+    /// Opens the replica, creating it (and, at the default location, its folder) for commands that write a first article.
+    /// An empty file, and a path given explicitly in a folder that does not exist, are refused with nothing written.
     func open(create: Bool = false) throws -> ReplicaStore {
         let path = path
-        if create {
-            let folder = (path as NSString).deletingLastPathComponent
-            if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-        }
+        try Self.refuseEmptyFile(path)
+        if create && !FileManager.default.fileExists(atPath: path) { _ = try makeFolder() }
         return try ReplicaStore.open(path: path, create: create)
     }
 
     /// Opens the replica, runs `body`, and closes it (so the file alone holds everything).
-    /// A replica this command created is removed again when the command fails: bad input leaves nothing behind.
+    /// A replica this command created is removed again when the command fails (with
+    /// the folders it made for it): bad input leaves nothing behind.
     func with<T>(create: Bool = false, _ body: (ReplicaStore) throws -> T) throws -> T {
         let path = path
+        try Self.refuseEmptyFile(path)
         let existed = FileManager.default.fileExists(atPath: path)
-        let store = try open(create: create)
+        let folders = create && !existed ? try makeFolder() : []
+        let store: ReplicaStore
+        do { store = try ReplicaStore.open(path: path, create: create) } catch {
+            if !existed { ReplicaStore.removeFiles(at: path) }
+            Self.removeFolders(folders)
+            throw error
+        }
         do {
             let result = try body(store)
             try? store.close()
@@ -116,9 +132,53 @@ struct DatabaseOption: ParsableArguments {
             try? store.close()
             if !existed {
                 ReplicaStore.removeFiles(at: path)
+                Self.removeFolders(folders)
             }
             throw error
         }
+    }
+
+    /// Refuses an existing file of zero bytes: it is not a replica, and SQLite
+    /// would write a new schema into it (a typo'd path to some other empty file).
+    /// (A zero-byte file beside a write-ahead log that holds pages is a replica whose changes are not yet checkpointed.)
+    static func refuseEmptyFile(_ path: String) throws {
+        guard size(of: path) == 0, (size(of: path + "-wal") ?? 0) == 0 else { return }
+        throw CLIError(message: "'\(path)' is empty, not a replica; remove it, or give another --db")
+    }
+
+    /// The size of a regular file, nil when there is none.
+    static func size(of path: String) -> Int? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              attributes[.type] as? FileAttributeType == .typeRegular else { return nil }
+        return (attributes[.size] as? NSNumber)?.intValue
+    }
+
+    /// Makes the replica's folder when it is missing, for a command that creates
+    /// the replica: only at the default location; a path given explicitly must be
+    /// in a folder that exists (a typo must not grow a tree of folders). Returns
+    /// the folders it made, deepest first, for ``removeFolders(_:)``.
+    func makeFolder() throws -> [String] {
+        let folder = (path as NSString).deletingLastPathComponent
+        var missing: [String] = []
+        var current = folder
+        while !current.isEmpty, current != "/", !FileManager.default.fileExists(atPath: current) {
+            missing.append(current)
+            current = (current as NSString).deletingLastPathComponent
+        }
+        guard !missing.isEmpty else { return [] }
+        guard isDefaultLocation else {
+            throw CLIError(message: "no folder '\(folder)' for the replica '\(path)'; create it first, or give another --db")
+        }
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            Self.removeFolders(missing)
+            throw CLIError(message: "cannot create the folder '\(folder)' for the replica: \((error as NSError).localizedDescription)")
+        }
+        return missing
+    }
+
+    /// Removes folders ``makeFolder()`` made, deepest first, each only while it is empty.
+    static func removeFolders(_ folders: [String]) {
+        for folder in folders { _ = rmdir(folder) }
     }
 }
 

@@ -53,18 +53,31 @@ struct ScenarioCommand: AsyncParsableCommand {
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run seeded simulations of replicas and the server through a fault-injecting network, checking the invariants.")
-    @Option(help: "The first seed.") var seed: UInt64 = 1
-    @Option(help: "How many consecutive seeds to run.") var count = 1
-    @Option(help: "Replicas per run.") var replicas = 3
-    @Option(help: "User operations per run.") var ops = 100
+    // (Read as text: a negative seed gets a message about it, not a usage dump.)
+    @Option(name: .customLong("seed"), parsing: .unconditional, help: "The first seed (0 to 18446744073709551615).") var seedText = "1"
+    @Option(parsing: .unconditional, help: "How many consecutive seeds to run.") var count = 1
+    @Option(parsing: .unconditional, help: "Replicas per run (1 to 16).") var replicas = 3
+    @Option(parsing: .unconditional, help: "User operations per run.") var ops = 100
     @Option(help: "Comma-separated faults: \(SimulationFault.allCases.map(\.rawValue).joined(separator: ",")), or all.") var faults = ""
     @Flag(help: "Print one line per passing seed too.") var verbose = false
 
     /// Checks the flags together (a one-line error, not a usage message).
     func check() throws {
-        guard (1...16).contains(replicas) else { throw CLIError(message: "--replicas must be 1 to 16") }
-        guard ops >= 0, count >= 1 else { throw CLIError(message: "--ops must be at least 0 and --count at least 1") }
+        _ = try seed
+        guard count >= 1 else { throw CLIError(message: "--count must be at least 1, not \(count)") }
+        guard (1...16).contains(replicas) else { throw CLIError(message: "--replicas must be 1 to 16, not \(replicas)") }
+        guard ops >= 0 else { throw CLIError(message: "--ops must be at least 0, not \(ops)") }
         _ = try parsedFaults()
+    }
+
+    /// The first seed, a whole number from 0 to 2^64 - 1.
+    var seed: UInt64 {
+        get throws {
+            guard let value = UInt64(seedText) else {
+                throw CLIError(message: "--seed must be a whole number from 0 to \(UInt64.max), not \(seedText)")
+            }
+            return value
+        }
     }
 
     func parsedFaults() throws -> Set<SimulationFault> {
@@ -82,6 +95,7 @@ struct Simulate: AsyncParsableCommand {
     func run() async throws {
         try check()
         let faultSet = try parsedFaults()
+        let seed = try seed
         var failed: [UInt64] = []
         var totals = SimulationReport(seed: seed)
         for offset in 0..<count {
