@@ -1,7 +1,11 @@
 /// The identity of an article: derived from its normalised URL, so the same
 /// page saved on two offline devices is one article everywhere.
 ///
-/// `id = hex(SHA-256("url-v1\n" + normalised URL))[0..<32]`.
+/// `id = hex(SHA-256("url-v1\n" + normalised URL))[0..<32]`, the URL
+/// normalised by the current normaliser (`url-v2`). The name in the hash
+/// stays `url-v1`: `url-v2` gives a URL already in canonical form the text
+/// `url-v1` gave it, so every id of a canonical URL is the one it always
+/// had, and a variant gets the id its canonical form always had.
 public struct ArticleID: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
     public let rawValue: String
 
@@ -15,9 +19,12 @@ public struct ArticleID: Sendable, Hashable, Codable, Comparable, CustomStringCo
 
     package init(unchecked rawValue: String) { self.rawValue = rawValue }
 
+    /// The name hashed with the normalised URL: the first normaliser's, kept so that ids never move.
+    public static let derivation = "url-v1"
+
     /// The id of the article saved at `url`.
     public init(url: NormalizedURL) {
-        rawValue = String(SHA256.hex(NormalizedURL.version + "\n" + url.string).prefix(32))
+        rawValue = String(SHA256.hex(Self.derivation + "\n" + url.string).prefix(32))
     }
 
     public var description: String { rawValue }

@@ -1,4 +1,4 @@
-/// A URL in its canonical form, the identity of an article (`url-v1`).
+/// A URL in its canonical form, the identity of an article (`url-v2`).
 ///
 /// `url-v1` normalisation: the scheme and host are lowercased, the user name
 /// and password (`user:password@`) are removed, a default port (80 for http,
@@ -15,9 +15,23 @@
 /// earlier version keeps the id it has (ids are never recomputed), while a new
 /// save of its URL lands on the credential-free id. The URL a user gives is
 /// stored without its credentials too: see ``removingCredentials(_:)``.
+///
+/// `url-v2` is `url-v1` plus the equivalences of RFC 3986 section 6.2.2 and
+/// the WHATWG URL standard that people really meet: a Unicode host becomes
+/// its ASCII form (NFC, lowercase, then each non-ASCII label `xn--` plus its
+/// Punycode, RFC 3492; the ideographic full stops `。` `．` `｡` separate
+/// labels), one trailing dot of the host is removed, a percent-escape gets
+/// uppercase hex, an escaped unreserved character (`A-Z a-z 0-9 - . _ ~`) is
+/// decoded, a non-ASCII character of the path or query is percent-encoded
+/// (its UTF-8 bytes, RFC 3987 3.1), and the dot segments `.` and `..` are
+/// removed from the path (RFC 3986 5.2.4), before the trailing slash is.
+/// A URL already in that form normalises exactly as under `url-v1`, so its
+/// article id (``ArticleID``, still derived under the name `url-v1`) is the
+/// one it always had; a variant now gets the id of its canonical form.
 public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// The name of the normalisation, part of every article id.
-    public static let version = "url-v1"
+    /// The name of the normalisation. (Article ids keep the name `url-v1` in
+    /// their derivation: see ``ArticleID/derivation``.)
+    public static let version = "url-v2"
 
     /// The canonical text, e.g. `https://example.com/a?id=3`.
     public let string: String
@@ -130,7 +144,18 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
         if !host.hasPrefix("["), host.utf8.contains(where: { Self.forbiddenInHost.contains($0) }) {
             throw fail("its host '\(host)' contains characters a host cannot have")
         }
+        // Ideographic full stops separate labels as '.' does (UTS #46, RFC 3490 3.1).
+        if host.unicodeScalars.contains(where: { Self.ideographicStops.contains($0.value) }) {
+            host = Substring(String(String.UnicodeScalarView(host.unicodeScalars.map { Self.ideographicStops.contains($0.value) ? "." : $0 })))
+        }
         if host.hasPrefix(".") || host.contains("..") { throw fail("its host '\(host)' is not a valid name") }
+        let hostText: String
+        if host.utf8.allSatisfy({ $0 < 0x80 }) {
+            hostText = host.lowercased()
+        } else {
+            guard let ascii = Self.asciiHost(host) else { throw fail("its host '\(host)' is not a valid name") }
+            hostText = ascii
+        }
         var portText = ""
         if !port.isEmpty {
             guard port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port), number <= 65535 else {
@@ -140,7 +165,7 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
             if !isDefault { portText = ":\(number)" }
         }
 
-        var path: Substring
+        let path: Substring
         var query: Substring = ""
         if let questionMark = afterAuthority.firstIndex(of: "?") {
             path = afterAuthority[afterAuthority.startIndex..<questionMark]
@@ -148,15 +173,142 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
         } else {
             path = afterAuthority
         }
-        if path.isEmpty { path = "/" }
-        while path.utf8.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+        // The path and the query, their non-ASCII characters percent-encoded,
+        // go through the byte-level steps the fast path uses: one implementation.
+        var out: [UInt8] = Array("\(scheme)://\(Self.withoutTrailingDot(hostText))\(portText)".utf8)
+        Self.appendPathAndQuery(path: Self.percentEncodingNonASCII(path.utf8), query: Self.percentEncodingNonASCII(query.utf8), to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
 
-        let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { parameter in
-            let key = (parameter.split(separator: "=", maxSplits: 1).first ?? "").lowercased()
-            return !(key.hasPrefix("utm_") || trackingParameters.contains(key))
+    /// `。` (U+3002), `．` (U+FF0E) and `｡` (U+FF61): label separators in a host.
+    private static let ideographicStops: Set<UInt32> = [0x3002, 0xFF0E, 0xFF61]
+
+    /// A host without the one trailing dot of a fully qualified name (`example.com.`).
+    private static func withoutTrailingDot(_ host: String) -> String {
+        host.utf8.count > 1 && host.utf8.last == UInt8(ascii: ".") && !host.hasPrefix("[") ? String(host.dropLast()) : host
+    }
+
+    /// A host with non-ASCII labels in its ASCII form: NFC, lowercase, NFC
+    /// again, then every label holding a non-ASCII character becomes `xn--`
+    /// and its Punycode (RFC 3492). Nil when a label cannot be encoded.
+    private static func asciiHost(_ host: Substring) -> String? {
+        let composed = String(decoding: String(host)._nfcCodeUnits, as: UTF8.self).lowercased()
+        let folded = String(decoding: composed._nfcCodeUnits, as: UTF8.self)
+        var labels: [String] = []
+        for label in folded.split(separator: ".", omittingEmptySubsequences: false) {
+            if label.utf8.allSatisfy({ $0 < 0x80 }) {
+                labels.append(String(label))
+            } else {
+                guard let encoded = Punycode.encode(Array(label.unicodeScalars)) else { return nil }
+                labels.append("xn--" + encoded)
+            }
         }
-        let queryText = kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
-        return "\(scheme)://\(host.lowercased())\(portText)\(path)\(queryText)"
+        return labels.joined(separator: ".")
+    }
+
+    /// The bytes of `text`, each byte of a non-ASCII character as `%XX` (uppercase hex).
+    private static func percentEncodingNonASCII(_ text: Substring.UTF8View) -> ArraySlice<UInt8> {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count)
+        for byte in text {
+            if byte < 0x80 {
+                bytes.append(byte)
+            } else {
+                bytes += [UInt8(ascii: "%"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0f)]]
+            }
+        }
+        return bytes[...]
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: byte - 0x30
+        case 0x41...0x46: byte - 0x41 + 10
+        case 0x61...0x66: byte - 0x61 + 10
+        default: nil
+        }
+    }
+
+    /// RFC 3986 unreserved: `ALPHA / DIGIT / "-" / "." / "_" / "~"`.
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7a || (byte >= 0x30 && byte <= 0x39)
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+    }
+
+    /// Percent-encoding normalisation (RFC 3986 6.2.2.2): an escaped
+    /// unreserved character is decoded, every other escape gets uppercase
+    /// hex; a `%` not followed by two hex digits is kept as it is.
+    static func normalizingEscapes(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.endIndex,
+               let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
+                let decoded = high << 4 | low
+                if isUnreserved(decoded) {
+                    out.append(decoded)
+                } else {
+                    out += [UInt8(ascii: "%"), hexDigits[Int(high)], hexDigits[Int(low)]]
+                }
+                index += 3
+            } else {
+                out.append(byte)
+                index += 1
+            }
+        }
+        return out
+    }
+
+    /// RFC 3986 5.2.4 (remove_dot_segments) on an absolute path: `.` segments
+    /// go, a `..` segment removes the segment before it (never above the root).
+    static func removingDotSegments(_ path: [UInt8]) -> [UInt8] {
+        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+        guard path.contains(dot) else { return path }
+        // Split after the leading '/': segments, empty ones kept ("//" stays).
+        var segments: [ArraySlice<UInt8>] = []
+        var output: [ArraySlice<UInt8>] = []
+        segments = path.dropFirst().split(separator: slash, omittingEmptySubsequences: false)
+        for (position, segment) in segments.enumerated() {
+            let isLast = position == segments.count - 1
+            if segment.elementsEqual([dot]) {
+                // "/a/." is "/a/": the last segment becomes empty.
+                if isLast { output.append([]) }
+            } else if segment.elementsEqual([dot, dot]) {
+                if !output.isEmpty { output.removeLast() }
+                if isLast { output.append([]) }
+            } else {
+                output.append(segment)
+            }
+        }
+        var result: [UInt8] = [slash]
+        for (position, segment) in output.enumerated() {
+            if position > 0 { result.append(slash) }
+            result += segment
+        }
+        return result
+    }
+
+    /// The path and query steps shared by both paths, on bytes: escapes
+    /// normalised, dot segments removed, an empty path `/`, the trailing
+    /// slashes of a non-root path removed, tracking parameters dropped.
+    private static func appendPathAndQuery(path rawPath: ArraySlice<UInt8>, query rawQuery: ArraySlice<UInt8>, to out: inout [UInt8]) {
+        func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5a ? byte + 0x20 : byte }
+        var path = rawPath.isEmpty ? [UInt8(ascii: "/")] : removingDotSegments(normalizingEscapes(rawPath))
+        while path.count > 1 && path.last == UInt8(ascii: "/") { path.removeLast() }
+        out += path
+        let query = rawQuery.contains(UInt8(ascii: "%")) ? normalizingEscapes(rawQuery)[...] : rawQuery
+        var first = true
+        for parameter in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let key = String(decoding: (parameter.split(separator: UInt8(ascii: "="), maxSplits: 1).first ?? []).lazy.map(lower), as: UTF8.self)
+            if key.hasPrefix("utm_") || trackingParameters.contains(key) { continue }
+            out.append(first ? UInt8(ascii: "?") : UInt8(ascii: "&"))
+            out += parameter
+            first = false
+        }
     }
 }
 
@@ -203,6 +355,8 @@ extension NormalizedURL {
         if host.first == UInt8(ascii: ".") || zip(host, host.dropFirst()).contains(where: { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }) {
             throw fail("its host '\(text(host))' is not a valid name")
         }
+        // One trailing dot (a fully qualified name) is no part of the host's identity.
+        if host.count > 1 && host.last == UInt8(ascii: ".") && host.first != UInt8(ascii: "[") { host = host.dropLast() }
         var portText = ""
         if !port.isEmpty {
             guard port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let number = Int(text(port)), number <= 65535 else {
@@ -212,7 +366,7 @@ extension NormalizedURL {
             if !isDefault { portText = ":\(number)" }
         }
 
-        var path: ArraySlice<UInt8>
+        let path: ArraySlice<UInt8>
         var query: ArraySlice<UInt8> = []
         if let questionMark = afterAuthority.firstIndex(of: UInt8(ascii: "?")) {
             path = afterAuthority[..<questionMark]
@@ -220,24 +374,13 @@ extension NormalizedURL {
         } else {
             path = afterAuthority
         }
-        if path.isEmpty { path = ArraySlice("/".utf8) }
-        while path.count > 1 && path.last == UInt8(ascii: "/") { path = path.dropLast() }
-
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 8)
         out += scheme
         out += colonSlash
         out += host.lazy.map(lower)
         out += portText.utf8
-        out += path
-        var first = true
-        for parameter in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let key = String(decoding: (parameter.split(separator: UInt8(ascii: "="), maxSplits: 1).first ?? []).lazy.map(lower), as: UTF8.self)
-            if key.hasPrefix("utm_") || trackingParameters.contains(key) { continue }
-            out.append(first ? UInt8(ascii: "?") : UInt8(ascii: "&"))
-            out += parameter
-            first = false
-        }
+        appendPathAndQuery(path: path, query: query, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 }

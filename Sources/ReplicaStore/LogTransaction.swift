@@ -422,6 +422,14 @@ struct LogTransaction {
 
     private var marksPending = false
 
+    /// Re-materialises `id` at commit, without writing anything to its log
+    /// (a row materialised by an earlier normaliser, see ``ReplicaStore/mergeURLVariants()``).
+    mutating func rematerialize(_ id: ArticleID) throws {
+        _ = try live(id)
+        touched.insert(id)
+        dirty = true
+    }
+
     /// Writes back knowledge, clock and sequence, and re-materialises every touched article.
     mutating func commit() throws {
         guard dirty else { return }

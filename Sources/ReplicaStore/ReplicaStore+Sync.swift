@@ -143,6 +143,11 @@ extension ReplicaStore {
     }
 
     /// What `partner` was last known to have, or nil when this replica never synced with it.
+    /// Forgets the sync partner `name` (its records moved under another name).
+    public func forgetPartner(_ name: String) throws(StoreError) {
+        try mapErrors { try writer.write { db in try db.execute(sql: "DELETE FROM sync_partner WHERE name = ?", arguments: [name]) } }
+    }
+
     public func partnerKnowledge(_ name: String) throws(StoreError) -> VersionVector? {
         try read { db in
             try String.fetchOne(db, sql: "SELECT knowledge FROM sync_partner WHERE name = ?", arguments: [name])

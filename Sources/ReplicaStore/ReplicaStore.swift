@@ -37,6 +37,8 @@ public final class ReplicaStore: Sendable {
     let faults: ReplicaFaults?
     /// Whether a deferred apply set the bulk checkpoint interval (restored by the pass).
     let bulkLoading = Mutex(false)
+    /// Whether ``mergeURLVariants()`` runs (off only to play a `url-v1` replica in tests).
+    let mergesURLVariants = Mutex(true)
 
     /// The current wall clock in milliseconds since 1970.
     public static let wallClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
@@ -369,11 +371,19 @@ public final class ReplicaStore: Sendable {
         }
         if length == 32 {
             guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT visible FROM article WHERE id = ?"), arguments: [prefix]) == true else {
+                // An article saved under a URL variant's id and merged into the canonical one: its id stays valid.
+                if let canonical = try canonicalArticle(of: prefix, db) { return canonical }
                 throw StoreError.articleNotFound(idOrURL)
             }
             return ArticleID(unchecked: prefix)
         }
         let matches = try String.fetchAll(db.cachedStatement(sql: Self.prefixLookup), arguments: [prefix, prefix + "g"])
+        if matches.isEmpty {
+            // A prefix of a merged variant's id (and of no visible article): the canonical article.
+            let hidden = try String.fetchAll(
+                db.cachedStatement(sql: "SELECT id FROM article WHERE id >= ? AND id < ? LIMIT 2"), arguments: [prefix, prefix + "g"])
+            if hidden.count == 1, let canonical = try canonicalArticle(of: hidden[0], db) { return canonical }
+        }
         guard let first = matches.first else { throw StoreError.articleNotFound(idOrURL) }
         guard matches.count == 1 else { throw StoreError.ambiguousID(prefix, matches: matches.count) }
         return ArticleID(unchecked: first)

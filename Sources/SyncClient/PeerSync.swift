@@ -15,9 +15,28 @@ public enum PeerSync {
 
     /// Syncs `local` and `remote` both ways. `remoteName` is how `local`
     /// remembers the partner (its path); `localName` how `remote` remembers `local`.
+    ///
+    /// At the end both replicas run the variant pass
+    /// (``ReplicaStore/mergeURLVariants()``); when it merged anything, the
+    /// session runs once more so that the merges leave with this sync.
     @discardableResult
     public static func run(
         local: ReplicaStore, remote: ReplicaStore, localName: String? = nil, remoteName: String? = nil, pageSize: Int = 1000
+    ) throws(StoreError) -> Report {
+        var report = try session(local: local, remote: remote, localName: localName, remoteName: remoteName, pageSize: pageSize)
+        let merged = try local.mergeURLVariants() + remote.mergeURLVariants()
+        guard merged > 0 else { return report }
+        let again = try session(local: local, remote: remote, localName: localName, remoteName: remoteName, pageSize: pageSize)
+        report.summary.pushedChanges += again.summary.pushedChanges
+        report.summary.pulledChanges += again.summary.pulledChanges
+        report.summary.pushedPages += again.summary.pushedPages
+        report.summary.pulledPages += again.summary.pulledPages
+        report.conflicts = again.conflicts
+        return report
+    }
+
+    private static func session(
+        local: ReplicaStore, remote: ReplicaStore, localName: String?, remoteName: String?, pageSize: Int
     ) throws(StoreError) -> Report {
         // Replicas of two different lists never merge; an unbound one joins the other's list.
         let localAccount = try local.account(), remoteAccount = try remote.account()

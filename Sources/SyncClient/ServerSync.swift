@@ -135,7 +135,19 @@ public struct ServerSync: Sendable {
     ) async throws(Failure) -> Report {
         do {
             do {
-                return try await runUnmapped(store: store, transport: transport, partner: partner, progress: progress)
+                var report = try await runUnmapped(store: store, transport: transport, partner: partner, progress: progress)
+                // Articles saved under a URL variant's id (an older release) merge into
+                // their canonical article; the merges leave with this sync.
+                guard try store.mergeURLVariants() > 0 else { return report }
+                let again = try await runUnmapped(store: store, transport: transport, partner: partner, progress: progress)
+                report.pushed += again.pushed
+                report.pulled += again.pulled
+                report.roundTrips += again.roundTrips
+                report.retries += again.retries
+                report.collected += again.collected
+                report.materializedAtEnd += again.materializedAtEnd
+                report.conflicts = again.conflicts
+                return report
             } catch {
                 // What was pulled before the failure is kept: show it.
                 _ = try? store.materializePending()
@@ -156,7 +168,16 @@ public struct ServerSync: Sendable {
         store: ReplicaStore, transport: some SyncTransport, partner: String, progress: @Sendable (Progress) -> Void
     ) async throws -> Report {
         if moving { try store.setSetting(Self.cursorKey(partner), nil) }
-        var serverKnowledge = moving ? nil : try store.partnerKnowledge(partner)
+        // What the replica knows of the server is kept under the account once it
+        // has one (so that two spellings of one server's address are one partner),
+        // and under `partner` before: a first sync, a replica made from a snapshot.
+        let accountBefore = moving ? nil : try store.account()
+        var records = accountBefore.map(Self.recordName) ?? partner
+        func remembered<T>(_ read: (String) throws(StoreError) -> T?) throws(StoreError) -> T? {
+            if let value = try read(records) { return value }
+            return records == partner ? nil : try read(partner)
+        }
+        var serverKnowledge = moving ? nil : try remembered { name throws(StoreError) in try store.partnerKnowledge(name) }
         var report = Report(pushed: 0, pulled: 0, roundTrips: 0, retries: 0, conflicts: 0)
         var forgotOnce = false
         var pending: [Change]?
@@ -164,10 +185,10 @@ public struct ServerSync: Sendable {
         // The list this replica belongs to. Until the server has said whose list
         // the token opens, nothing is pushed (a replica's first sync, or one
         // synced before replicas were bound).
-        var bound = moving ? nil : try store.account()
+        var bound = accountBefore
         var accountChecked = bound != nil
         // What the server takes: remembered from its last answer, defaults before.
-        var limits = try store.serverLimits(partner) ?? SyncLimits()
+        var limits = try remembered { name throws(StoreError) in try store.serverLimits(name) } ?? SyncLimits()
         var pageSize = min(pageSize, max(1, limits.maxPushEntries))
         // A change too large to push: the rest is pulled, then the sync reports it.
         var blocked: EntryTooLarge?
@@ -199,7 +220,7 @@ public struct ServerSync: Sendable {
             } else {
                 local = try store.knowledge()
                 var asked = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: [], pullLimit: pageSize)
-                asked.collectedThrough = try store.setting(Self.cursorKey(partner)).flatMap { Int64($0) }
+                asked.collectedThrough = try remembered { name throws(StoreError) in try store.setting(Self.cursorKey(name)) }.flatMap { Int64($0) }
                 asked.account = bound
                 // Without a remembered server knowledge, the first round trip only learns it (and pulls);
                 // nor is anything pushed before the server has said whose list this is.
@@ -253,13 +274,14 @@ public struct ServerSync: Sendable {
                 } else {
                     try store.bind(to: account)
                     bound = account
+                    records = Self.recordName(account)
                 }
             }
             accountChecked = true
             if let announced = response.limits, announced != limits, announced.maxBodyBytes > 0, announced.maxPushEntries > 0 {
                 limits = announced
                 pageSize = min(self.pageSize, limits.maxPushEntries)
-                try store.setServerLimits(limits, partner)
+                try store.setServerLimits(limits, records)
             }
             // A server (or another replica through it) holding different changes under our dots: refuse before applying.
             if response.knowledge[store.replicaID] > local[store.replicaID] {
@@ -314,18 +336,33 @@ public struct ServerSync: Sendable {
                 for collection in response.collected ?? [] {
                     guard let article = try? ArticleID(validating: collection.article) else { continue }
                     if try store.forget(article: article, within: collection.horizon) > 0 { report.collected += 1 }
-                    try store.setSetting(Self.cursorKey(partner), String(collection.seq))
+                    try store.setSetting(Self.cursorKey(records), String(collection.seq))
                 }
                 break
             }
         }
-        if let serverKnowledge { try store.recordSync(partner: partner, replica: nil, knowledge: serverKnowledge) }
+        if let serverKnowledge {
+            try store.recordSync(partner: records, replica: nil, knowledge: serverKnowledge)
+            if records != partner {
+                // Kept under the account from now on: what was kept under the address goes.
+                if try store.setting(Self.cursorKey(records)) == nil, let cursor = try store.setting(Self.cursorKey(partner)) {
+                    try store.setSetting(Self.cursorKey(records), cursor)
+                }
+                if try store.serverLimits(records) == nil { try store.setServerLimits(limits, records) }
+                try store.forgetPartner(partner)
+                try store.setSetting(Self.cursorKey(partner), nil)
+                try store.setSetting(Self.limitsKey(partner), nil)
+            }
+        }
         // (Also when this sync did not defer: a pass an earlier sync could not finish.)
         report.materializedAtEnd = try store.materializePending()
         report.conflicts = try store.conflictCount()
         if let blocked { throw Failure.entryTooLarge(blocked) }
         return report
     }
+
+    /// The name a replica keeps a server's records under once it belongs to an account there.
+    public static func recordName(_ account: SyncAccount) -> String { "account:\(account.server):\(account.user)" }
 
     static func cursorKey(_ partner: String) -> String { "collected-through:" + partner }
     static func limitsKey(_ partner: String) -> String { "limits:" + partner }

@@ -14,9 +14,9 @@ final class ServerProcess {
     }
 
     /// `database` is a SQLite path, or a `postgres://` URL.
-    init(database: String) throws {
+    init(database: String, arguments: [String] = []) throws {
         self.database = database
-        server = try RunningServer(executable: Self.executable, arguments: RunningServer.storageArguments(database))
+        server = try RunningServer(executable: Self.executable, arguments: RunningServer.storageArguments(database) + arguments)
     }
 
 

@@ -279,3 +279,20 @@ struct SaveKeepsTests {
         #expect(try phone.status().localChanges > unread)
     }
 }
+
+@Suite("Progress and read state")
+struct ProgressAndReadTests {
+    @Test func reachingTheEndMarksReadAndMarkingReadLeavesTheProgress() throws {
+        let phone = try makeReplica(1, clock: ManualClock())
+        try phone.save(SaveRequest(url: pageA))
+        try phone.setProgress(pageA, 0.4)
+        #expect(try phone.setRead(pageA, true).progress.position == 0.4)
+        try phone.setRead(pageA, false)
+        #expect(try phone.article(pageA).progress.position == 0)
+        let done = try phone.setProgress(pageA, 1)
+        #expect(done.isRead && done.progress.position == 1)
+        let before = try phone.status().localChanges
+        try phone.setProgress(pageA, 1)
+        #expect(try phone.status().localChanges == before)
+    }
+}
