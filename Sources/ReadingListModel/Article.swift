@@ -41,7 +41,8 @@ public struct Article: Sendable, Hashable, Codable, Identifiable {
     public var id: ArticleID
     /// The URL as the user (the winning writer) gave it.
     public var url: String
-    /// The `url-v1` normalised form, from which `id` is derived.
+    /// The normalised form (`url-v2`), from which `id` is derived (an article
+    /// saved by an earlier version may keep an id derived from an older form).
     public var normalizedURL: String
     public var title: String?
     public var excerpt: String?
@@ -118,11 +119,121 @@ public struct Highlight: Sendable, Hashable, Codable, Identifiable {
     }
 }
 
-/// Tag names are trimmed and lowercased ("Swift" and "swift" are one tag), 1 to 100 characters.
+/// The rules of tag names, for what a user types or an import gives (tags
+/// already in a list are never checked again: they display and sync as they are).
+///
+/// A tag is normalised, then checked:
+/// - surrounding whitespace is trimmed, and any run of whitespace inside
+///   (spaces, tabs, line breaks, no-break spaces) becomes one space;
+/// - leading `#` are dropped: `#swift` is the tag `swift` (`list` shows `#swift`);
+/// - Unicode NFC, then lowercase: tags are case-insensitive, `Swift` and
+///   `swift` (and a decomposed `é` and a composed one) are one tag;
+/// - 1 to 100 characters (as displayed: an emoji with its modifiers is one),
+///   and at most 400 bytes of UTF-8;
+/// - no `,` (bookmark exports separate tags with commas: `a,b` would come
+///   back as two tags), no control characters, and no invisible formatting
+///   characters (zero-width spaces, bidirectional overrides, a byte-order mark;
+///   the zero-width joiners inside emoji and scripts are fine).
 public enum Tag {
+    /// The most characters a tag has, after normalisation.
+    public static let maxCharacters = 100
+    /// The most UTF-8 bytes a tag has (a bound for characters built of many scalars).
+    public static let maxBytes = 400
+
+    /// The tag `raw` names, normalised, or `invalidTag` (``problem(with:)`` says why).
     public static func validated(_ raw: String) throws(ModelError) -> String {
-        let tag = raw.trimmingWhitespace().lowercased()
-        guard !tag.isEmpty, tag.count <= 100, !tag.contains(where: { $0.isNewline }) else { throw .invalidTag(raw) }
-        return tag
+        switch check(raw) {
+        case let .success(tag): return tag
+        case .failure: throw .invalidTag(raw)
+        }
+    }
+
+    /// Why `raw` is not a tag (one clause, for a message), or nil when it is one.
+    public static func problem(with raw: String) -> String? {
+        switch check(raw) {
+        case .success: nil
+        case let .failure(problem): problem.reason
+        }
+    }
+
+    /// Why a text is not a tag.
+    public struct Problem: Error, Hashable, Sendable {
+        public var reason: String
+    }
+
+    /// Normalises `raw` and checks the result.
+    public static func check(_ raw: String) -> Result<String, Problem> {
+        // Lowercase between two NFC passes: the result is the same for every
+        // canonically equivalent spelling (a lowercase mapping may decompose).
+        let folded = nfc(nfc(raw).lowercased())
+        // Runs of whitespace become one space; none at either end.
+        var words: [Substring] = []
+        var rest = Substring(folded)
+        while let start = rest.firstIndex(where: { !$0.isWhitespace }) {
+            let end = rest[start...].firstIndex(where: \.isWhitespace) ?? rest.endIndex
+            words.append(rest[start..<end])
+            rest = rest[end...]
+        }
+        var tag = words.joined(separator: " ")[...]
+        // `#swift` is how a tag is shown; typed, it means the tag `swift`.
+        while tag.first == "#" { tag = tag.dropFirst().drop(while: \.isWhitespace) }
+        let name = String(tag)
+        if name.isEmpty {
+            return .failure(Problem(reason: "a tag needs at least one character besides spaces and a leading '#'"))
+        }
+        if name.contains(",") {
+            return .failure(Problem(reason: "a tag cannot contain ',' (exports separate tags with commas); give each tag on its own"))
+        }
+        if let scalar = name.unicodeScalars.first(where: isRefused) {
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            let kind = scalar.properties.generalCategory == .control ? "a control character" : "an invisible formatting character"
+            return .failure(Problem(reason: "a tag cannot contain \(kind) (U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex))"))
+        }
+        if name.count > maxCharacters {
+            return .failure(Problem(reason: "a tag has at most \(maxCharacters) characters, this one \(name.count)"))
+        }
+        if name.utf8.count > maxBytes {
+            return .failure(Problem(reason: "a tag holds at most \(maxBytes) bytes of UTF-8, this one \(name.utf8.count)"))
+        }
+        return .success(name)
+    }
+
+    /// How a list shows a tag, unambiguously: `#swift`, or, for a name with a
+    /// space, a quote or a backslash, or one that the rules above would not
+    /// give (a tag saved by an earlier version), `#"two words"` with `"`
+    /// and `\` escaped and control characters as `\n`, `\t` or `\u{1B}`.
+    public static func displayed(_ name: String) -> String {
+        let plain = !name.isEmpty && name.first != "#"
+            && !name.unicodeScalars.contains { $0 == "\"" || $0 == "\\" || $0.properties.isWhitespace || isRefused($0) }
+        guard !plain else { return "#" + name }
+        var out = "#\""
+        for scalar in name.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar == " " || !(isRefused(scalar) || scalar.properties.isWhitespace):
+                out.unicodeScalars.append(scalar)
+            default: out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            }
+        }
+        return out + "\""
+    }
+
+    /// Control characters, and invisible formatting characters except the
+    /// joiners (U+200C, U+200D) and the emoji tag characters (U+E0020...U+E007F,
+    /// the flags of England, Scotland and Wales), which belong inside characters.
+    static func isRefused(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control: true
+        case .format: !(scalar.value == 0x200C || scalar.value == 0x200D || (0xE0020...0xE007F).contains(scalar.value))
+        default: false
+        }
+    }
+
+    static func nfc(_ text: String) -> String {
+        String(decoding: text._nfcCodeUnits, as: UTF8.self)
     }
 }

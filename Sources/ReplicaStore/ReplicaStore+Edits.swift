@@ -145,6 +145,8 @@ extension ReplicaStore {
         for field in fields.keys where !Self.editableFields.contains(field) {
             throw .invalidOperation("'\(field)' is not a field that can be edited (editable: \(Self.editableFields.sorted().joined(separator: ", ")))")
         }
+        var fields = fields
+        if case let .string(text)? = fields[Fields.imageURL] { fields[Fields.imageURL] = .string(try Self.checkedImageURL(text)) }
         return try transaction(resolving: idOrURL) { tx, id in
             var writes: [(String, JSONValue)] = []
             for (field, value) in fields.sorted(by: { $0.key < $1.key }) where try !tx.holdsOnly(value, .article(id), field) {
@@ -152,6 +154,19 @@ extension ReplicaStore {
             }
             try tx.writeLocal(.article(id), writes)
         }
+    }
+
+    /// An image URL as an edit stores it: an http(s) URL (checked as `save`
+    /// checks an article's), trimmed, without `user:password@`, otherwise as
+    /// given. Blank text is returned as it is, for the blank-text check to refuse.
+    public static func checkedImageURL(_ text: String) throws(StoreError) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { return text }
+        do { _ = try NormalizedURL(trimmed) } catch {
+            guard case let .invalidURL(_, reason) = error else { throw .invalidInput(error) }
+            throw .invalidOperation("invalid image URL '\(trimmed)': \(reason)")
+        }
+        return NormalizedURL.removingCredentials(trimmed)
     }
 
     static let editableFields: Set<String> = [
@@ -179,25 +194,36 @@ extension ReplicaStore {
         }
     }
 
-    /// Sets reading progress (0...1) within the current read-through.
+    /// Sets reading progress (0...1) within the current read-through; 1 (the end) also marks the article read.
     @discardableResult
     public func setProgress(_ idOrURL: String, _ fraction: Double) throws(StoreError) -> Article {
         let id = try resolve(idOrURL)
         let current = try article(id.rawValue)
         let progress: ReadingProgress
         do { progress = try ReadingProgress.validated(epoch: current.progress.epoch, position: fraction) } catch { throw .invalidInput(error) }
-        return try transaction(returning: id) { tx in try tx.writeLocal(.article(id), Fields.progress, progress.jsonValue) }
+        return try transaction(returning: id) { tx in
+            let entity = EntityRef.article(id)
+            var writes: [(String, JSONValue)] = []
+            if try !tx.holdsOnly(progress.jsonValue, entity, Fields.progress) { writes.append((Fields.progress, progress.jsonValue)) }
+            // Reaching the end is reading it: progress 1 marks the article read too
+            // (marking read leaves the position alone: one may stop before the end).
+            if fraction == 1, try !tx.holdsOnly(true, entity, Fields.isRead) { writes.append((Fields.isRead, true)) }
+            try tx.writeLocal(entity, writes)
+        }
     }
 
     /// Adds (`present`) or removes tags.
     @discardableResult
     public func setTags(_ idOrURL: String, _ tags: [String], present: Bool) throws(StoreError) -> Article {
         let id = try resolve(idOrURL)
+        let current = present ? [] : Set(try article(id.rawValue).tags)
         let names: [String]
-        do { names = try tags.map { tag throws(ModelError) in try Tag.validated(tag) } } catch { throw .invalidInput(error) }
+        do {
+            // A tag the article has is removed by its exact name, even one an older version let through.
+            names = try tags.map { tag throws(ModelError) in current.contains(tag) ? tag : try Tag.validated(tag) }
+        } catch { throw .invalidInput(error) }
         guard !names.isEmpty else { throw .invalidOperation("name at least one tag") }
         if !present {
-            let current = Set(try article(id.rawValue).tags)
             if let missing = names.first(where: { !current.contains($0) }) {
                 throw .invalidOperation("article \(id.rawValue.prefix(8)) has no tag '\(missing)'")
             }

@@ -59,6 +59,9 @@ extension ReplicaStore {
     /// The articles to look at, read in the pass's first transaction: each
     /// visible one whose URL has another id is returned with it; a row whose
     /// `normalized_url` an earlier normaliser wrote is re-materialised.
+    /// How far the log may run ahead of the pass's mark before an empty pass records it.
+    static let variantMarkStride: Int64 = 5_000
+
     private static func variantCandidates(_ tx: inout LogTransaction) throws -> [(old: ArticleID, canonical: ArticleID)] {
         let db = tx.db
         let mark = try Meta.get(variantPassKey, db).flatMap { Int64($0) }
@@ -76,15 +79,24 @@ extension ReplicaStore {
             rows = try Row.fetchAll(db, sql: "SELECT \(columns) FROM article")
         }
         var pairs: [(old: ArticleID, canonical: ArticleID)] = []
+        var rematerialized = false
         for row in rows {
             guard let text = row[1] as String?, let url = try? NormalizedURL(text) else { continue }
             let id = ArticleID(unchecked: row[0])
             let canonical = ArticleID(url: url)
             if canonical != id, row[3] as Bool { pairs.append((id, canonical)) }
-            if (row[2] as String?) != url.string { try tx.rematerialize(id) }
+            if (row[2] as String?) != url.string {
+                try tx.rematerialize(id)
+                rematerialized = true
+            }
         }
         // Own merges are touched articles too: looked at by the next pass (none will qualify).
-        try Meta.set(variantPassKey, String(lastSeq), db)
+        // When nothing was found, the mark moves only now and then: writing it
+        // would make every sync's pass a transaction that waits for the disk,
+        // and the few articles touched since are cheap to look at again.
+        if mark == nil || !pairs.isEmpty || rematerialized || lastSeq - (mark ?? 0) >= Self.variantMarkStride {
+            try Meta.set(variantPassKey, String(lastSeq), db)
+        }
         return pairs.sorted { $0.old < $1.old }
     }
 

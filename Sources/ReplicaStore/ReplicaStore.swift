@@ -367,6 +367,10 @@ public final class ReplicaStore: Sendable {
             if text.contains("."), !text.contains(" "), (try? NormalizedURL("https://" + text)) != nil {
                 return try resolve("https://" + text, db)
             }
+            // Hex too short to be an id prefix: say what would work, not that nothing matched.
+            if length > 0, length < 4, prefix.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) {
+                throw StoreError.invalidOperation("'\(text)' is too short to find an article: give at least 4 characters of its id, or its URL")
+            }
             throw StoreError.articleNotFound(idOrURL)
         }
         if length == 32 {

@@ -15,30 +15,56 @@ struct ReadingListServer: AsyncParsableCommand {
         abstract: "The reference sync server for readinglist replicas.",
         version: "0.1.0",
         subcommands: [Serve.self, UserCommand.self])
+
+    /// A malformed command line (an unknown flag, a missing argument) gets
+    /// ArgumentParser's message and the usage; anything that fails once the
+    /// command runs is one line, `error: ...`, and exit status 1, as with `readinglist`.
+    static func main() async {
+        let command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do {
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var command = command
+                try command.run()
+            }
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // ArgumentParser's own: `--help` and `help` (run as a command), ExitCode, CleanExit.
+            exit(withError: error)
+        } catch {
+            let text = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+            FileHandle.standardError.write(Data("error: \(text)\n".utf8))
+            Foundation.exit(1)
+        }
+    }
 }
 
 /// Where the server keeps its data, shared by every command: `--db` (SQLite,
 /// the default; `$READINGLIST_SERVER_DB`) or `--postgres` (`$READINGLIST_SERVER_POSTGRES`).
 struct StorageOptions: ParsableArguments {
-    @Option(help: "The server database (SQLite). Default: $READINGLIST_SERVER_DB, else ./readinglist-server.sqlite.")
+    @Option(help: "The server database, a SQLite file (default: $READINGLIST_SERVER_DB, else ./readinglist-server.sqlite).")
     var db: String?
-    @Option(help: "A PostgreSQL database instead, postgres://USER[:PASSWORD]@HOST[:PORT]/DB ($READINGLIST_SERVER_POSTGRES).")
+    @Option(help: "A PostgreSQL database instead, postgres://USER[:PASSWORD]@HOST[:PORT]/DB (default: $READINGLIST_SERVER_POSTGRES, else none: SQLite).")
     var postgres: String?
 
     var path: String {
         db ?? ProcessInfo.processInfo.environment["READINGLIST_SERVER_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "readinglist-server.sqlite"
     }
 
-    var postgresURL: String? { postgres ?? environment("READINGLIST_SERVER_POSTGRES") }
+    /// `--postgres`, else `$READINGLIST_SERVER_POSTGRES` unless `--db` names a SQLite file (a flag beats the environment).
+    var postgresURL: String? { postgres ?? (db == nil ? environment("READINGLIST_SERVER_POSTGRES") : nil) }
 
-    func validate() throws {
-        if db != nil && postgres != nil { throw ValidationError("use either --db or --postgres, not both") }
+    /// Checks the flags together (a one-line error, not a usage message).
+    func check() throws {
+        if db != nil && postgres != nil { throw Failure(description: "use either --db or --postgres, not both") }
     }
 
     /// Opens the storage. A SQLite database is created when missing, unless
     /// `create` is false (the commands that only read or change what is there):
     /// then a missing one is refused, and nothing is created.
     func open(logger: Logger = Logger(label: "readinglist-server"), create: Bool = true) async throws -> any ServerStorage {
+        try check()
         if !create && postgresURL == nil && !FileManager.default.fileExists(atPath: path) {
             throw Failure(description: "no server database at '\(path)'; `user add` creates one")
         }
@@ -75,15 +101,16 @@ struct Serve: AsyncParsableCommand {
     // (Numbers are read unconditionally: `--port -1` is a port to refuse, not a missing value.)
     @Option(parsing: .unconditional, help: "Port (0: an ephemeral port, printed at start; default: $READINGLIST_SERVER_PORT, else 8080).")
     var port: Int?
-    @Option(name: .customLong("max-body-bytes"), parsing: .unconditional, help: "Largest request body ($READINGLIST_SERVER_MAX_BODY_BYTES).")
+    @Option(name: .customLong("max-body-bytes"), parsing: .unconditional, help: "Largest request body in bytes, gzip-inflated, at least 1024 (default: $READINGLIST_SERVER_MAX_BODY_BYTES, else \(SyncLimits().maxBodyBytes) = \(SyncLimits().maxBodyBytes >> 20) MiB).")
     var maxBodyBytes: Int?
-    @Option(name: .customLong("max-push"), parsing: .unconditional, help: "Most entries one request may push ($READINGLIST_SERVER_MAX_PUSH).")
+    @Option(name: .customLong("max-push"), parsing: .unconditional, help: "Most entries one request may push, at least 1 (default: $READINGLIST_SERVER_MAX_PUSH, else \(SyncLimits().maxPushEntries)).")
     var maxPush: Int?
-    @Option(name: .customLong("retention-days"), parsing: .unconditional, help: "How long a replica may stay away before it must rejoin; deleted articles are forgotten once every replica seen within it acknowledged them ($READINGLIST_SERVER_RETENTION_DAYS, default 90).")
+    @Option(name: .customLong("retention-days"), parsing: .unconditional, help: "How long a replica may stay away before it must rejoin; deleted articles are forgotten once every replica seen within it acknowledged them; 1 to 36500 (default: $READINGLIST_SERVER_RETENTION_DAYS, else 90).")
     var retentionDays: Int?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error ($READINGLIST_SERVER_LOG_LEVEL).") var logLevel: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error (default: $READINGLIST_SERVER_LOG_LEVEL, else info).") var logLevel: String?
 
     func run() async throws {
+        try storage.check()
         // Everything is checked before anything is opened or created.
         let levelText = logLevel ?? environment("READINGLIST_SERVER_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else {
@@ -190,10 +217,12 @@ struct UserCommand: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a user; prints its bearer token once (only its hash is stored).")
         @OptionGroup var storage: StorageOptions
-        @Argument var name: String
+        @Argument(help: "The new user's name (1 to 100 characters, one line).") var name: String
 
         func run() async throws {
-            guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else { throw ValidationError("a user name is 1 to 100 characters on one line") }
+            guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else {
+                throw Failure(description: "a user name is 1 to 100 characters on one line")
+            }
             try await UserCommand.issueToken(storage, notice: "created user '\(name)'; the token above is shown only once") { store, hash in
                 _ = try await store.addUser(name: name, tokenHash: hash)
             }
@@ -224,7 +253,7 @@ struct UserCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Give a user a new token, printed once: the old one stops working; a revoked user is active again.")
         @OptionGroup var storage: StorageOptions
-        @Argument var name: String
+        @Argument(help: "The user's name, as `user list` shows it.") var name: String
 
         func run() async throws {
             try await UserCommand.issueToken(
@@ -258,7 +287,7 @@ struct UserCommand: AsyncParsableCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a user's token (their list stays stored).")
         @OptionGroup var storage: StorageOptions
-        @Argument var name: String
+        @Argument(help: "The user's name, as `user list` shows it.") var name: String
 
         func run() async throws {
             let store = try await storage.open(create: false)

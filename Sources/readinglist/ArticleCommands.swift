@@ -9,7 +9,7 @@ struct Add: ParsableCommand {
     @OptionGroup var database: DatabaseOption
     @Argument(help: "The page's URL (http or https).") var url: String
     @Option(help: "Title.") var title: String?
-    @Option(name: .customLong("tag"), help: "A tag (repeatable).") var tags: [String] = []
+    @Option(name: .customLong("tag"), help: "A tag (repeatable; `#swift` is the tag swift; see `readinglist tag --help` for the rules).") var tags: [String] = []
     @Option(help: "A note.") var note: String?
     @Option(help: "An excerpt.") var excerpt: String?
     @Option(name: .customLong("content-file"), help: "A file holding the article's text.") var contentFile: String?
@@ -29,7 +29,8 @@ struct Add: ParsableCommand {
             if note != nil { given.append("note") }
             if excerpt != nil { given.append("excerpt") }
             if content != nil { given.append("content") }
-            given += Set(tags).sorted().map { "#" + $0 }
+            // (As the list shows them: the store accepted them, so they are tags.)
+            given += Set(tags.compactMap { try? Tag.validated($0) }).sorted().map(Tag.displayed)
             let wrote = given.isEmpty ? "kept it in the list (a save always says keep this)" : "kept it in the list and wrote " + given.joined(separator: ", ")
             print("already saved \(article.id.rawValue.prefix(8)): \(wrote)  \(article.title ?? article.url)")
         }
@@ -45,7 +46,7 @@ struct List: ParsableCommand {
     @Flag(help: "Only read articles.") var read = false
     @Flag(help: "Only archived articles.") var archived = false
     @Flag(help: "Only favourites.") var favorites = false
-    @Option(help: "Only articles with this tag (repeatable: all of them).") var tag: [String] = []
+    @Option(help: "Only articles with this tag (repeatable: all of them; `#swift` and `Swift` name the tag swift).") var tag: [String] = []
     @Option(help: "The order: newest (save), oldest, title, updated (last change).") var sort: String = "newest"
     @Option(parsing: .unconditional, help: "At most this many articles.") var limit: Int?
     @Flag(help: "Print a JSON array (without content).") var json = false
@@ -60,7 +61,9 @@ struct List: ParsableCommand {
         return ReplicaStore.ListFilter(
             read: unread ? false : read ? true : nil,
             archived: archived ? true : unread ? false : nil,
-            favorite: favorites ? true : nil, tags: tag, order: order, limit: limit)
+            // A tag is named as `tag` takes it (`#Swift` is swift); a name the rules refuse
+            // may still be a tag saved by an earlier version: looked up as typed.
+            favorite: favorites ? true : nil, tags: tag.map { (try? Tag.validated($0)) ?? $0 }, order: order, limit: limit)
     }
 
     func run() throws {
@@ -78,7 +81,7 @@ struct List: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show one article with its conflicts.")
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
     @Flag(help: "Print a JSON object (with content).") var json = false
 
     func run() throws {
@@ -90,18 +93,23 @@ struct Show: ParsableCommand {
 struct Edit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Edit fields of an article.",
-        discussion: "Text is stored as given; an empty or blank value is refused. --clear FIELD empties a text field (title, note, excerpt, author, site-name, image-url, language, word-count, content).")
+        discussion: """
+            Give any of the field flags together; each replaces the field's value on every device (a field in \
+            conflict is resolved by it). Text is stored as given; an empty or blank value is refused. \
+            --clear FIELD empties a field (title, note, excerpt, author, site-name, image-url, language, \
+            word-count, content). Tags: `readinglist tag`/`untag`; read, archived, favourite: their own commands.
+            """)
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
-    @Option var title: String?
-    @Option var note: String?
-    @Option var excerpt: String?
-    @Option var author: String?
-    @Option(name: .customLong("site-name")) var siteName: String?
-    @Option(name: .customLong("image-url")) var imageURL: String?
-    @Option var language: String?
-    @Option(name: .customLong("word-count"), parsing: .unconditional) var wordCount: Int?
-    @Option(name: .customLong("content-file")) var contentFile: String?
+    @Argument(help: ArticleRef.help) var article: String
+    @Option(help: "A new title.") var title: String?
+    @Option(help: "A new note (your own text about the article).") var note: String?
+    @Option(help: "A new excerpt (a short summary shown in lists).") var excerpt: String?
+    @Option(help: "The author's name.") var author: String?
+    @Option(name: .customLong("site-name"), help: "The site's name (e.g. \"The Example Times\").") var siteName: String?
+    @Option(name: .customLong("image-url"), help: "The lead image's URL (http or https; stored as given, without user:password@).") var imageURL: String?
+    @Option(help: "The article's language (e.g. en, pt-BR).") var language: String?
+    @Option(name: .customLong("word-count"), parsing: .unconditional, help: "The number of words (0 or more).") var wordCount: Int?
+    @Option(name: .customLong("content-file"), help: "A file (UTF-8 text) holding the article's new text.") var contentFile: String?
     @Option(name: .customLong("clear"), help: "Empty a text field (repeatable): title, note, excerpt, author, site-name, image-url, language, word-count, content.")
     var clear: [String] = []
     @Flag(help: "Print the article as JSON.") var json = false
@@ -164,52 +172,52 @@ struct MarkRead: FlagCommand {
     static let configuration = CommandConfiguration(commandName: "read", abstract: "Mark read.")
     static let field = Fields.isRead, value = true
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
 }
 
 struct MarkUnread: FlagCommand {
     static let configuration = CommandConfiguration(commandName: "unread", abstract: "Mark unread (\"read again\": progress restarts at 0).")
     static let field = Fields.isRead, value = false
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
 }
 
 struct Archive: FlagCommand {
     static let configuration = CommandConfiguration(abstract: "Archive.")
     static let field = Fields.isArchived, value = true
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
 }
 
 struct Unarchive: FlagCommand {
     static let configuration = CommandConfiguration(abstract: "Unarchive.")
     static let field = Fields.isArchived, value = false
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
 }
 
 struct Favorite: FlagCommand {
     static let configuration = CommandConfiguration(abstract: "Mark as favourite.")
     static let field = Fields.isFavorite, value = true
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
 }
 
 struct Unfavorite: FlagCommand {
     static let configuration = CommandConfiguration(abstract: "Unmark as favourite.")
     static let field = Fields.isFavorite, value = false
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
 }
 
 struct Progress: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Set reading progress, a fraction from 0 to 1.", usage: "readinglist progress [--db <db>] <article> <fraction>")
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
     // All unrecognised words, so that a negative number is this argument
     // (and refused as out of range), not an unknown option.
-    @Argument(parsing: .allUnrecognized, help: "FRACTION (0...1)") var fraction: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "How far you have read, a fraction from 0 to 1 (0.4: 40%).") var fraction: [String] = []
 
     mutating func validate() throws {
         // `progress REF -- -0.1`: the separator is not part of the fraction.
@@ -228,10 +236,19 @@ struct Progress: ParsableCommand {
 }
 
 struct TagCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tag", abstract: "Add tags.")
+    static let configuration = CommandConfiguration(
+        commandName: "tag", abstract: "Add tags.",
+        discussion: """
+            A tag is trimmed, a leading '#' is dropped (`#swift` is the tag swift, as `list` shows it), and any \
+            run of spaces inside becomes one space; tags are case-insensitive: they are stored in Unicode NFC, \
+            lowercased (`Swift` and `swift` are one tag). A tag has 1 to 100 characters (at most 400 bytes of \
+            UTF-8), and no ',' (exports separate tags with commas), control characters or invisible formatting \
+            characters. `list` shows `#swift`, and a tag with a space or a quote in quotes: `#"two words"`; \
+            `list --json` gives the names as they are. Tags saved by earlier versions are shown and synced as they are.
+            """)
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
-    @Argument(help: "TAG...") var tags: [String]
+    @Argument(help: ArticleRef.help) var article: String
+    @Argument(help: "The tags to add (one argument each: quote a tag with spaces).") var tags: [String]
 
     func run() throws {
         let updated = try database.with { try $0.setTags(article, tags, present: true) }
@@ -240,10 +257,10 @@ struct TagCommand: ParsableCommand {
 }
 
 struct Untag: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Remove tags.")
+    static let configuration = CommandConfiguration(abstract: "Remove tags (named as `tag` takes them: `#swift`, `Swift` and `swift` are one tag).")
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
-    @Argument(help: "TAG...") var tags: [String]
+    @Argument(help: ArticleRef.help) var article: String
+    @Argument(help: "The tags to remove (one argument each).") var tags: [String]
 
     func run() throws {
         let updated = try database.with { try $0.setTags(article, tags, present: false) }
@@ -254,7 +271,7 @@ struct Untag: ParsableCommand {
 struct Delete: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete an article (a concurrent edit on another device brings it back).")
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
+    @Argument(help: ArticleRef.help) var article: String
 
     func run() throws {
         let id = try database.with { store in

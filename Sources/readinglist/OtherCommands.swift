@@ -16,11 +16,11 @@ struct HighlightCommand: ParsableCommand {
     struct AddHighlight: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "add", abstract: "Highlight a passage of an article.")
         @OptionGroup var database: DatabaseOption
-        @Argument(help: "ID-OR-URL") var article: String
+        @Argument(help: ArticleRef.help) var article: String
         @Option(help: "The quoted passage.") var quote: String
         @Option(parsing: .unconditional, help: "Where it starts, a fraction from 0 to 1.") var position: Double?
-        @Option var note: String?
-        @Option var color: String?
+        @Option(help: "A note about the passage.") var note: String?
+        @Option(help: "A colour name for the highlight (free text, e.g. yellow).") var color: String?
 
         func run() throws {
             let id = try database.with { try $0.addHighlight(article, quote: quote, position: position, note: note, color: color) }
@@ -31,8 +31,8 @@ struct HighlightCommand: ParsableCommand {
     struct ListHighlights: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List an article's highlights.")
         @OptionGroup var database: DatabaseOption
-        @Argument(help: "ID-OR-URL") var article: String
-        @Flag var json = false
+        @Argument(help: ArticleRef.help) var article: String
+        @Flag(help: "Print a JSON array of the highlights.") var json = false
 
         func run() throws {
             let found = try database.with { try $0.article(article) }
@@ -47,7 +47,7 @@ struct HighlightCommand: ParsableCommand {
     struct DeleteHighlight: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a highlight.")
         @OptionGroup var database: DatabaseOption
-        @Argument(help: "HIGHLIGHT-ID") var highlight: String
+        @Argument(help: "The highlight's id, as `highlight add` printed it and `highlight list` shows it (ARTICLEID/HEX).") var highlight: String
 
         func run() throws {
             try database.with { try $0.deleteHighlight(highlight) }
@@ -59,7 +59,7 @@ struct HighlightCommand: ParsableCommand {
 struct Conflicts: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List articles whose fields have concurrent, disagreeing values.")
     @OptionGroup var database: DatabaseOption
-    @Flag var json = false
+    @Flag(help: "Print a JSON array: id, url, title and conflicts (field, values) of each article.") var json = false
 
     func run() throws {
         let articles = try database.with { try $0.conflicted() }
@@ -89,8 +89,8 @@ struct Conflicts: ParsableCommand {
 struct Resolve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Resolve a conflict: write a value that replaces every sibling.")
     @OptionGroup var database: DatabaseOption
-    @Argument(help: "ID-OR-URL") var article: String
-    @Argument(help: "FIELD (as `conflicts` names it)") var field: String
+    @Argument(help: ArticleRef.help) var article: String
+    @Argument(help: "The field in conflict, as `conflicts` names it (title, note, isArchived, highlight:ID.note...).") var field: String
     @Option(help: "The value to keep (text; 'true'/'false' for flags).") var value: String?
     @Option(parsing: .unconditional, help: "Keep the N-th value `conflicts` lists (1 = the one shown).") var keep: Int?
 
@@ -104,7 +104,9 @@ struct Resolve: ParsableCommand {
         try check()
         let resolved = try database.with { store in
             if let keep { return try store.resolveConflict(article, field: field, keep: keep) }
-            let text = value!
+            var text = value!
+            // (As `edit --image-url` checks and stores it: an http(s) URL, trimmed, without user:password@.)
+            if field == Fields.imageURL { text = try ReplicaStore.checkedImageURL(text) }
             let json: JSONValue = ["isArchived", "isFavorite", "isRead"].contains(field)
                 ? (text == "true" ? .bool(true) : text == "false" ? .bool(false) : .string(text))
                 : field == Fields.wordCount ? (Double(text).map(JSONValue.number) ?? .string(text)) : .string(text)
@@ -131,7 +133,7 @@ struct Sync: AsyncParsableCommand {
     var attempts: Int?
     @Flag(name: .customLong("no-snapshot"), help: "Into a new or empty replica, pull page by page instead of starting from the server's snapshot.")
     var noSnapshot = false
-    @Flag var json = false
+    @Flag(help: "Print what the sync did as a JSON object (pushed, pulled, conflicts...).") var json = false
 
     /// Checks the flags together (a one-line error, not a usage message).
     func check() throws {
@@ -305,10 +307,21 @@ struct Sync: AsyncParsableCommand {
     private func syncPeer(_ peerPath: String) throws {
         // The peer must exist (and be a replica, not an empty file); this replica is created when it is new (a device joining).
         try DatabaseOption.refuseEmptyFile(peerPath)
+        // This replica's own file under another name (./x, a symbolic or a hard link) is
+        // not a copy: nothing to reset, the command names the same file twice.
+        if let here = Self.fileIdentity(database.path), here == Self.fileIdentity(peerPath) {
+            throw CLIError(message: "'\(peerPath)' is this replica's own file (--db \(database.path)): a replica cannot sync with itself; give --peer another replica's file")
+        }
         let remote = try ReplicaStore.open(path: peerPath, create: false)
         defer { try? remote.close() }
-        let report = try database.with(create: true) { local in
-            try PeerSync.run(local: local, remote: remote, localName: local.path, remoteName: peerPath, pageSize: pageSize)
+        let report: PeerSync.Report
+        do {
+            report = try database.with(create: true) { local in
+                try PeerSync.run(local: local, remote: remote, localName: local.path, remoteName: peerPath, pageSize: pageSize)
+            }
+        } catch let StoreError.sync(.sameReplica(replica)) {
+            // Two files, one replica id: one of them was copied from the other.
+            throw CLIError(message: "'\(peerPath)' is a copy of this replica's file (both are replica \(replica.short)), not another replica: nothing was synced. Give the copy its own identity first: readinglist --db COPY reset-identity (its list is kept and merges on the next sync)")
         }
         let summary = report.summary
         if json {
@@ -319,6 +332,15 @@ struct Sync: AsyncParsableCommand {
         } else {
             print("synced with \(peerPath): pushed \(summary.pushedChanges), pulled \(summary.pulledChanges), \(report.conflicts) article(s) with conflicts")
         }
+    }
+}
+
+extension Sync {
+    /// The device and inode of the file at `path` (after symbolic links), nil when there is none.
+    static func fileIdentity(_ path: String) -> [UInt64]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [UInt64(info.st_dev), UInt64(info.st_ino)]
     }
 }
 
@@ -352,16 +374,26 @@ final class FirstContact: SyncTransport {
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Replica id, pending changes, last syncs.")
     @OptionGroup var database: DatabaseOption
-    @Flag var json = false
+    @Flag(help: "Print a JSON object (replicaID, pendingChanges, syncPartners...).") var json = false
 
     func run() throws {
-        let status = try database.with { try $0.status() }
+        let (status, account, serverURL) = try database.with { store in (try store.status(), try store.account(), try store.setting("server.url")) }
+        /// A server partner is recorded under its account ("account:SERVER:USER"): show whose list, and where.
+        func label(_ name: String) -> String {
+            guard name.hasPrefix("account:") else { return name }
+            if let account, name == ServerSync.recordName(account) { return "\(account)\(serverURL.map { " at \($0)" } ?? "")" }
+            let parts = name.split(separator: ":")
+            return parts.count == 3 ? "user \(parts[2]) on server \(parts[1].prefix(8))" : name
+        }
         let partners: [JSONValue] = status.partners.map { partner in
             .object([
-                "name": .string(partner.name), "replica": partner.replica.map { .string($0.rawValue) } ?? .null,
+                "name": .string(label(partner.name)), "replica": partner.replica.map { .string($0.rawValue) } ?? .null,
                 "lastSync": .string(Timestamp.iso8601(partner.lastSync)),
             ])
         }
+        let accountJSON: JSONValue = account.map { account in
+            .object(["server": .string(account.server), "user": .number(Double(account.user)), "name": account.name.map(JSONValue.string) ?? .null])
+        } ?? .null
         if json {
             printJSON(.object([
                 "replicaID": .string(status.replicaID.rawValue), "path": status.path.map(JSONValue.string) ?? .null,
@@ -369,6 +401,7 @@ struct Status: ParsableCommand {
                 "knownChanges": .number(Double(status.knowledge.total)), "liveWrites": .number(Double(status.liveWrites)),
                 "replacedRanges": .number(Double(status.replacedRanges)), "articles": .number(Double(status.visibleArticles)),
                 "articlesWithConflicts": .number(Double(status.articlesWithConflicts)), "syncPartners": .array(partners),
+                "account": accountJSON,
             ]))
             return
         }
@@ -377,8 +410,9 @@ struct Status: ParsableCommand {
         print("articles      \(status.visibleArticles) (\(status.articlesWithConflicts) with conflicts)")
         print("changes       \(status.localChanges) made here, \(status.knowledge.total) known, \(status.pendingChanges) not yet synced")
         print("change log    \(status.liveWrites) live writes, \(status.replacedRanges) replaced ranges")
+        print("account       \(account.map(\.description) ?? "none yet (the first server sync sets it)")")
         if status.partners.isEmpty { print("last sync     never") }
-        for partner in status.partners { print("last sync     \(Timestamp.iso8601(partner.lastSync))  \(partner.name)") }
+        for partner in status.partners { print("last sync     \(Timestamp.iso8601(partner.lastSync))  \(label(partner.name))") }
     }
 }
 
@@ -386,7 +420,7 @@ struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The change log, newest first.")
     @OptionGroup var database: DatabaseOption
     @Option(parsing: .unconditional, help: "How many entries (changes and replaced ranges).") var limit = 50
-    @Flag var json = false
+    @Flag(help: "Print a JSON array, one object per change or replaced range.") var json = false
 
     func run() throws {
         guard limit >= 1 else { throw CLIError(message: "--limit must be at least 1, not \(limit)") }
@@ -445,7 +479,7 @@ enum Format {
         flags += article.isFavorite ? "*" : "-"
         flags += article.conflicts.isEmpty ? "-" : "!"
         let progress = article.progress.position > 0 ? String(format: " %3d%%", Int((article.progress.position * 100).rounded())) : ""
-        let tags = article.tags.isEmpty ? "" : "  #" + article.tags.joined(separator: " #")
+        let tags = article.tags.isEmpty ? "" : "  " + article.tags.map(Tag.displayed).joined(separator: " ")
         return "\(article.id.rawValue.prefix(8))  \(flags)\(progress)  \(article.title ?? article.url)\(tags)"
     }
 
@@ -461,9 +495,10 @@ enum Format {
             ("words", article.wordCount.map(String.init)),
         ]
         for (label, value) in optional { if let value { lines.append(label.padding(toLength: 12, withPad: " ", startingAt: 0) + value) } }
-        lines.append("tags        \(article.tags.isEmpty ? "-" : article.tags.joined(separator: ", "))")
+        lines.append("tags        \(article.tags.isEmpty ? "-" : article.tags.map(Tag.displayed).joined(separator: " "))")
         lines.append("state       \(article.isRead ? "read" : "unread")\(article.isArchived ? ", archived" : "")\(article.isFavorite ? ", favourite" : "")")
-        lines.append("progress    \(Int((article.progress.position * 100).rounded()))% (read-through \(article.progress.epoch + 1))")
+        // (Read-throughs are numbered from 0, as `readEpoch` in `show --json` and `epoch` in the log.)
+        lines.append("progress    \(Int((article.progress.position * 100).rounded()))% (readEpoch \(article.progress.epoch))")
         lines.append("added       \(Timestamp.iso8601(article.addedAt))")
         lines.append("updated     \(Timestamp.iso8601(article.updatedAt))")
         if let content = article.content { lines.append("content     \(content.count) characters") }
@@ -479,6 +514,20 @@ enum Format {
         guard field == Fields.addedAt || field == Fields.createdAt, let millis = value.numberValue,
               millis >= 0, millis < 1e15, millis == millis.rounded() else { return self.value(value) }
         return "\(value.canonicalText) (\(Timestamp.iso8601(Int64(millis))))"
+    }
+
+    /// Text from the user or another device, with control and invisible characters as `\u{..}`, for a message.
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            let category = scalar.properties.generalCategory
+            if category == .control || category == .format || category == .lineSeparator || category == .paragraphSeparator {
+                out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     static func value(_ value: JSONValue) -> String {

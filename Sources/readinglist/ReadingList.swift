@@ -18,9 +18,11 @@ struct ReadingList: AsyncParsableCommand {
         abstract: "An offline-first reading list: save articles on any device, sync, never lose an edit.",
         discussion: """
             The replica database is --db, else $READINGLIST_DB, else $XDG_DATA_HOME/readinglist/replica.sqlite \
-            (~/.local/share/readinglist/replica.sqlite); --db goes before or after the command. ID-OR-URL is an \
+            (~/.local/share/readinglist/replica.sqlite); --db goes before or after the command. <article> is an \
             article id, a unique prefix of one (4+ characters), or any URL that normalises to the article's URL. \
-            In `list`, the flags column reads r (read), a (archived), * (favourite), ! (conflicts).
+            In `list`, the flags column reads r (read), a (archived), * (favourite), ! (conflicts), and tags \
+            show as #swift, or #"two words" when they hold a space. An error is one line on stderr (exit status 1); \
+            a malformed command line also prints the usage.
             """,
         version: "0.1.0",
         subcommands: [
@@ -51,28 +53,48 @@ struct ReadingList: AsyncParsableCommand {
             let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
             arguments.insert(contentsOf: moved, at: end)
         }
+        // A malformed command line (an unknown flag, a missing argument) gets
+        // ArgumentParser's message and the usage; anything that fails once the
+        // command runs is one line, `error: ...`, and exit status 1.
+        var command: ParsableCommand
+        do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
         do {
-            var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
-        } catch let error as StoreError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            Foundation.exit(1)
-        } catch let error as CLIError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            Foundation.exit(1)
-        } catch {
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // ArgumentParser's own: `--help` and `help` (run as a command), ExitCode, CleanExit.
             exit(withError: error)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(message(for: error))\n".utf8))
+            Foundation.exit(1)
         }
+    }
+
+    /// An error as one line.
+    static func message(for error: any Error) -> String {
+        let text: String
+        switch error {
+        case let error as CLIError: text = error.message
+        case let StoreError.invalidInput(.invalidTag(raw)):
+            // (The model's own message names only the length rule: say which rule failed.)
+            text = "invalid tag '\(Format.escaped(raw))': \(Tag.problem(with: raw) ?? "not a tag")"
+        default: text = String(describing: error)
+        }
+        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     private static func isValue(at element: String, in arguments: [String]) -> Bool {
         guard let position = arguments.firstIndex(of: element), position > 0 else { return false }
         return arguments[position - 1] == "--db"
     }
+}
+
+/// What the `<article>` argument of every command takes.
+enum ArticleRef {
+    static let help: ArgumentHelp = "The article: its id, a unique prefix of it (4+ characters), or its URL (any spelling that normalises to it)."
 }
 
 /// A user error the CLI itself detects (an unreadable file, a bad flag combination).

@@ -52,7 +52,14 @@ struct ScenarioCommand: AsyncParsableCommand {
 
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run seeded simulations of replicas and the server through a fault-injecting network, checking the invariants.")
+        abstract: "Run seeded simulations of replicas and the server through a fault-injecting network, checking the invariants.",
+        discussion: """
+            Faults (--faults, as the summary counts them): drop (lost requests and lost responses), duplicate \
+            (a request delivered twice), reorder (an earlier request delivered again late: reordered, stale \
+            requests), crash (a replica crashing while it applies a page), partition (replicas cut off, then \
+            healed), skew (clocks hours to a year off). A failing seed prints its shortest failing history and \
+            the command that replays it.
+            """)
     // (Read as text: a negative seed gets a message about it, not a usage dump.)
     @Option(name: .customLong("seed"), parsing: .unconditional, help: "The first seed (0 to 18446744073709551615).") var seedText = "1"
     @Option(parsing: .unconditional, help: "How many consecutive seeds to run.") var count = 1
@@ -127,7 +134,7 @@ struct Simulate: AsyncParsableCommand {
             print("  replay: readinglist simulate --seed \(simulation.seed) --replicas \(replicas) --ops \(ops)\(faultText)")
         }
         if count > 1 {
-            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) stale replays, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot")
+            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) reordered (stale) requests, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot")
         }
         print("\(count - failed.count) passed, \(failed.count) failed")
         if !failed.isEmpty { throw ExitCode(1) }

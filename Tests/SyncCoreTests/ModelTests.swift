@@ -1,7 +1,7 @@
 import ReadingListModel
 import Testing
 
-@Suite("url-v1 normalisation and article ids")
+@Suite("url normalisation and article ids")
 struct ModelTests {
     @Test(arguments: [
         ("HTTPS://Example.COM/Path/", "https://example.com/Path"),
@@ -21,7 +21,7 @@ struct ModelTests {
         ("https://a@b:c@example.com/a", "https://example.com/a"),
         ("https://u:p@[::1]:8443/a", "https://[::1]:8443/a"),
         ("https://example.com/@user/post?to=a@b.c#x@y", "https://example.com/@user/post?to=a@b.c"),
-        ("https://u:p@例え.JP/記事", "https://例え.jp/記事"),
+        ("https://u:p@例え.JP/記事", "https://xn--r8jz45g.jp/%E8%A8%98%E4%BA%8B"),
         ("https://[::1]:443/a", "https://[::1]/a"),
         ("https://example.com//", "https://example.com/"),
     ])
@@ -91,7 +91,9 @@ struct ModelTests {
         ("https://example.com/a", "84a60c894875ec90b2b09c353997fc03"),
         ("HTTPS://Example.COM:443/Story/?utm_source=x&id=3#c", "c324f74da920e41bd964998f228f18d4"),
         ("http://[::1]:8080/@user/post?to=a@b.c", "b9c90e37b579ce415e8a96ba158c589b"),
-        ("https://例え.jp/記事", "c04f6fa9cfe89f4ae4e24439506da337"),
+        // (url-v2: the id its canonical form, https://xn--r8jz45g.jp/%E8%A8%98%E4%BA%8B, always had.
+        // url-v1 gave it c04f6fa9cfe89f4ae4e24439506da337: see URLv2Tests.)
+        ("https://例え.jp/記事", "ecf7d7553f4e0773375112945b52b75d"),
     ])
     func idsOfURLsWithoutCredentialsArePinned(_ url: String, _ id: String) throws {
         #expect(ArticleID(url: try NormalizedURL(url)).rawValue == id)
@@ -155,6 +157,61 @@ struct ModelTests {
         #expect(throws: ModelError.self) { try Tag.validated(String(repeating: "x", count: 101)) }
     }
 
+    @Test(arguments: [
+        ("#swift", "swift"), ("##Swift", "swift"), ("# swift", "swift"), ("  #Swift\n", "swift"),
+        ("two   words", "two words"), ("Two\t\nWords", "two words"), ("a\u{00A0}b", "a b"), ("a\u{3000}b", "a b"),
+        ("C#", "c#"), ("c#sharp#", "c#sharp#"), ("CAFÉ", "café"), ("cafe\u{301}", "café"), ("ÜBER", "über"),
+        ("日本語", "日本語"), ("Ελληνικά", "ελληνικά"), ("👩‍💻", "👩‍💻"), ("🏴󠁧󠁢󠁷󠁬󠁳󠁿", "🏴󠁧󠁢󠁷󠁬󠁳󠁿"), ("say \"hi\"", "say \"hi\""),
+        (String(repeating: "x", count: 100), String(repeating: "x", count: 100)),
+        (String(repeating: "é", count: 100), String(repeating: "é", count: 100)),
+    ])
+    func tagsAreNormalised(_ raw: String, _ tag: String) throws {
+        let normalised = try Tag.validated(raw)
+        #expect(normalised == tag)
+        // Byte for byte (Swift's == compares canonical equivalents alike): NFC.
+        #expect(Array(normalised.utf8) == Array(tag.precomposedForTest.utf8))
+        // Normalising is idempotent, and the displayed form, typed again, is the same tag when it has no quotes.
+        #expect(try Tag.validated(normalised) == normalised)
+        if !Tag.displayed(normalised).contains("\"") { #expect(try Tag.validated(Tag.displayed(normalised)) == normalised) }
+    }
+
+    @Test func aDecomposedAndAComposedLetterAreOneTag() throws {
+        let decomposed = try Tag.validated("Cafe\u{301}")
+        #expect(Array(decomposed.unicodeScalars) == Array("caf\u{E9}".unicodeScalars))
+    }
+
+    @Test(arguments: [
+        ("", "at least one character"), ("   ", "at least one character"), ("#", "at least one character"), ("## ", "at least one character"),
+        ("a,b", "cannot contain ','"), (",", "cannot contain ','"),
+        ("a\u{0}b", "a control character (U+0000)"), ("a\u{1B}[31m", "a control character (U+001B)"), ("a\u{7F}", "(U+007F)"),
+        ("a\u{200B}b", "an invisible formatting character (U+200B)"), ("\u{FEFF}swift", "(U+FEFF)"), ("a\u{202E}b", "(U+202E)"),
+        ("a\u{2066}b", "(U+2066)"), ("soft\u{AD}hyphen", "(U+00AD)"),
+        (String(repeating: "x", count: 101), "at most 100 characters, this one 101"),
+        (String(repeating: "e\u{301}\u{302}\u{303}\u{304}", count: 60), "at most 400 bytes of UTF-8"),
+    ])
+    func tagsOutsideTheRulesAreRefusedWithTheRule(_ raw: String, _ reason: String) {
+        #expect(throws: ModelError.invalidTag(raw)) { try Tag.validated(raw) }
+        let problem = Tag.problem(with: raw)
+        #expect(problem?.contains(reason) == true, "\(problem ?? "nil")")
+    }
+
+    @Test func tagsDisplayUnambiguously() {
+        #expect(Tag.displayed("swift") == "#swift")
+        #expect(Tag.displayed("c#") == "#c#")
+        #expect(Tag.displayed("café") == "#café")
+        #expect(Tag.displayed("two words") == "#\"two words\"")
+        #expect(Tag.displayed("say \"hi\"") == "#\"say \\\"hi\\\"\"")
+        #expect(Tag.displayed("back\\slash") == "#\"back\\\\slash\"")
+        // Tags saved before the rules: shown, never mistaken for another tag.
+        #expect(Tag.displayed("#hash") == "#\"#hash\"")
+        #expect(Tag.displayed("two\nlines") == "#\"two\\nlines\"")
+        #expect(Tag.displayed("tab\tbed") == "#\"tab\\tbed\"")
+        #expect(Tag.displayed("bell\u{7}") == "#\"bell\\u{7}\"")
+        #expect(Tag.displayed("nb\u{A0}sp") == "#\"nb\\u{A0}sp\"")
+        #expect(Tag.displayed("") == "#\"\"")
+        #expect(Tag.displayed("Mixed") == "#Mixed")
+    }
+
     @Test func progressMustBeAFraction() {
         #expect(throws: ModelError.self) { try ReadingProgress.validated(epoch: 0, position: 1.5) }
         #expect(throws: ModelError.self) { try ReadingProgress.validated(epoch: 0, position: -0.1) }
@@ -194,7 +251,7 @@ struct ModelTests {
 }
 
 
-@Suite("url-v1 fast path")
+@Suite("url-v2 fast path")
 struct NormalizedURLFastPathTests {
     /// The byte-level path for printable ASCII gives what the general path gives, errors included.
     @Test func agreesWithTheGeneralPathOnGeneratedURLs() {
@@ -203,10 +260,14 @@ struct NormalizedURLFastPathTests {
         let schemes = ["http", "https", "HTTPS", "HtTp", "ftp", "http:", "https:/", "javascript", "", "mailto", "git+ssh", "1http", "localhost"]
         let separators = ["://", "://", "://", "://", ":", ":/", "//", ":8080/"]
         let userinfos = ["", "", "user@", "u:p@", "@", "a@b@", "u:@", ":p@", "u%40x:p%3A@", "[::1]@"]
-        let hosts = ["example.com", "Example.COM", "a.b.c", "[::1]", "[::1", "[fe80::1]x", "ex..ample.com", ".example.com", "", "ex%ample.com", "exa<mple", "sub.EXAMPLE.org"]
+        let hosts = ["example.com", "Example.COM", "a.b.c", "[::1]", "[::1", "[fe80::1]x", "ex..ample.com", ".example.com", "", "ex%ample.com", "exa<mple", "sub.EXAMPLE.org",
+                     "example.com.", "EXAMPLE.com.", ".", "a..", "XN--R8JZ45G.jp"]
         let ports = ["", "", ":80", ":443", ":8443", ":", ":99999", ":abc", ":0", ":00443"]
-        let paths = ["", "/", "//", "/a", "/A/b/", "/a//", "/%20x", "/a:b@c", "/?", "/a/b/c///"]
-        let queries = ["", "?", "?a=1", "?utm_source=x&id=3", "?UTM_Medium=y&b", "?=x&fbclid=1&&c=2", "?ref_src=5", "?mc_cid=1&mc_eid=2&gclid=3&keep=1", "?a=b=c"]
+        let paths = ["", "/", "//", "/a", "/A/b/", "/a//", "/%20x", "/a:b@c", "/?", "/a/b/c///",
+                     "/%7e%7Euser", "/%e3%83%91", "/%2F%2f", "/%", "/%4", "/%zz%41", "/./story", "/a/../story", "/a/b/..", "/..", "/.",
+                     "/a/%2E%2e/b", "/.../a", "/a/./", "//../a", "/%2D%5F%2E%30"]
+        let queries = ["", "?", "?a=1", "?utm_source=x&id=3", "?UTM_Medium=y&b", "?=x&fbclid=1&&c=2", "?ref_src=5", "?mc_cid=1&mc_eid=2&gclid=3&keep=1", "?a=b=c",
+                       "?q=%7e&r=%2f", "?utm%5Fsource=x&k=%e3%83%91", "?a=/./b/../c", "?%"]
         let fragments = ["", "#", "#top", "#a?b=c"]
         var checked = 0
         for _ in 0..<5000 {
@@ -236,4 +297,9 @@ struct SplitMix: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
         return z ^ (z >> 31)
     }
+}
+
+extension String {
+    /// NFC, through the standard library's own normalisation (for comparing bytes in tests).
+    fileprivate var precomposedForTest: String { String(decoding: _nfcCodeUnits, as: UTF8.self) }
 }
