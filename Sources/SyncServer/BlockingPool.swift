@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Threads for work that blocks: a write that waits for `fsync`, a snapshot's
 /// copy, a group commit. Not the cooperative pool (a blocked thread there
@@ -10,12 +11,15 @@ import Foundation
 final class BlockingPool: @unchecked Sendable {
     static let shared = BlockingPool(threads: 32)
 
+    /// How many jobs run at once.
+    let threads: Int
     private let condition = NSCondition()
     private var queue: [@Sendable () -> Void] = []
     private var head = 0
     private var stopping = false
 
     init(threads: Int) {
+        self.threads = threads
         for index in 0..<threads {
             // Each thread holds the pool until stop() (the shared pool: never).
             let thread = Thread { self.run() }
@@ -61,6 +65,60 @@ final class BlockingPool: @unchecked Sendable {
             }
             condition.unlock()
             work()
+        }
+    }
+}
+
+extension BlockingPool {
+    /// Jobs on one thing only one of them may use at a time (a list's single
+    /// SQLite connection), run on the pool one after another in the order
+    /// they came. A job waiting for the thing waits here, in this queue,
+    /// holding no thread: requests for a list a long write holds take one of
+    /// the pool's threads between them, not one each (which would leave
+    /// none for the other lists' pushes).
+    final class Lane: Sendable {
+        private struct State {
+            var queue: [@Sendable () -> Void] = []
+            var head = 0
+            var running = false
+        }
+
+        private let pool: BlockingPool
+        private let state = Mutex(State())
+
+        init(on pool: BlockingPool = .shared) { self.pool = pool }
+
+        /// Runs `work` on the pool after the lane's earlier jobs.
+        func submit(_ work: @escaping @Sendable () -> Void) {
+            let start = state.withLock { state -> Bool in
+                state.queue.append(work)
+                guard !state.running else { return false }
+                state.running = true
+                return true
+            }
+            if start { pool.submit { self.drain() } }
+        }
+
+        /// Runs the lane's jobs, on one thread, until none is left.
+        private func drain() {
+            while let work = state.withLock({ state -> (@Sendable () -> Void)? in
+                guard state.head < state.queue.count else {
+                    state.queue.removeAll(keepingCapacity: true)
+                    state.head = 0
+                    state.running = false
+                    return nil
+                }
+                let work = state.queue[state.head]
+                state.head += 1
+                if state.head >= 64 && state.head * 2 >= state.queue.count {
+                    // A list never left alone: the jobs already run go.
+                    state.queue.removeFirst(state.head)
+                    state.head = 0
+                }
+                return work
+            }) {
+                work()
+            }
         }
     }
 }

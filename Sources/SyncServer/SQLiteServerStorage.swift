@@ -162,6 +162,9 @@ public final class SQLiteServerStorage: ServerStorage {
         }
     }
 
+    /// Inline, as the other reads of the shared database: it is a pool in WAL
+    /// mode, whose readers never wait for its writer or a flush, only for a
+    /// free connection, which other reads of a few rows hold.
     public func user(tokenHash: String) async throws(ServerError) -> ServerUser? {
         try inline { [users] in
             try users.readOneStatement { db in
@@ -179,7 +182,9 @@ public final class SQLiteServerStorage: ServerStorage {
         let opened: SQLiteSpace = try await offload {
             // Articles are materialised on demand (a snapshot), not on every write.
             let store = try ReplicaStore.open(path: path, create: true, now: now, materializes: false, cacheMiB: 8)
-            return SQLiteSpace(store: store, userID: user.id, users: users, bookkeeping: bookkeeping, upkeep: MaterializationUpkeep(store))
+            return SQLiteSpace(
+                store: store, lane: BlockingPool.Lane(), userID: user.id, users: users, bookkeeping: bookkeeping,
+                upkeep: MaterializationUpkeep(store))
         }
         return spaces.withLock { spaces in
             if let existing = spaces[user.id] { return existing }
@@ -192,7 +197,7 @@ public final class SQLiteServerStorage: ServerStorage {
         guard let space = try await space(for: user) as? SQLiteSpace else { return nil }
         // A list pushed in bulk is materialised in the background first: the
         // client is told to come back rather than kept waiting in silence.
-        if try inline({ try space.store.needsLongCatchUp() }) {
+        if try await offload(on: space.lane, { try space.store.needsLongCatchUp() }) {
             space.upkeep.catchUpNow()
             throw .refused(.unavailable, "the list is being prepared for a snapshot; retry in a few seconds, or sync page by page")
         }
@@ -204,15 +209,23 @@ public final class SQLiteServerStorage: ServerStorage {
         let release: @Sendable () -> Void = { slots.release() }
         let path = "\(snapshotsFolder)/\(user.id)-\(UUID().uuidString).sqlite"
         do throws(ServerError) {
-            let copy = try await offload { try space.store.writeSnapshot(to: path) }
-            // Open, then out of the folder: the file lives until it is sent or the response is dropped.
-            let file = FileHandle(forReadingAtPath: copy.path)
-            try? FileManager.default.removeItem(atPath: copy.path)
-            guard let file else { throw ServerError.storage("the snapshot \(copy.path) could not be opened") }
+            // The file system calls too, on the blocking pool (not the cooperative one).
+            let (copy, file) = try await offload { () throws -> (ReplicaStore.Snapshot, FileHandle) in
+                do {
+                    let copy = try space.store.writeSnapshot(to: path)
+                    // Open, then out of the folder: the file lives until it is sent or the response is dropped.
+                    let file = FileHandle(forReadingAtPath: copy.path)
+                    try? FileManager.default.removeItem(atPath: copy.path)
+                    guard let file else { throw ServerError.storage("the snapshot \(copy.path) could not be opened") }
+                    return (copy, file)
+                } catch {
+                    try? FileManager.default.removeItem(atPath: path)
+                    throw error
+                }
+            }
             return ServerSnapshot(knowledge: copy.knowledge, bytes: copy.bytes, file: file, release: release)
         } catch {
             release()
-            try? FileManager.default.removeItem(atPath: path)
             throw error
         }
     }
@@ -243,7 +256,7 @@ public final class SQLiteServerStorage: ServerStorage {
         }
         for space in all {
             await space.upkeep.stop()
-            try? space.store.close()
+            try? await offload(on: space.lane) { try space.store.close() }
         }
         try? users.close()
     }
@@ -252,32 +265,41 @@ public final class SQLiteServerStorage: ServerStorage {
 /// One user's list: a replica file (log and materialised articles) the server never writes local changes to.
 struct SQLiteSpace: SyncSpace {
     let store: ReplicaStore
+    /// The calls on `store`, one at a time (see below).
+    let lane: BlockingPool.Lane
     let userID: Int64
     let users: DatabasePool
     let bookkeeping: GroupCommit
     let upkeep: MaterializationUpkeep
 
-    // Reads run inline (microseconds, never waiting on a disk flush of another
-    // file); writes, which wait for fsync, go to the blocking pool.
-    func knowledge() async throws(ServerError) -> VersionVector { try inline { try store.knowledge() } }
-    func heads() async throws(ServerError) -> [ForkCheck.Head] { try inline { try store.heads() } }
-    func digest(at dot: Dot) async throws(ServerError) -> UInt64? { try inline { try store.digest(at: dot) } }
+    // The list is one connection, which a write holds until it is on disk
+    // (a push and its fsync, a catch-up chunk, a collection): a read of a few
+    // microseconds may wait that long for it. So reads go where the writes
+    // go, to the blocking pool, never waiting on a thread of the cooperative
+    // one (two of them blocked there stall every request), and through the
+    // list's lane, so that the requests waiting for a held list wait holding
+    // no thread. (The background catch-up and a snapshot's copy, long and
+    // chunked, go straight to the pool: a request waits for a chunk, not for
+    // all of them.)
+    func knowledge() async throws(ServerError) -> VersionVector { try await offload(on: lane) { try store.knowledge() } }
+    func heads() async throws(ServerError) -> [ForkCheck.Head] { try await offload(on: lane) { try store.heads() } }
+    func digest(at dot: Dot) async throws(ServerError) -> UInt64? { try await offload(on: lane) { try store.digest(at: dot) } }
     func apply(_ entries: [LogEntry]) async throws(ServerError) -> ApplyResult {
-        let result = try await offload { try store.apply(entries) }
+        let result = try await offload(on: lane) { try store.apply(entries) }
         upkeep.wrote(result.appliedChanges)
         return result
     }
 
     func knowledgeAndDigests(at dots: [Dot]) async throws(ServerError) -> (knowledge: VersionVector, digests: [UInt64?]) {
-        try inline { try store.knowledgeAndDigests(at: dots) }
+        try await offload(on: lane) { try store.knowledgeAndDigests(at: dots) }
     }
 
     func outgoingAndHeads(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> (entries: [LogEntry], heads: [ForkCheck.Head]) {
-        try inline { try store.outgoingAndHeads(for: knowledge, limit: limit) }
+        try await offload(on: lane) { try store.outgoingAndHeads(for: knowledge, limit: limit) }
     }
 
     func outgoing(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> [LogEntry] {
-        try inline { try store.outgoing(for: knowledge, limit: limit) }
+        try await offload(on: lane) { try store.outgoing(for: knowledge, limit: limit) }
     }
 
     func recordReplica(_ replica: ReplicaID, acknowledged: VersionVector?, at time: Int64) async throws(ServerError) {
@@ -330,8 +352,9 @@ struct SQLiteSpace: SyncSpace {
 
     func settle(activeSince: Int64, at time: Int64, keepSince: Int64, collectedAfter: Int64?) async throws(ServerError) -> Settlement {
         // Nearly every sync: no deleted article waits and nothing expired. One
-        // read of the shared database (horizon, expiry, collections) and one of
-        // the list tell, without leaving this thread or opening a write.
+        // read of the shared database (horizon, expiry, collections; on this
+        // thread, as its other reads) and one of the list tell, without
+        // opening a write.
         let (acks, expired, collections) = try inline { [users, userID] in
             try users.read { db in
                 (try String.fetchAll(
@@ -342,7 +365,7 @@ struct SQLiteSpace: SyncSpace {
             }
         }
         let horizon = try inline { try Self.minimum(acks.map(Self.decode)) }
-        if !expired, try inline({ [store] in try !store.holdsDeletes() }) {
+        if !expired, try await offload(on: lane, { [store] in try !store.holdsDeletes() }) {
             return Settlement(horizon: horizon, collectedNow: 0, collections: collections)
         }
         let collected = try await collectGarbage(horizon: horizon, at: time, keepSince: keepSince)
@@ -351,8 +374,9 @@ struct SQLiteSpace: SyncSpace {
 
     func collectGarbage(horizon: VersionVector, at time: Int64, keepSince: Int64) async throws(ServerError) -> Int {
         let text = Self.encode(horizon)
-        return try await offload { [users, userID, store] in
-            let collected = try store.collectGarbage(horizon: horizon)
+        // The list's lane for the list only: its next requests need not wait for the shared database's write.
+        let collected = try await offload(on: lane) { [store] in try store.collectGarbage(horizon: horizon) }
+        return try await offload { [users, userID] in
             // Nothing collected and nothing expired (nearly every sync): no write on the shared database.
             let expired = try users.read { db in
                 try Bool.fetchOne(
@@ -403,7 +427,9 @@ struct SQLiteSpace: SyncSpace {
     }
 }
 
-/// Runs a short database read on the calling thread, mapping errors to ``ServerError``.
+/// Runs a short database read on the calling thread, mapping errors to
+/// ``ServerError``: only where nothing it waits for is held long (the
+/// shared database's readers; not a list, whose connection a write holds).
 func inline<T>(_ body: () throws -> T) throws(ServerError) -> T {
     do {
         return try body()
@@ -416,12 +442,17 @@ func inline<T>(_ body: () throws -> T) throws(ServerError) -> T {
     }
 }
 
-/// Runs blocking SQLite work (a write that waits for fsync) off the cooperative thread pool, with `inline`'s error mapping.
-func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(ServerError) -> T {
+/// Runs blocking SQLite work (a write that waits for fsync, anything on a
+/// connection such a write holds) off the cooperative thread pool, with
+/// `inline`'s error mapping; with a `lane`, after that lane's earlier work.
+func offload<T: Sendable>(
+    on lane: BlockingPool.Lane? = nil, _ body: @escaping @Sendable () throws -> T
+) async throws(ServerError) -> T {
     let result: Result<T, ServerError> = await withCheckedContinuation { continuation in
-        BlockingPool.shared.submit {
+        let work: @Sendable () -> Void = {
             continuation.resume(returning: Result { () throws(ServerError) -> T in try inline(body) })
         }
+        if let lane { lane.submit(work) } else { BlockingPool.shared.submit(work) }
     }
     return try result.get()
 }
