@@ -117,6 +117,13 @@ struct LogTransaction {
                 throw StoreError.tooLarge(entity: entity, field: field, bytes: text.utf8.count, limit: limit)
             }
             if text.allSatisfy(\.isWhitespace) { throw StoreError.blank(field: field) }
+            // No terminal escapes or other control characters; line breaks and tabs only in multi-line text.
+            let multiline = field == Fields.note || field == Fields.content || field == Fields.excerpt || field == Fields.quote
+            if let bad = text.unicodeScalars.first(where: { scalar in
+                (scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)) && !(multiline && (scalar == "\n" || scalar == "\t" || scalar == "\r"))
+            }) {
+                throw StoreError.controlCharacter(field: field, scalar: bad.value)
+            }
         }
         let hlc = clock.tick(now: now)
         var changes: [Change] = []
@@ -343,7 +350,8 @@ struct LogTransaction {
             switch field {
             case Fields.isRead, Fields.isArchived, Fields.isFavorite: return value == false
             case _ where field.hasPrefix(Fields.tagPrefix): return value == false
-            case _ where Fields.articleTextFields.contains(field) || field == Fields.content: return value == .null
+            case _ where Fields.articleTextFields.contains(field) || field == Fields.content || field == Fields.wordCount: return value == .null
+            case Fields.progress: return value == ReadingProgress(epoch: 0, position: 0).jsonValue
             default: return false
             }
         }

@@ -27,8 +27,9 @@ public enum SaveOutcome: Sendable, Hashable {
     /// The URL was not in the list (or was deleted): a fresh article.
     case created
     /// The URL was already in the list: `deleted = false` (a save always says
-    /// "keep this") and what the save gave were written; nothing was reset.
-    case updated
+    /// "keep this") and, of what the save gave, the fields that did not already
+    /// hold it (`written`: `title`, `tag:swift`...); nothing was reset.
+    case updated(written: [String])
 }
 
 extension ReplicaStore {
@@ -92,8 +93,10 @@ extension ReplicaStore {
         if visible {
             // A save always says "keep this": against a concurrent delete on
             // another device, the article stays (whatever else the save gives).
-            try tx.writeLocal(entity, [(Fields.deleted, false)] + given)
-            return .updated
+            var changed: [(String, JSONValue)] = []
+            for (field, value) in given where try !tx.holdsOnly(value, entity, field) { changed.append((field, value)) }
+            try tx.writeLocal(entity, [(Fields.deleted, false)] + changed)
+            return .updated(written: changed.map(\.0))
         }
         var writes: [(String, JSONValue)] = [
             (Fields.deleted, false),

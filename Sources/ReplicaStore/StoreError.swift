@@ -28,6 +28,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case tooLarge(entity: EntityRef, field: String, bytes: Int, limit: Int)
     /// A text value that is empty or only whitespace: text fields hold text, and clearing one is explicit (null).
     case blank(field: String)
+    /// A control character (a terminal escape, a line break in a one-line field) in text.
+    case controlCharacter(field: String, scalar: UInt32)
 
     public var description: String {
         switch self {
@@ -44,7 +46,13 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .database(message): "database error: \(message)"
         case let .tooLarge(entity, field, bytes, limit):
             "\(entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"): the \(field) is \(FieldLimits.describe(bytes: bytes)); a \(field) holds at most \(FieldLimits.describe(bytes: limit))"
+        case let .controlCharacter(field, scalar):
+            "the \(field) holds a control character (U+\(String(scalar, radix: 16, uppercase: true).leftPadded(to: 4))); \(field == Fields.title ? "a title is one line of text" : "only line breaks and tabs are allowed, in notes, excerpts, quotes and content")"
         case let .blank(field): "the \(field) is empty or only spaces: give some text (clearing a field is done explicitly)"
         }
     }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

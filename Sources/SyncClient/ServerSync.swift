@@ -54,8 +54,13 @@ public struct ServerSync: Sendable {
     /// it belonged to is not checked, what it knew of `partner` is learnt
     /// again, its whole list is pushed, and it belongs to the new account
     /// from the first answer on. Off, a replica that belongs to another list
-    /// is refused (``Failure/wrongAccount(belongsTo:server:)``).
+    /// is refused (``Failure/wrongAccount(belongsTo:server:reason:)``).
     public var moving = false
+    /// Push nothing until the server has answered for the replica's account in
+    /// this sync: for a server address or a token the replica has not synced
+    /// with before, so that a replica that belongs elsewhere sends none of its
+    /// list (the server would refuse it anyway, but it would have been sent).
+    public var confirmsAccountFirst = false
 
     public init(
         pageSize: Int = SyncLimits.defaultPullLimit, retryPolicy: RetryPolicy = RetryPolicy(),
@@ -77,8 +82,9 @@ public struct ServerSync: Sendable {
         case transport(SyncTransportError, attempts: Int)
         /// The server's list is not the one this replica belongs to (another
         /// user's token, or another server): nothing was sent or applied.
-        /// `server` is the list the server answered for, when it said.
-        case wrongAccount(belongsTo: SyncAccount, server: SyncAccount?)
+        /// `server` is the list the server answered for, when it said;
+        /// `reason`, the server's own words when it refused the request.
+        case wrongAccount(belongsTo: SyncAccount, server: SyncAccount?, reason: String?)
         /// A change waiting to be pushed is larger than the server takes in
         /// one request. What came before it was pushed and everything was
         /// pulled; it and this replica's later changes wait (nothing is lost)
@@ -89,8 +95,8 @@ public struct ServerSync: Sendable {
             switch self {
             case let .store(error): error.description
             case let .transport(error, attempts): attempts > 1 ? "\(error) (after \(attempts) attempts)" : error.description
-            case let .wrongAccount(belongsTo, server):
-                "this replica belongs to \(belongsTo), not to \(server.map(\.description) ?? "the list this server and token open"); nothing was sent"
+            case let .wrongAccount(belongsTo, server, reason):
+                "this replica belongs to \(belongsTo), not to \(server.map(\.description) ?? "the list this server and token open")\(reason.map { " (the server says: \($0))" } ?? ""); nothing was applied"
             case let .entryTooLarge(entry): entry.description
             }
         }
@@ -108,7 +114,7 @@ public struct ServerSync: Sendable {
 
         public var description: String {
             let what = entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"
-            return "\(what) has a change of \(Self.size(bytes)) (\(fields.joined(separator: ", "))), more than the server takes in one request (\(Self.size(limit))); it and the changes made after it wait until a new, smaller value of that field replaces it"
+            return "\(what) has a change of \(Self.size(bytes)) (\(fields.joined(separator: ", "))), more than the server takes in one request (\(Self.size(limit)))"
         }
 
         static func size(_ bytes: Int) -> String {
@@ -186,7 +192,7 @@ public struct ServerSync: Sendable {
         // the token opens, nothing is pushed (a replica's first sync, or one
         // synced before replicas were bound).
         var bound = accountBefore
-        var accountChecked = bound != nil
+        var accountChecked = bound != nil && !confirmsAccountFirst
         // What the server takes: remembered from its last answer, defaults before.
         var limits = try remembered { name throws(StoreError) in try store.serverLimits(name) } ?? SyncLimits()
         var pageSize = min(pageSize, max(1, limits.maxPushEntries))
@@ -236,7 +242,9 @@ public struct ServerSync: Sendable {
                     response = try await send(request, over: transport, report: &report)
                 } catch {
                     if isCode(error, .wrongServer) || isCode(error, .wrongAccount), let bound {
-                        throw Failure.wrongAccount(belongsTo: bound, server: nil)
+                        var reason: String?
+                        if case let .transport(.rejected(_, _, message), _) = error { reason = message }
+                        throw Failure.wrongAccount(belongsTo: bound, server: nil, reason: reason)
                     }
                     if isCode(error, .tooManyChanges), pageSize > 1 {
                         // The server takes smaller pages than this client sends: halve and go on.
@@ -270,7 +278,7 @@ public struct ServerSync: Sendable {
             // Whose list the server answered for: the replica's own, or (first sync) the one it now belongs to.
             if let account = response.account {
                 if let bound {
-                    guard bound.isSameList(as: account) else { throw Failure.wrongAccount(belongsTo: bound, server: account) }
+                    guard bound.isSameList(as: account) else { throw Failure.wrongAccount(belongsTo: bound, server: account, reason: nil) }
                 } else {
                     try store.bind(to: account)
                     bound = account

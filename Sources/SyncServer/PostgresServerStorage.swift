@@ -188,8 +188,12 @@ public final class PostgresServerStorage: ServerStorage {
     public func addUser(name: String, tokenHash: String) async throws(ServerError) -> ServerUser {
         let time = now()
         return try await perform {
+            // Names are unique whatever their case ('alice' and 'Alice' would be two people's lists).
             let rows = try await self.client.query(
-                "INSERT INTO rl_user (name, token_hash, created_at) VALUES (\(name), \(tokenHash), \(time)) ON CONFLICT (name) DO NOTHING RETURNING id",
+                """
+                INSERT INTO rl_user (name, token_hash, created_at) SELECT \(name), \(tokenHash), \(time)
+                WHERE NOT EXISTS (SELECT 1 FROM rl_user WHERE lower(name) = lower(\(name))) ON CONFLICT (name) DO NOTHING RETURNING id
+                """,
                 logger: self.logger)
             for try await id in rows.decode(Int64.self) { return ServerUser(id: id, name: name, createdAt: time) }
             throw ServerError.invalidAdminRequest("user '\(name)' already exists")

@@ -123,7 +123,8 @@ public final class SQLiteServerStorage: ServerStorage {
         let time = now()
         return try await offload { [users] in
             try users.write { db in
-                if try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE name = ?", arguments: [name]) == true {
+                // Names are unique whatever their case ('alice' and 'Alice' would be two people's lists).
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM user WHERE lower(name) = lower(?)", arguments: [name]) == true {
                     throw ServerError.invalidAdminRequest("user '\(name)' already exists")
                 }
                 try db.execute(

@@ -220,8 +220,8 @@ struct UserCommand: AsyncParsableCommand {
         @Argument(help: "The new user's name (1 to 100 characters, one line).") var name: String
 
         func run() async throws {
-            guard !name.isEmpty, name.count <= 100, !name.contains(where: \.isNewline) else {
-                throw Failure(description: "a user name is 1 to 100 characters on one line")
+            guard !name.allSatisfy(\.isWhitespace), name.count <= 100, !name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+                throw Failure(description: "a user name is 1 to 100 characters on one line, not only spaces")
             }
             try await UserCommand.issueToken(storage, notice: "created user '\(name)'; the token above is shown only once") { store, hash in
                 _ = try await store.addUser(name: name, tokenHash: hash)

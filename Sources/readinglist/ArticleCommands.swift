@@ -22,15 +22,9 @@ struct Add: ParsableCommand {
         }
         if json { printJSON(article.jsonValue(includeContent: false)) } else if outcome == .created {
             print("saved \(article.id.rawValue.prefix(8))  \(article.title ?? article.url)")
-        } else {
-            // Say what the save wrote: "keep this" always, and whatever it gave.
-            var given: [String] = []
-            if title != nil { given.append("title") }
-            if note != nil { given.append("note") }
-            if excerpt != nil { given.append("excerpt") }
-            if content != nil { given.append("content") }
-            // (As the list shows them: the store accepted them, so they are tags.)
-            given += Set(tags.compactMap { try? Tag.validated($0) }).sorted().map(Tag.displayed)
+        } else if case let .updated(written) = outcome {
+            // Say what the save wrote: "keep this" always, and what it gave that was new (tags as the list shows them).
+            let given = written.map { $0.hasPrefix(Fields.tagPrefix) ? Tag.displayed(String($0.dropFirst(Fields.tagPrefix.count))) : $0 }
             let wrote = given.isEmpty ? "kept it in the list (a save always says keep this)" : "kept it in the list and wrote " + given.joined(separator: ", ")
             print("already saved \(article.id.rawValue.prefix(8)): \(wrote)  \(article.title ?? article.url)")
         }

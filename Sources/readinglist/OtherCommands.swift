@@ -169,7 +169,13 @@ struct Sync: AsyncParsableCommand {
             throw CLIError(message: "no server to sync with: give --server URL --token TOKEN (or --peer FILE) once; they are remembered")
         }
         let address = try Self.address(url)
-        guard let token = token ?? environment["READINGLIST_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) ?? remembered.token else {
+        let rememberedAddress = remembered.url.flatMap { try? ServerAddress(validating: $0) }
+        let givenToken = token ?? environment["READINGLIST_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 })
+        // The remembered token is for the remembered server: never sent anywhere else.
+        if givenToken == nil, remembered.token != nil, let rememberedAddress, rememberedAddress != address {
+            throw CLIError(message: "the token this replica remembers is for \(rememberedAddress.url); give --token TOKEN for \(address.url)")
+        }
+        guard let token = givenToken ?? remembered.token else {
             throw CLIError(message: "no token for \(address.url): give --token TOKEN (from 'readinglist-server user add')")
         }
         // A replica that synced before replicas recorded their account cannot tell
@@ -186,7 +192,9 @@ struct Sync: AsyncParsableCommand {
         let made = existed ? [] : try database.makeFolder()
         let transport = HTTPSyncTransport(address: address, token: token, retriesConnections: !first)
         do {
-            try await sync(path: path, existed: existed, first: first, partner: partner, token: token, transport: transport, account: account)
+            // A server address or token this replica has not synced with: nothing is pushed before the server answers for its account.
+            let unconfirmed = rememberedAddress != address || remembered.token != token
+            try await sync(path: path, existed: existed, first: first, partner: partner, token: token, transport: transport, account: account, unconfirmed: unconfirmed)
         } catch {
             await transport.shutdown()
             // A replica this command created, with its folders, goes again: a failed command leaves nothing behind.
@@ -199,7 +207,7 @@ struct Sync: AsyncParsableCommand {
         await transport.shutdown()
     }
 
-    private func sync(path: String, existed: Bool, first: Bool, partner: String, token: String, transport: HTTPSyncTransport, account: SyncAccount?) async throws {
+    private func sync(path: String, existed: Bool, first: Bool, partner: String, token: String, transport: HTTPSyncTransport, account: SyncAccount?, unconfirmed: Bool) async throws {
         let interactive = isatty(STDERR_FILENO) != 0
         // A new or empty replica starts from the server's snapshot when it has one,
         // then syncs as usual; without one (or when it fails), page by page.
@@ -259,9 +267,9 @@ struct Sync: AsyncParsableCommand {
         do {
             // A first sync (without --attempts) gives up at once while the server has never answered; once it has, the usual retries.
             let firstContact = FirstContact(transport, final: first && attempts == nil && !fromSnapshot)
-            report = try await ServerSync(pageSize: pageSize, retryPolicy: RetryPolicy(maxAttempts: attempts ?? 6)).run(
-                store: store, transport: firstContact, partner: partner
-            ) { progress in
+            var serverSync = ServerSync(pageSize: pageSize, retryPolicy: RetryPolicy(maxAttempts: attempts ?? 6))
+            serverSync.confirmsAccountFirst = unconfirmed
+            report = try await serverSync.run(store: store, transport: firstContact, partner: partner) { progress in
                 guard progress.more || progress.roundTrips > 1 else { return }
                 let line = "syncing: \(progress.roundTrips) round trips, pushed \(progress.pushed), pulled \(progress.pulled)"
                 FileHandle.standardError.write(Data((interactive ? "\r" + line : line + "\n").utf8))
@@ -269,13 +277,17 @@ struct Sync: AsyncParsableCommand {
         } catch {
             if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
             switch error {
-            case let .wrongAccount(belongsTo, server):
-                let opened = server.map { "this token opens \($0) there" } ?? "it refused this replica as another account's list"
-                throw CLIError(message: "this replica belongs to \(belongsTo), but at \(partner) \(opened); nothing was sent. For that account's list use another --db; to move this replica's list into it: readinglist move --server \(partner) --token TOKEN")
+            case let .wrongAccount(belongsTo, server, reason):
+                let opened = server.map { "this token opens \($0) there" } ?? "the server refused it: \(reason ?? "another account's list")"
+                let sent = unconfirmed ? "nothing was sent" : "nothing was applied"
+                throw CLIError(message: "this replica belongs to \(belongsTo), but at \(partner) \(opened); \(sent). For that account's list use another --db; to move this replica's list into it: readinglist move --server \(partner) --token TOKEN")
             case let .entryTooLarge(entry):
+                // The server was reached and everything pulled: remember it, so that a plain `sync` works after the fix.
+                try store.setSetting("server.url", partner)
+                try store.setSetting("server.token", token)
                 let ref = entry.entity.articleID.map { String($0.rawValue.prefix(8)) } ?? entry.entity.id
                 let fix = entry.fields.first == Fields.content ? "readinglist edit \(ref) --content-file SMALLER (or --clear content)" : "readinglist edit \(ref) with a shorter value"
-                throw CLIError(message: "\(entry.description). Everything else was synced; fix it with: \(fix)")
+                throw CLIError(message: "\(entry.description). What was made here before it was pushed and everything was pulled; what was made here after it waits for it. Fix it with: \(fix), then sync")
             default:
                 throw CLIError(message: error.description)
             }

@@ -164,6 +164,8 @@ struct DatabaseOption: ParsableArguments {
     /// would write a new schema into it (a typo'd path to some other empty file).
     /// (A zero-byte file beside a write-ahead log that holds pages is a replica whose changes are not yet checkpointed.)
     static func refuseEmptyFile(_ path: String) throws {
+        // SQLite takes "" as a temporary database: a save would vanish at exit.
+        if path.trimmingCharacters(in: .whitespaces).isEmpty { throw CLIError(message: "the replica's path is empty: give --db FILE") }
         guard size(of: path) == 0, (size(of: path + "-wal") ?? 0) == 0 else { return }
         throw CLIError(message: "'\(path)' is empty, not a replica; remove it, or give another --db")
     }

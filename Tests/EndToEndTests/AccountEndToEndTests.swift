@@ -24,6 +24,9 @@ struct AccountEndToEndTests {
 
         try cli.on("carol.sqlite", "add", "https://example.com/carol-2", "--note", "also private")
         try cli.fails("carol.sqlite", "sync", "--token", alice, mentioning: "this replica belongs to 'carol'")
+        // User names are one per person, whatever their case, and never blank.
+        #expect(try ServerProcess.runServerCommand(["user", "add", "Alice", "--db", cli.path("server.sqlite")]).stderr.contains("already exists"))
+        #expect(try ServerProcess.runServerCommand(["user", "add", "   ", "--db", cli.path("server.sqlite")]).stderr.contains("not only spaces"))
         // The refusal was not remembered: a plain sync is carol's again, and still pushes nothing to alice.
         try cli.fails("carol.sqlite", "sync", "--token", alice, mentioning: "readinglist move")
         try cli.on("carol.sqlite", "sync")
@@ -56,9 +59,11 @@ struct AccountEndToEndTests {
         try cli.on("me.sqlite", "add", "https://example.com/a")
         try cli.on("me.sqlite", "sync", "--server", one.url, "--token", first)
         try cli.fails("me.sqlite", "sync", "--server", two.url, "--token", second, mentioning: "this replica belongs to 'me' on server")
+        // The remembered token is for the first server: it is never sent to another address.
+        try cli.fails("me.sqlite", "sync", "--server", two.url, mentioning: "the token this replica remembers is for \(one.url)")
         // The same server under another spelling of its address is the same partner.
         let localhost = one.url.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "/"
-        #expect(try cli.on("me.sqlite", "sync", "--server", localhost).contains("pushed 0, pulled 0"))
+        #expect(try cli.on("me.sqlite", "sync", "--server", localhost, "--token", first).contains("pushed 0, pulled 0"))
         let status = try #require(try cli.json("me.sqlite", "status") as? [String: Any])
         #expect((status["syncPartners"] as? [Any])?.count == 1)
     }

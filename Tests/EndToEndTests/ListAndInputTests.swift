@@ -71,7 +71,21 @@ struct ListAndInputTests {
         try cli.on("me.sqlite", "archive", "https://example.com/a")
         try cli.on("me.sqlite", "unfavorite", "https://example.com/a")
         try cli.on("me.sqlite", "tag", "https://example.com/a", "x")
-        #expect(try cli.on("me.sqlite", "log", "--json") == log)
+        try cli.on("me.sqlite", "edit", "https://example.com/a", "--clear", "word-count")  // never set
+        try cli.on("me.sqlite", "add", "https://example.com/b")
+        let logB = try cli.on("me.sqlite", "log", "--json")
+        try cli.on("me.sqlite", "progress", "https://example.com/b", "0")  // where it starts
+        #expect(try cli.on("me.sqlite", "log", "--json") == logB)
+        #expect(try cli.on("me.sqlite", "add", "https://example.com/a", "--title", "T").contains("kept it in the list (a save always says keep this)"))
+    }
+
+    @Test func controlCharactersAndAnEmptyPathAreRefused() throws {
+        let cli = try CLI()
+        try cli.fails("me.sqlite", "add", "https://example.com/a", "--title", "evil\u{1B}[2Jtitle", mentioning: "control character (U+001B)")
+        try cli.fails("me.sqlite", "add", "https://example.com/a", "--title", "two\nlines", mentioning: "a title is one line of text")
+        try cli.on("me.sqlite", "add", "https://example.com/a", "--note", "two\nlines\tare fine in a note")
+        let empty = try cli.run(["--db", "", "add", "https://example.com/z"])
+        #expect(empty.status != 0 && empty.stderr.contains("the replica's path is empty"))
     }
 
     @Test func credentialsInAURLAreNotKept() throws {

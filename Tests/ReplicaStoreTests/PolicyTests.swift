@@ -94,8 +94,8 @@ struct PolicyTests {
         let a = try makeReplica(1, clock: clock)
         try a.save(SaveRequest(url: pageA, title: "T", tags: ["x"], note: "n"))
         try a.setProgress(pageA, 0.5)
-        let (article, outcome) = try a.save(SaveRequest(url: pageA + "#again", tags: ["y"]))
-        #expect(outcome == .updated)
+        let (article, outcome) = try a.save(SaveRequest(url: pageA + "#again", tags: ["y", "x"]))
+        #expect(outcome == .updated(written: ["tag:y"]))  // x was there already
         #expect(article.tags == ["x", "y"] && article.note == "n" && article.title == "T" && article.progress.position == 0.5)
         #expect(article.url == pageA)
     }
@@ -238,7 +238,7 @@ struct SaveKeepsTests {
         try phone.delete(pageA)
         clock.advance(10)
         let (article, outcome) = try laptop.save(SaveRequest(url: pageA))  // no new field at all
-        #expect(outcome == .updated)
+        #expect(outcome == .updated(written: []))
         #expect(article.title == "T" && article.tags == ["x"])  // nothing reset
         try sync(phone, laptop)
         for replica in [phone, laptop] {

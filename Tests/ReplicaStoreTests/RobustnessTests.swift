@@ -40,7 +40,7 @@ struct RobustnessTests {
             SaveRequest(url: pageA, tags: ["later"]),
             SaveRequest(url: "https://example.com/b/", title: "Second"),
         ])
-        #expect(saved.map(\.outcome) == [.created, .updated, .updated])
+        #expect(saved.map(\.outcome) == [.created, .updated(written: ["tag:later"]), .updated(written: ["title"])])
         #expect(saved[0].id == saved[2].id)
         let b = try store.article("https://example.com/b")
         #expect(b.title == "Second" && b.tags == ["x"])

@@ -213,7 +213,7 @@ struct URLVariantTests {
         let first = try store.save(SaveRequest(url: "https://example.com/./a/%7euser", title: "T"))
         let second = try store.save(SaveRequest(url: "https://EXAMPLE.com./a/~user/", tags: ["x"]))
         #expect(first.article.id == second.article.id)
-        #expect(second.outcome == .updated)
+        #expect(second.outcome == .updated(written: ["tag:x"]))
         #expect(try store.articles().count == 1)
         #expect(try store.mergeURLVariants() == 0)
     }

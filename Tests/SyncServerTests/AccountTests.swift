@@ -56,7 +56,7 @@ struct AccountTests {
 
         // Twice: the second sync must not push what the first would have.
         for _ in 0..<2 {
-            guard case let .wrongAccount(belongsTo, _)? = await failure(carol, fixture, token: fixture.bob) else {
+            guard case let .wrongAccount(belongsTo, _, _)? = await failure(carol, fixture, token: fixture.bob) else {
                 Issue.record("another user's token must be refused")
                 return
             }
@@ -65,6 +65,30 @@ struct AccountTests {
         _ = try await sync(bobsPhone, fixture, token: fixture.bob)
         #expect(try urls(bobsPhone) == ["https://example.com/bobs"])
         #expect(try urls(carol) == ["https://example.com/carols", "https://example.com/carols-later"])
+    }
+
+    @Test func withAnUnconfirmedTokenNothingOfTheListIsSentBeforeTheServerAnswers() async throws {
+        let fixture = try await ServerFixture()
+        let carol = try makeReplica()
+        try carol.save(SaveRequest(url: "https://example.com/a"))
+        _ = try await sync(carol, fixture, token: fixture.alice)
+        try carol.save(SaveRequest(url: "https://example.com/private", note: "private"))
+        let pushed = Mutex(0)
+        let real = fixture.transport(token: fixture.bob)
+        let recording = ClosureTransport { request throws(SyncTransportError) in
+            pushed.withLock { $0 += request.push.count }
+            return try await real.send(request)
+        }
+        var sync = ServerSync(retryPolicy: .none)
+        sync.confirmsAccountFirst = true
+        do {
+            _ = try await sync.run(store: carol, transport: recording, partner: "server")
+            Issue.record("another user's token must be refused")
+        } catch {
+            guard case let .wrongAccount(_, _, reason) = error else { Issue.record("\(error)"); return }
+            #expect(reason?.contains("the token is bob's") == true)
+        }
+        #expect(pushed.withLock { $0 } == 0)
     }
 
     @Test func theServerRefusesARequestNamingAnotherListBeforeApplyingIt() async throws {
