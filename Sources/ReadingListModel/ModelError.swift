@@ -11,7 +11,8 @@ public enum ModelError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .invalidURL(url, reason): "invalid URL '\(url)': \(reason)"
+        // (Without the password a URL may carry: an error line ends up in terminals and logs.)
+        case let .invalidURL(url, reason): "invalid URL '\(NormalizedURL.removingCredentials(url))': \(reason)"
         case let .invalidProgress(value): "invalid progress \(value): it must be a fraction from 0 to 1"
         case let .invalidTag(tag): "invalid tag '\(tag)': a tag must be 1 to 100 characters, not only spaces"
         case let .invalidArticleID(id): "invalid article id '\(id)'"

@@ -45,11 +45,19 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .sync(error): error.description
         case let .database(message): "database error: \(message)"
         case let .tooLarge(entity, field, bytes, limit):
-            "\(entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"): the \(field) is \(FieldLimits.describe(bytes: bytes)); a \(field) holds at most \(FieldLimits.describe(bytes: limit))"
+            "\(entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"): the \(field) is \(Self.size(bytes, beside: limit)); a \(field) holds at most \(FieldLimits.describe(bytes: limit))"
         case let .controlCharacter(field, scalar):
             "the \(field) holds a control character (U+\(String(scalar, radix: 16, uppercase: true).leftPadded(to: 4))); \(field == Fields.title ? "a title is one line of text" : "only line breaks and tabs are allowed, in notes, excerpts, quotes and content")"
         case let .blank(field): "the \(field) is empty or only spaces: give some text (clearing a field is done explicitly)"
         }
+    }
+}
+
+extension StoreError {
+    /// `bytes` for people, exact when rounding would make it look like `limit`.
+    static func size(_ bytes: Int, beside limit: Int) -> String {
+        let text = FieldLimits.describe(bytes: bytes)
+        return text == FieldLimits.describe(bytes: limit) ? "\(bytes) bytes" : text
     }
 }
 

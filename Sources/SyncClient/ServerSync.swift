@@ -61,6 +61,10 @@ public struct ServerSync: Sendable {
     /// with before, so that a replica that belongs elsewhere sends none of its
     /// list (the server would refuse it anyway, but it would have been sent).
     public var confirmsAccountFirst = false
+    /// Told before each retry of a round trip: the attempt about to be made
+    /// (2 and up), the most there will be, and why the last one failed. A
+    /// server that is down otherwise means a silent wait of many seconds.
+    public var retrying: (@Sendable (_ attempt: Int, _ of: Int, _ error: SyncTransportError) -> Void)?
 
     public init(
         pageSize: Int = SyncLimits.defaultPullLimit, retryPolicy: RetryPolicy = RetryPolicy(),
@@ -414,6 +418,7 @@ public struct ServerSync: Sendable {
             } catch {
                 guard error.isRetryable, attempt < retryPolicy.maxAttempts else { throw .transport(error, attempts: attempt) }
                 report.retries += 1
+                retrying?(attempt + 1, retryPolicy.maxAttempts, error)
                 do { try await sleep(retryPolicy.delay(beforeRetry: attempt, fraction: jitter())) } catch { throw .transport(.unreachable("cancelled"), attempts: attempt) }
                 attempt += 1
             }

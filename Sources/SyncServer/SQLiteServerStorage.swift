@@ -25,10 +25,12 @@ public final class SQLiteServerStorage: ServerStorage {
         spacesFolder = path + ".spaces"
         snapshotsFolder = spacesFolder + "/snapshots"
         do {
-            try FileManager.default.createDirectory(atPath: spacesFolder, withIntermediateDirectories: true)
-            // Snapshots a stopped server was sending are of no use now.
-            try? FileManager.default.removeItem(atPath: snapshotsFolder)
-            try FileManager.default.createDirectory(atPath: snapshotsFolder, withIntermediateDirectories: true)
+            // A database in a folder that does not exist is a typo: refused, no folder made.
+            let folder = (path as NSString).deletingLastPathComponent
+            var isFolder: ObjCBool = false
+            if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) || !isFolder.boolValue {
+                throw ServerError.invalidAdminRequest("no folder '\(folder)' for the server database '\(path)'; create it first")
+            }
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             // Validated through a plain connection first, so that a file which is
@@ -47,6 +49,11 @@ public final class SQLiteServerStorage: ServerStorage {
                 }
             }
             try check.close()
+            // The lists' folder, once the database is known to be a server's (a refused file leaves nothing behind).
+            try FileManager.default.createDirectory(atPath: spacesFolder, withIntermediateDirectories: true)
+            // Snapshots a stopped server was sending are of no use now.
+            try? FileManager.default.removeItem(atPath: snapshotsFolder)
+            try FileManager.default.createDirectory(atPath: snapshotsFolder, withIntermediateDirectories: true)
             // A pool: the users' bookkeeping is read concurrently (token checks,
             // horizons) while one write goes on. It keeps SQLite's FULL synchronous
             // mode: the space files are durable, so the records of what was

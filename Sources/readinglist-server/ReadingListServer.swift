@@ -58,6 +58,8 @@ struct StorageOptions: ParsableArguments {
     /// Checks the flags together (a one-line error, not a usage message).
     func check() throws {
         if db != nil && postgres != nil { throw Failure(description: "use either --db or --postgres, not both") }
+        // SQLite would take "" as a temporary database: users added there would vanish.
+        if let db, db.trimmingCharacters(in: .whitespaces).isEmpty { throw Failure(description: "--db is empty: give the server database's file") }
     }
 
     /// Opens the storage. A SQLite database is created when missing, unless

@@ -269,6 +269,9 @@ struct Sync: AsyncParsableCommand {
             let firstContact = FirstContact(transport, final: first && attempts == nil && !fromSnapshot)
             var serverSync = ServerSync(pageSize: pageSize, retryPolicy: RetryPolicy(maxAttempts: attempts ?? 6))
             serverSync.confirmsAccountFirst = unconfirmed
+            serverSync.retrying = { attempt, most, error in
+                FileHandle.standardError.write(Data("\(error.description); retrying (attempt \(attempt) of \(most))\n".utf8))
+            }
             report = try await serverSync.run(store: store, transport: firstContact, partner: partner) { progress in
                 guard progress.more || progress.roundTrips > 1 else { return }
                 let line = "syncing: \(progress.roundTrips) round trips, pushed \(progress.pushed), pulled \(progress.pulled)"

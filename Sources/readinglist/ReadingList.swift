@@ -213,7 +213,12 @@ func printJSON(_ value: JSONValue) {
 
 func readContentFile(_ path: String?) throws -> String? {
     guard let path else { return nil }
-    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError(message: "cannot read content file '\(path)'") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        var isFolder: ObjCBool = false
+        let why = !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) ? "no such file"
+            : isFolder.boolValue ? "it is a folder" : "it cannot be read (permissions?)"
+        throw CLIError(message: "cannot read content file '\(path)': \(why)")
+    }
     guard let text = String(data: data, encoding: .utf8) else { throw CLIError(message: "content file '\(path)' is not UTF-8 text") }
     return text
 }

@@ -88,6 +88,19 @@ struct ListAndInputTests {
         #expect(empty.status != 0 && empty.stderr.contains("the replica's path is empty"))
     }
 
+    @Test func theServerRefusesMissingFoldersAndOtherFilesLeavingNothing() throws {
+        let cli = try CLI()
+        let missing = try ServerProcess.runServerCommand(["user", "add", "x", "--db", cli.path("nodir/s.sqlite")])
+        #expect(missing.status != 0 && missing.stderr.contains("no folder"))
+        #expect(!FileManager.default.fileExists(atPath: cli.path("nodir")))
+        try cli.on("replica.sqlite", "add", "https://example.com/a")
+        let notServer = try ServerProcess.runServerCommand(["user", "add", "x", "--db", cli.path("replica.sqlite")])
+        #expect(notServer.status != 0 && notServer.stderr.contains("is not a readinglist server database"))
+        #expect(!FileManager.default.fileExists(atPath: cli.path("replica.sqlite.spaces")))
+        let empty = try ServerProcess.runServerCommand(["user", "add", "x", "--db", ""])
+        #expect(empty.status != 0 && empty.stderr.contains("--db is empty"))
+    }
+
     @Test func credentialsInAURLAreNotKept() throws {
         let cli = try CLI()
         try cli.on("me.sqlite", "add", "https://alice:s3cret@example.com/a")
@@ -96,5 +109,8 @@ struct ListAndInputTests {
         #expect(!(try cli.on("me.sqlite", "log", "--json")).contains("s3cret"))
         try cli.fails("me.sqlite", "add", "mailto:someone@example.com", mentioning: "only http and https URLs can be saved, not 'mailto'")
         try cli.fails("me.sqlite", "add", "javascript:alert(1)", mentioning: "not 'javascript'")
+        // A refused URL's error does not print the password either.
+        let refused = try cli.run(["--db", cli.path("me.sqlite"), "add", "https://u:s3cret@exa mple.com/"])
+        #expect(refused.status != 0 && !refused.stderr.contains("s3cret"))
     }
 }

@@ -216,6 +216,7 @@ struct ServerEndToEndTests {
         let result = try cli.run(["--db", cli.path("me.sqlite"), "sync", "--server", "http://127.0.0.1:9", "--token", "rl_x", "--attempts", "2"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("cannot reach the server") && result.stderr.contains("after 2 attempts"))
+        #expect(result.stderr.contains("retrying (attempt 2 of 2)"), "a wait for a server that is down is not silent")
         #expect(try cli.on("me.sqlite", "log", "--json") == before)
         let status = try #require(try cli.json("me.sqlite", "status") as? [String: Any])
         #expect((status["syncPartners"] as? [Any])?.isEmpty == true, "a failed first sync remembers nothing")
