@@ -56,7 +56,8 @@ struct PostgresEndToEndTests {
         for round in 0..<3 {
             let failures = Failures()
             DispatchQueue.concurrentPerform(iterations: devices.count) { index in
-                let result = try? cli.run(["--db", cli.path(devices[index]), "sync", "--server", urls[(index + round) % 2], "--page-size", "3"])
+                // (A remembered token goes only to the address it was given for: each address gets it explicitly.)
+                let result = try? cli.run(["--db", cli.path(devices[index]), "sync", "--server", urls[(index + round) % 2], "--token", token, "--page-size", "3"])
                 if result?.status != 0 { failures.add("\(devices[index]): \(result?.stderr ?? "did not run")") }
             }
             #expect(failures.all.isEmpty, "\(failures.all)")
