@@ -29,12 +29,18 @@ public struct Simulation: Sendable {
     public var replicas: Int
     public var operations: Int
     public var faults: Set<SimulationFault>
+    /// Whether every quiescent point and the end are checked against the
+    /// ``Oracle`` (an independent model of the merge contract).
+    public var oracle: Bool
 
-    public init(seed: UInt64, replicas: Int = 3, operations: Int = 100, faults: Set<SimulationFault> = Set(SimulationFault.allCases)) {
+    public init(
+        seed: UInt64, replicas: Int = 3, operations: Int = 100, faults: Set<SimulationFault> = Set(SimulationFault.allCases), oracle: Bool = true
+    ) {
         self.seed = seed
         self.replicas = replicas
         self.operations = operations
         self.faults = faults
+        self.oracle = oracle
     }
 
     /// One scheduled event. A trace of events is generated from the seed, then
@@ -88,7 +94,7 @@ public struct Simulation: Sendable {
             if !dropBefore.isEmpty { parts.append("lose requests \(dropBefore.sorted())") }
             if !dropAfter.isEmpty { parts.append("lose responses \(dropAfter.sorted())") }
             if !duplicate.isEmpty { parts.append("duplicate \(duplicate.sorted())") }
-            if replayStale { parts.append("replay a stale request") }
+            if replayStale { parts.append("deliver an earlier request again late (reorder)") }
             if let crash { parts.append("crash in round trip \(crash.0) at entry \(crash.1)") }
             return parts.joined(separator: ", ")
         }
@@ -230,6 +236,8 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public var collected = 0
     /// Replicas that joined from a snapshot of the server part-way through.
     public var joinedFromSnapshot = 0
+    /// Quiescent points (every replica with the same knowledge) checked against the oracle, the end included.
+    public var oracleChecks = 0
     /// Invariant violations after the final sync (empty: the run passed).
     public var violations: [String] = []
 
@@ -239,7 +247,7 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         "seed \(seed): \(passed ? "ok" : "FAILED"): \(operations) operations (\(skippedOperations) found nothing to act on), \(syncs) syncs (\(failedSyncs) cut short by faults), "
-            + "faults: \(lostRequests) lost requests, \(lostResponses) lost responses, \(duplicates) duplicates, \(staleReplays) stale replays, "
+            + "faults: \(lostRequests) lost requests, \(lostResponses) lost responses, \(duplicates) duplicates, \(staleReplays) reordered (stale) requests, "
             + "\(crashes) crashes, \(partitions) partitions, \(skewedReplicas) skewed clocks; \(conflictsSeen) conflicts seen, \(collected) tombstones collected, "
             + "\(joinedFromSnapshot) replica(s) joined from a snapshot"
     }
@@ -312,15 +320,22 @@ public enum Simulator {
             try world.openNew(name, faults: faults, id: ReplicaID.random(using: &generator))
         }
         var written: [Dot: Change] = [:]
-        var lastCounter = Array(repeating: UInt64(0), count: names.count)
+        var lastCounter: [ReplicaID: UInt64] = [:]
         var stale: [Int: SyncRequest] = [:]
 
-        func record(_ index: Int) throws {
-            let store = world.store(names[index])
-            for change in try store.liveChanges() where change.dot.replica == store.replicaID && change.dot.counter > lastCounter[index] {
+        // Every local write, read right after the operation (or sync: merging URL variants
+        // writes) that made it. A write replaced within the same operation is not seen, and
+        // need not be: its replacer's context (the writer's whole VV) covers all it covered.
+        func record(_ name: String) throws {
+            let store = world.store(name)
+            let me = store.replicaID
+            let last = lastCounter[me] ?? 0
+            let now = try store.knowledge()[me]
+            guard now > last else { return }
+            for change in try store.liveChanges() where change.dot.replica == me && change.dot.counter > last {
                 written[change.dot] = change
             }
-            lastCounter[index] = try store.knowledge()[store.replicaID]
+            lastCounter[me] = now
         }
 
         // Half-way through, a new device joins from the server's snapshot of the list as it
@@ -337,7 +352,7 @@ public enum Simulator {
             case let .operation(replica, operation):
                 report.operations += 1
                 if try !operation.apply(to: world.store(names[replica])) { report.skippedOperations += 1 }
-                try record(replica)
+                try record(names[replica])
             case let .sync(replica, plan):
                 report.syncs += 1
                 let name = names[replica]
@@ -391,6 +406,13 @@ public enum Simulator {
                 report.staleReplays += counts.replays
                 if let request = captured.withLock({ $0 }) { stale[replica] = request }
                 report.conflictsSeen += try world.store(name).status().articlesWithConflicts
+                try record(name)
+                // A quiescent point (checked until the first disagreement, which names where it was seen).
+                if simulation.oracle, report.violations.isEmpty, try OracleCheck.quiescent(world: world, replicas: everyone) {
+                    report.oracleChecks += 1
+                    report.violations += try OracleCheck.check(world: world, replicas: everyone, written: written.values)
+                        .map { "after event \(position + 1) of \(trace.count), \($0)" }
+                }
             case let .partition(replica):
                 world.partitioned.insert(names[replica])
                 report.partitions += 1
@@ -403,7 +425,14 @@ public enum Simulator {
         // Heal everything and sync until quiescent, then check the invariants.
         world.partitioned.removeAll()
         for _ in 0..<3 {
-            for name in everyone { try await world.syncWithServer(name) }
+            for name in everyone {
+                try await world.syncWithServer(name)
+                try record(name)
+            }
+        }
+        if simulation.oracle {
+            report.oracleChecks += 1
+            report.violations += try OracleCheck.check(world: world, replicas: everyone, written: written.values)
         }
         report.violations += try await InvariantChecker.check(world: world, replicas: everyone, written: written)
     }
@@ -487,6 +516,30 @@ public enum InvariantChecker {
         // 5. The stores' own invariants (gap-free dots, no live sibling replacing another, fresh materialisation).
         for name in replicas {
             for problem in try world.store(name).checkInvariants() { violations.append("\(name): \(problem)") }
+        }
+        return violations
+    }
+}
+
+/// Compares every replica's display with the ``Oracle`` at a quiescent point.
+public enum OracleCheck {
+    /// Every replica has the same knowledge: each has applied every write made so far.
+    public static func quiescent(world: World, replicas: [String]) throws -> Bool {
+        let first = try world.store(replicas[0]).knowledge()
+        return try replicas.dropFirst().allSatisfy { try world.store($0).knowledge() == first }
+    }
+
+    /// The violations (named article, field, expected and seen value) of every replica.
+    public static func check(world: World, replicas: [String], written: some Sequence<Change>) throws -> [String] {
+        let oracle = Oracle(writes: written)
+        var violations: [String] = []
+        var cache: [Set<Dot>: [String: Oracle.Display]] = [:]
+        for name in replicas {
+            let store = world.store(name)
+            let forgotten = oracle.forgotten(held: Set(try store.liveChanges().map(\.dot)))
+            let expected = cache[forgotten] ?? oracle.expected(forgetting: forgotten)
+            cache[forgotten] = expected
+            violations += Oracle.compare(replica: name, shows: try store.articles(includeContent: true), expected: expected).map(\.description)
         }
         return violations
     }
