@@ -107,6 +107,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
+            // results/: the last full run's measurements (Docs/Performance.md).
+            exclude: ["results"],
             swiftSettings: strict),
         .testTarget(name: "SyncCoreTests", dependencies: ["SyncCore", "ReadingListModel"], swiftSettings: strict),
         .testTarget(
