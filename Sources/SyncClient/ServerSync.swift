@@ -8,6 +8,10 @@ import SyncProtocol
 /// the replica lacks, until neither side has more. Pages are applied
 /// atomically; a retried round trip is harmless (the server skips what it
 /// has), and an interrupted sync resumes where it stopped.
+///
+/// The decisions (retries, page sizes, rejoin, gap recovery, pipelining,
+/// the account, the limits) are made by `ServerSyncMachine` (in `SyncProtocol`); this is its
+/// driver, which performs them on the store and the transport.
 public struct ServerSync: Sendable {
     /// Progress after each round trip.
     public struct Progress: Sendable, Hashable {
@@ -174,6 +178,11 @@ public struct ServerSync: Sendable {
         }
     }
 
+    /// The driver of a ``ServerSyncMachine``: it reads what the replica
+    /// remembers, then performs each action the machine returns on the store
+    /// and the transport and reports back, until the machine finishes or fails.
+    /// The early request of a pipelined pull runs as a task of its own while
+    /// the page is applied.
     private func runUnmapped(
         store: ReplicaStore, transport: some SyncTransport, partner: String, progress: @Sendable (Progress) -> Void
     ) async throws -> Report {
@@ -187,190 +196,131 @@ public struct ServerSync: Sendable {
             if let value = try read(records) { return value }
             return records == partner ? nil : try read(partner)
         }
-        var serverKnowledge = moving ? nil : try remembered { name throws(StoreError) in try store.partnerKnowledge(name) }
-        var report = Report(pushed: 0, pulled: 0, roundTrips: 0, retries: 0, conflicts: 0)
-        var forgotOnce = false
-        var pending: [Change]?
-        var replayed = false
-        // The list this replica belongs to. Until the server has said whose list
-        // the token opens, nothing is pushed (a replica's first sync, or one
-        // synced before replicas were bound).
-        var bound = accountBefore
-        var accountChecked = bound != nil && !confirmsAccountFirst
-        // What the server takes: remembered from its last answer, defaults before.
-        var limits = try remembered { name throws(StoreError) in try store.serverLimits(name) } ?? SyncLimits()
-        var pageSize = min(pageSize, max(1, limits.maxPushEntries))
-        // A change too large to push: the rest is pulled, then the sync reports it.
-        var blocked: EntryTooLarge?
-        // The next pull, asked for before this page is applied.
-        var prefetched: (request: SyncRequest, task: Task<(Result<SyncResponse, Failure>, retries: Int), Never>)?
-        // Decided at the first page that says more follows: defer materialising
-        // when the replica holds fewer articles than there are changes to come
-        // (a first sync, or one resumed after a failure), or less than a page.
-        var deferring: Bool?
-        defer { prefetched?.task.cancel() }
+        var machine = ServerSyncMachine(
+            ServerSyncMachine.Configuration(
+                replica: store.replicaID, pageSize: pageSize, retryPolicy: retryPolicy, pipelined: pipelined,
+                defersMaterialization: defersMaterialization, confirmsAccountFirst: confirmsAccountFirst))
+        let serverKnowledge = moving ? nil : try remembered { name throws(StoreError) in try store.partnerKnowledge(name) }
+        let limits = try remembered { name throws(StoreError) in try store.serverLimits(name) }
+        var action = machine.start(ServerSyncMachine.Remembered(account: accountBefore, serverKnowledge: serverKnowledge, limits: limits))
+        var collected = 0
+        var dropped: [Change] = []
+        // The error of the last failed round trip (the machine asks to wait or gives up only after one).
+        var lastError = SyncTransportError.unreachable("no round trip was made")
+        // The next pull, asked for while this page is applied.
+        var prefetching: Task<(response: SyncResponse?, retries: Int), Never>?
+        defer { prefetching?.cancel() }
         while true {
-            let local: VersionVector
-            let push: [LogEntry]
-            // Whether entries wait to be pushed beyond this request's.
-            var morePush = false
-            // Whether this request pushed what it could (it knew the server's knowledge and whose list it is).
-            var couldPush = true
-            let request: SyncRequest
-            let response: SyncResponse
-            if let next = prefetched {
-                prefetched = nil
-                // (The early request is a task of its own: cancelling this sync cancels it too.)
-                let (outcome, retries) = await withTaskCancellationHandler { await next.task.value } onCancel: { next.task.cancel() }
-                report.retries += retries
-                guard case let .success(answer) = outcome else {
-                    continue  // asked again the usual way, which reports a failure as usual
-                }
-                (local, push, request, response) = (next.request.knowledge, [], next.request, answer)
-            } else {
-                local = try store.knowledge()
-                var asked = SyncRequest(replica: store.replicaID, knowledge: local, heads: try store.heads(), push: [], pullLimit: pageSize)
-                asked.collectedThrough = try remembered { name throws(StoreError) in try store.setting(Self.cursorKey(name)) }.flatMap { Int64($0) }
-                asked.account = bound
-                // Without a remembered server knowledge, the first round trip only learns it (and pulls);
-                // nor is anything pushed before the server has said whose list this is.
-                couldPush = serverKnowledge != nil && accountChecked
-                if let serverKnowledge, accountChecked, blocked == nil {
-                    let candidates = try store.outgoing(for: serverKnowledge, limit: pageSize)
-                    (asked.push, blocked) = Self.fit(candidates, budget: limits.maxBodyBytes - WireJSON.envelopeByteCount(of: asked) - 256)
-                    morePush = blocked == nil && (candidates.count > asked.push.count || candidates.count == pageSize)
-                }
-                push = asked.push
-                request = asked
+            switch action {
+            case let .prepare(pushingFor, limit):
+                let knowledge = try store.knowledge()
+                let heads = try store.heads()
+                let cursor = try remembered { name throws(StoreError) in try store.setting(Self.cursorKey(name)) }.flatMap { Int64($0) }
+                var candidates: [LogEntry] = []
+                if let known = pushingFor { candidates = try store.outgoing(for: known, limit: limit) }
+                action = machine.prepared(
+                    ServerSyncMachine.Materials(knowledge: knowledge, heads: heads, collectedThrough: cursor, candidates: candidates))
+            case let .send(request):
                 do {
-                    response = try await send(request, over: transport, report: &report)
+                    let response = try await transport.send(request)
+                    action = machine.received(response)
                 } catch {
-                    if isCode(error, .wrongServer) || isCode(error, .wrongAccount), let bound {
-                        var reason: String?
-                        if case let .transport(.rejected(_, _, message), _) = error { reason = message }
-                        throw Failure.wrongAccount(belongsTo: bound, server: nil, reason: reason)
-                    }
-                    if isCode(error, .tooManyChanges), pageSize > 1 {
-                        // The server takes smaller pages than this client sends: halve and go on.
-                        pageSize = max(1, pageSize / 2)
-                        continue
-                    }
-                    if isCode(error, .bodyTooLarge), !push.isEmpty {
-                        // The server takes less than it was thought to: halve the page; a single entry is too large.
-                        if push.count > 1 {
-                            pageSize = max(1, push.count / 2)
-                        } else {
-                            blocked = EntryTooLarge(push[0], bytes: WireJSON.byteCount(of: push[0]), limit: limits.maxBodyBytes)
-                        }
-                        continue
-                    }
-                    if isCode(error, .rejoinRequired), pending == nil {
-                        // Away longer than the server keeps deleted articles: start afresh, keep what still applies.
-                        pending = try store.rejoin(acknowledged: serverKnowledge ?? VersionVector())
-                        report.rejoined = true
-                        serverKnowledge = nil
-                        continue
-                    }
-                    // The server has less than remembered (restored from a backup): learn its knowledge again.
-                    guard isCode(error, .gap), serverKnowledge != nil, !forgotOnce else { throw error }
-                    forgotOnce = true
-                    serverKnowledge = nil
-                    continue
+                    lastError = error
+                    action = machine.failed(ServerSyncMachine.SendFailure(error))
                 }
-            }
-            report.roundTrips += 1
-            // Whose list the server answered for: the replica's own, or (first sync) the one it now belongs to.
-            if let account = response.account {
-                if let bound {
-                    guard bound.isSameList(as: account) else { throw Failure.wrongAccount(belongsTo: bound, server: account, reason: nil) }
+            case let .backoff(backoff):
+                if await wait(backoff, after: lastError) {
+                    action = machine.backedOff()
                 } else {
-                    try store.bind(to: account)
-                    bound = account
-                    records = Self.recordName(account)
+                    lastError = .unreachable("cancelled")
+                    action = machine.backoffInterrupted()
                 }
-            }
-            accountChecked = true
-            if let announced = response.limits, announced != limits, announced.maxBodyBytes > 0, announced.maxPushEntries > 0 {
-                limits = announced
-                pageSize = min(self.pageSize, limits.maxPushEntries)
+            case let .bind(account):
+                try store.bind(to: account)
+                records = Self.recordName(account)
+                action = machine.accountBound()
+            case let .rememberLimits(limits):
                 try store.setServerLimits(limits, records)
-            }
-            // A server (or another replica through it) holding different changes under our dots: refuse before applying.
-            if response.knowledge[store.replicaID] > local[store.replicaID] {
-                throw SyncError.replicaBehindItself(
-                    replica: store.replicaID, itsOwnCounter: local[store.replicaID], seenElsewhere: response.knowledge[store.replicaID])
-            }
-            try ForkCheck.check(remoteHeads: response.heads, localDigest: store.digest(at:))
-            if pipelined, serverKnowledge != nil, accountChecked, !morePush, response.more, !response.pull.isEmpty, pending == nil {
-                // Everything is pushed and more waits: ask for the page after this one
-                // (`pullFrom`) while this one is applied. The request says what the
-                // replica has now, so nothing unapplied is acknowledged.
-                var next = request
-                next.push = []
-                next.knowledge = try store.knowledge()
-                var after = next.pullFrom ?? request.knowledge
-                for entry in response.pull { after[entry.replica] = max(after[entry.replica], entry.lastCounter) }
-                next.pullFrom = after
-                let ask = next
-                prefetched = (ask, Task { [self] in
-                    var tally = Report(pushed: 0, pulled: 0, roundTrips: 0, retries: 0, conflicts: 0)
-                    do throws(Failure) {
-                        return (.success(try await send(ask, over: transport, report: &tally)), tally.retries)
-                    } catch {
-                        return (.failure(error), tally.retries)
-                    }
-                })
-            }
-            if !response.pull.isEmpty {
-                if deferring == nil, response.more {
-                    deferring = try defersMaterialization && store.holdsFewerArticles(than: max(pageSize, Self.changesAhead(response.knowledge, of: local)))
+                action = machine.limitsRemembered()
+            case let .verifyHeads(heads):
+                try ForkCheck.check(remoteHeads: heads, localDigest: store.digest(at:))
+                action = machine.headsVerified()
+            case var .prefetch(ask):
+                ask.knowledge = try store.knowledge()
+                let request = ask
+                prefetching = Task { [self] in await sendRetrying(request, over: transport) }
+                action = machine.prefetchStarted(request)
+            case let .apply(entries, deferral, reportKnowledge):
+                let deferring: Bool
+                switch deferral {
+                case let .decided(decided): deferring = decided
+                case let .ifHoldingFewerArticles(than: count): deferring = try store.holdsFewerArticles(than: count)
                 }
-                report.pulled += try (deferring == true
-                    ? store.applyDeferringMaterialization(response.pull) : store.apply(response.pull)).appliedChanges
-            }
-            if let next = prefetched, try store.knowledge() != next.request.pullFrom {
-                // Something else wrote meanwhile: ask again with what the replica really has.
-                next.task.cancel()
-                prefetched = nil
-            }
-            report.pushed += response.stored
-            let knewServer = couldPush
-            serverKnowledge = response.knowledge
-            progress(Progress(roundTrips: report.roundTrips, pushed: report.pushed, pulled: report.pulled, more: response.more || morePush))
-            if knewServer && !morePush && !response.more {
-                if let waiting = pending, !replayed {
-                    // Rejoined and caught up: write the pending edits again, then push them.
-                    replayed = true
-                    report.dropped = try store.replay(waiting)
-                    if !waiting.isEmpty { continue }
+                let changes = try (deferring ? store.applyDeferringMaterialization(entries) : store.apply(entries)).appliedChanges
+                action = machine.applied(changes: changes, deferring: deferring, knowledge: reportKnowledge ? try store.knowledge() : nil)
+            case .cancelPrefetch:
+                prefetching?.cancel()
+                prefetching = nil
+                action = machine.prefetchCancelled()
+            case let .progress(tally, more):
+                progress(Progress(roundTrips: tally.roundTrips, pushed: tally.pushed, pulled: tally.pulled, more: more))
+                action = machine.progressReported()
+            case .awaitPrefetch:
+                guard let task = prefetching else { preconditionFailure("the machine awaits a request that was not started") }
+                prefetching = nil
+                // (The early request is a task of its own: cancelling this sync cancels it too.)
+                let outcome = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+                if let response = outcome.response {
+                    action = machine.prefetchArrived(response, retries: outcome.retries)
+                } else {
+                    action = machine.prefetchFailed(retries: outcome.retries)
                 }
-                // Everything is pushed and pulled: forget exactly what the server forgot.
-                for collection in response.collected ?? [] {
+            case let .rejoin(acknowledged):
+                let pending = try store.rejoin(acknowledged: acknowledged)
+                action = machine.rejoined(as: store.replicaID, pending: pending)
+            case let .replay(pending):
+                dropped = try store.replay(pending)
+                action = machine.replayed()
+            case let .forget(collections):
+                for collection in collections {
                     guard let article = try? ArticleID(validating: collection.article) else { continue }
-                    if try store.forget(article: article, within: collection.horizon) > 0 { report.collected += 1 }
+                    if try store.forget(article: article, within: collection.horizon) > 0 { collected += 1 }
                     try store.setSetting(Self.cursorKey(records), String(collection.seq))
                 }
-                break
-            }
-        }
-        if let serverKnowledge {
-            try store.recordSync(partner: records, replica: nil, knowledge: serverKnowledge)
-            if records != partner {
-                // Kept under the account from now on: what was kept under the address goes.
-                if try store.setting(Self.cursorKey(records)) == nil, let cursor = try store.setting(Self.cursorKey(partner)) {
-                    try store.setSetting(Self.cursorKey(records), cursor)
+                action = machine.forgot()
+            case let .finish(finish):
+                try store.recordSync(partner: records, replica: nil, knowledge: finish.serverKnowledge)
+                if records != partner {
+                    // Kept under the account from now on: what was kept under the address goes.
+                    if try store.setting(Self.cursorKey(records)) == nil, let cursor = try store.setting(Self.cursorKey(partner)) {
+                        try store.setSetting(Self.cursorKey(records), cursor)
+                    }
+                    if try store.serverLimits(records) == nil { try store.setServerLimits(finish.limits, records) }
+                    try store.forgetPartner(partner)
+                    try store.setSetting(Self.cursorKey(partner), nil)
+                    try store.setSetting(Self.limitsKey(partner), nil)
                 }
-                if try store.serverLimits(records) == nil { try store.setServerLimits(limits, records) }
-                try store.forgetPartner(partner)
-                try store.setSetting(Self.cursorKey(partner), nil)
-                try store.setSetting(Self.limitsKey(partner), nil)
+                var report = Report(
+                    pushed: finish.tally.pushed, pulled: finish.tally.pulled, roundTrips: finish.tally.roundTrips,
+                    retries: finish.tally.retries, conflicts: 0)
+                report.collected = collected
+                report.rejoined = finish.tally.rejoined
+                report.dropped = dropped
+                // (Also when this sync did not defer: a pass an earlier sync could not finish.)
+                report.materializedAtEnd = try store.materializePending()
+                report.conflicts = try store.conflictCount()
+                if let tooLarge = finish.tooLarge {
+                    throw Failure.entryTooLarge(EntryTooLarge(tooLarge.entry, bytes: tooLarge.bytes, limit: tooLarge.limit))
+                }
+                return report
+            case let .fail(stop):
+                switch stop {
+                case let .transport(attempts): throw Failure.transport(lastError, attempts: attempts)
+                case let .wrongAccount(belongsTo, server, reason): throw Failure.wrongAccount(belongsTo: belongsTo, server: server, reason: reason)
+                case let .sync(error): throw error
+                }
             }
         }
-        // (Also when this sync did not defer: a pass an earlier sync could not finish.)
-        report.materializedAtEnd = try store.materializePending()
-        report.conflicts = try store.conflictCount()
-        if let blocked { throw Failure.entryTooLarge(blocked) }
-        return report
     }
 
     /// The name a replica keeps a server's records under once it belongs to an account there.
@@ -379,49 +329,45 @@ public struct ServerSync: Sendable {
     static func cursorKey(_ partner: String) -> String { "collected-through:" + partner }
     static func limitsKey(_ partner: String) -> String { "limits:" + partner }
 
-    /// The longest prefix of `candidates` whose wire size fits `budget`
-    /// bytes; when not even the first fits, none, and that entry as too large.
-    static func fit(_ candidates: [LogEntry], budget: Int) -> (page: [LogEntry], tooLarge: EntryTooLarge?) {
-        var used = 0
-        var count = 0
-        for entry in candidates {
-            let size = WireJSON.byteCount(of: entry) + 1
-            if used + size > budget {
-                if count == 0 { return ([], EntryTooLarge(entry, bytes: size - 1, limit: max(0, budget))) }
-                break
-            }
-            used += size
-            count += 1
-        }
-        return (Array(candidates.prefix(count)), nil)
-    }
-
-    /// How many changes `remote` holds beyond `local` (live or replaced: an
-    /// upper bound on what is still to be pulled).
-    static func changesAhead(_ remote: VersionVector, of local: VersionVector) -> Int {
-        remote.counters.reduce(0) { sum, entry in
-            let (total, overflow) = sum.addingReportingOverflow(Int(clamping: entry.value - min(entry.value, local[entry.key])))
-            return overflow ? Int.max : total
-        }
-    }
-
-    private func isCode(_ error: Failure, _ expected: SyncErrorCode) -> Bool {
-        guard case let .transport(transportError, _) = error, case let .rejected(_, code, _) = transportError else { return false }
-        return code == expected
-    }
-
-    private func send(_ request: SyncRequest, over transport: some SyncTransport, report: inout Report) async throws(Failure) -> SyncResponse {
+    /// Sends the early request of a pipelined pull, retrying as the machine
+    /// decides for any round trip; nil when it failed (it is then asked again
+    /// the usual way, which reports a failure as usual).
+    private func sendRetrying(_ request: SyncRequest, over transport: some SyncTransport) async -> (response: SyncResponse?, retries: Int) {
         var attempt = 1
+        var retries = 0
         while true {
             do {
-                return try await transport.send(request)
+                return (try await transport.send(request), retries)
             } catch {
-                guard error.isRetryable, attempt < retryPolicy.maxAttempts else { throw .transport(error, attempts: attempt) }
-                report.retries += 1
-                retrying?(attempt + 1, retryPolicy.maxAttempts, error)
-                do { try await sleep(retryPolicy.delay(beforeRetry: attempt, fraction: jitter())) } catch { throw .transport(.unreachable("cancelled"), attempts: attempt) }
+                guard let backoff = ServerSyncMachine.retry(after: ServerSyncMachine.SendFailure(error), attempt: attempt, policy: retryPolicy)
+                else { return (nil, retries) }
+                retries += 1
+                guard await wait(backoff, after: error) else { return (nil, retries) }
                 attempt += 1
             }
+        }
+    }
+
+    /// Tells ``retrying`` and waits the backoff's delay (the jitter drawn now);
+    /// false when the wait was interrupted.
+    private func wait(_ backoff: ServerSyncMachine.Backoff, after error: SyncTransportError) async -> Bool {
+        retrying?(backoff.attempt, backoff.of, error)
+        do {
+            try await sleep(backoff.delay(jitter: jitter()))
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+extension ServerSyncMachine.SendFailure {
+    /// The machine's view of a failed round trip: the server's code and words, and whether it is retried.
+    init(_ error: SyncTransportError) {
+        if case let .rejected(_, code, message) = error {
+            self.init(code: code, message: message, retryable: error.isRetryable)
+        } else {
+            self.init(retryable: error.isRetryable)
         }
     }
 }

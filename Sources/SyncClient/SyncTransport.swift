@@ -54,25 +54,6 @@ public struct ClosureTransport: SyncTransport {
     }
 }
 
-/// Exponential backoff with full jitter: attempt `n` waits a random time in
-/// `0 ... min(maxDelay, baseDelay * 2^n)`. Pure: the random fraction is passed in.
-public struct RetryPolicy: Sendable, Hashable {
-    public var maxAttempts: Int
-    public var baseDelay: Duration
-    public var maxDelay: Duration
-
-    public init(maxAttempts: Int = 6, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(10)) {
-        self.maxAttempts = maxAttempts
-        self.baseDelay = baseDelay
-        self.maxDelay = maxDelay
-    }
-
-    /// The wait before retry number `attempt` (1-based), given `fraction` in 0...1.
-    public func delay(beforeRetry attempt: Int, fraction: Double) -> Duration {
-        let ceiling = min(maxDelay, baseDelay * (1 << min(attempt - 1, 20)))
-        return ceiling * max(0, min(1, fraction))
-    }
-
-    /// No retries (tests of failure paths).
-    public static let none = RetryPolicy(maxAttempts: 1)
-}
+/// The backoff a ``ServerSync`` retries round trips with (declared in
+/// `SyncProtocol`, where `ServerSyncMachine` makes the retry decisions).
+public typealias RetryPolicy = SyncProtocol.RetryPolicy

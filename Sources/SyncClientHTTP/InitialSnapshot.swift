@@ -2,6 +2,7 @@ import Foundation
 import ReplicaStore
 import SyncClient
 import SyncCore
+import SyncProtocol
 
 /// An initial sync in one download: a replica that holds nothing starts from
 /// the server's snapshot of the list (``HTTPSyncTransport/downloadSnapshot(to:compressed:progress:)``),

@@ -63,9 +63,7 @@ public struct SyncSession: Sendable {
                 throw .replicaBehindItself(replica: remoteReplica, itsOwnCounter: knowledge[remoteReplica], seenElsewhere: localKnowledge[remoteReplica])
             }
         }
-        if knowledge[local] > localKnowledge[local] {
-            throw .replicaBehindItself(replica: local, itsOwnCounter: localKnowledge[local], seenElsewhere: knowledge[local])
-        }
+        try Self.checkNotBehindItself(local, knowledge: localKnowledge, remoteKnowledge: knowledge)
         self.remoteReplica = remoteReplica
         remoteKnowledge = knowledge
         return nextPush()
@@ -92,6 +90,18 @@ public struct SyncSession: Sendable {
         summary.pulledChanges += changes
         summary.pulledPages += 1
         return .pull(localKnowledge: localKnowledge, limit: pageSize)
+    }
+
+    /// Refuses a remote that holds more of `replica`'s own changes than
+    /// `replica` has: different changes under its dots (a copy of it wrote
+    /// them, or it was restored from an older copy). Checked before anything
+    /// is applied, by this session and by a server sync (`ServerSyncMachine`).
+    public static func checkNotBehindItself(
+        _ replica: ReplicaID, knowledge: VersionVector, remoteKnowledge: VersionVector
+    ) throws(SyncError) {
+        if remoteKnowledge[replica] > knowledge[replica] {
+            throw .replicaBehindItself(replica: replica, itsOwnCounter: knowledge[replica], seenElsewhere: remoteKnowledge[replica])
+        }
     }
 
     private mutating func nextPush() -> Action {
