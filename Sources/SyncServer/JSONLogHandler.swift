@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ReadingListModel
 
 /// Structured logs: one JSON object per line, on stderr unless given another
 /// ``LogWriter``: `ts` (ISO 8601, UTC, milliseconds), `level`, `label` (the
@@ -136,61 +137,11 @@ struct JSONLine {
         if number.isFinite { bytes.append(contentsOf: text.utf8) } else { string(text) }
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for milliseconds since 1970, by hand:
-    /// no formatter per line, none shared between threads.
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for milliseconds since 1970: the project's
+    /// one way of writing a time (``Timestamp/iso8601(_:)``).
     mutating func timestamp(millis: Int64) {
-        let seconds = millis.floorDivided(by: 1000)
-        let days = seconds.floorDivided(by: 86_400)
-        let secondOfDay = seconds - days * 86_400
-        // Days to a civil date (H. Hinnant's days_from_civil, inverted).
-        let shifted = days + 719_468
-        let era = shifted.floorDivided(by: 146_097)
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        digits(year, 4)
-        bytes.append(UInt8(ascii: "-"))
-        digits(month, 2)
-        bytes.append(UInt8(ascii: "-"))
-        digits(day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        digits(secondOfDay / 3600, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(secondOfDay / 60 % 60, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(secondOfDay % 60, 2)
-        bytes.append(UInt8(ascii: "."))
-        digits(millis - seconds * 1000, 3)
-        bytes.append(UInt8(ascii: "Z"))
-    }
-
-    /// `value` in decimal, zero-padded to `width` digits (no String on the way).
-    private mutating func digits(_ value: Int64, _ width: Int) {
-        var value = value
-        if value < 0 {
-            bytes.append(UInt8(ascii: "-"))
-            value = -value
-        }
-        var divisor: Int64 = 1
-        for _ in 1..<max(width, 1) { divisor *= 10 }
-        while value / divisor >= 10 { divisor *= 10 }
-        while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-            divisor /= 10
-        }
+        bytes.append(contentsOf: Timestamp.iso8601(millis).utf8)
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-}
-
-extension Int64 {
-    /// Division rounding toward minus infinity (times before 1970 stay in range).
-    fileprivate func floorDivided(by divisor: Int64) -> Int64 {
-        let quotient = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
-    }
 }

@@ -1,103 +1,142 @@
-import Foundation
+import Hummingbird
+import Metrics
+import Prometheus
 import Synchronization
 
-/// Counters and latency histograms, rendered in the Prometheus text format at `GET /metrics`.
+/// The server's metrics, served in the Prometheus text format at `GET /metrics`.
+///
+/// Each server has a registry of its own (swift-prometheus), never swift-metrics'
+/// process-wide `MetricsSystem`: several servers in one process (the tests) count
+/// apart, and nothing needs `MetricsSystem.bootstrap`, which a process may call
+/// only once. What records through swift-metrics while a request is handled
+/// (Hummingbird's `MetricsMiddleware` among them) reaches this registry through
+/// ``factory``, which ``MetricsFactoryMiddleware`` sets as the request's
+/// task-local factory.
+///
+/// The server's own `readinglist_*` metrics are made on the registry directly, not
+/// through swift-metrics' `Counter(label:)`, because only the registry writes their
+/// `# HELP` lines (and it refuses one name with two help texts).
 public final class ServerMetrics: Sendable {
-    static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+    /// Latency buckets: 1 ms to 5 s.
+    static let buckets: [Duration] = [
+        .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
+    ]
 
-    private struct Histogram {
-        var counts = [UInt64](repeating: 0, count: ServerMetrics.buckets.count)
-        var sum = 0.0
-        var count: UInt64 = 0
-    }
+    /// What `GET /metrics` serves: the server's metrics and whatever records through ``factory``.
+    public let registry: PrometheusCollectorRegistry
+    /// A swift-metrics factory onto ``registry``: pass it to code that takes one
+    /// (`Counter(label:dimensions:factory:)`, `withMetricsFactory`).
+    public let factory: PrometheusMetricsFactory
 
-    private struct State {
-        var requests: [String: UInt64] = [:]  // "route|status"
-        var latency: [String: Histogram] = [:]  // route
-        var changesStored: UInt64 = 0
-        var entriesPulled: UInt64 = 0
-        var syncs: UInt64 = 0
-        var collections: UInt64 = 0
-        var errors: [String: UInt64] = [:]  // code
-    }
-
-    private let state = Mutex(State())
+    private let syncs: Prometheus.Counter
+    private let changesStored: Prometheus.Counter
+    private let entriesPulled: Prometheus.Counter
+    private let collections: Prometheus.Counter
+    private let droppedLogLines: Prometheus.Counter
+    /// How many of the log writer's dropped lines `droppedLogLines` already counts.
+    private let droppedLogLinesCounted = Mutex<UInt64>(0)
     /// The log's writer, whose dropped lines are counted here.
     private let logWriter: LogWriter
 
     /// `logWriter`: the writer the server's log handler uses (``JSONLogHandler``'s default).
-    public init(logWriter: LogWriter = .standardError) {
+    /// `registry`: where the metrics are kept (a new one unless given).
+    public init(logWriter: LogWriter = .standardError, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.logWriter = logWriter
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.buckets
+        self.factory = factory
+        // The unlabelled counters exist from the start, so that `/metrics` shows them at 0.
+        syncs = registry.makeCounter(descriptor: Self.syncsName)
+        changesStored = registry.makeCounter(descriptor: Self.changesStoredName)
+        entriesPulled = registry.makeCounter(descriptor: Self.entriesPulledName)
+        collections = registry.makeCounter(descriptor: Self.collectionsName)
+        droppedLogLines = registry.makeCounter(descriptor: Self.droppedLogLinesName)
     }
 
     func recordRequest(route: String, status: Int, seconds: Double) {
-        state.withLock { state in
-            state.requests["\(route)|\(status)", default: 0] += 1
-            var histogram = state.latency[route] ?? Histogram()
-            for (index, bound) in Self.buckets.enumerated() where seconds <= bound { histogram.counts[index] += 1 }
-            histogram.sum += seconds
-            histogram.count += 1
-            state.latency[route] = histogram
-        }
+        registry.makeCounter(descriptor: Self.requestsName, labels: [("route", route), ("status", String(status))]).increment()
+        registry.makeDurationHistogram(descriptor: Self.latencyName, labels: [("route", route)], buckets: Self.buckets)
+            .record(.nanoseconds(Int64((seconds * 1e9).rounded())))
     }
 
     func recordSync(stored: Int, pulled: Int) {
-        state.withLock { state in
-            state.syncs += 1
-            state.changesStored += UInt64(stored)
-            state.entriesPulled += UInt64(pulled)
-        }
+        syncs.increment()
+        changesStored.increment(by: Int64(stored))
+        entriesPulled.increment(by: Int64(pulled))
     }
 
     func recordCollection() {
-        state.withLock { $0.collections += 1 }
+        collections.increment()
     }
 
     func recordError(code: String) {
-        state.withLock { $0.errors[code, default: 0] += 1 }
+        registry.makeCounter(descriptor: Self.errorsName, labels: [("code", code)]).increment()
     }
 
-    /// The Prometheus exposition text.
+    /// The Prometheus exposition text (format 0.0.4).
     public func render() -> String {
-        let droppedLogLines = logWriter.droppedLines
-        return state.withLock { state in
-            var lines: [String] = []
-            lines.append("# HELP readinglist_http_requests_total HTTP requests by route and status.")
-            lines.append("# TYPE readinglist_http_requests_total counter")
-            for key in state.requests.keys.sorted() {
-                let parts = key.split(separator: "|", maxSplits: 1)
-                lines.append("readinglist_http_requests_total{route=\"\(parts[0])\",status=\"\(parts[1])\"} \(state.requests[key]!)")
+        // The writer keeps its own count; the counter catches up with it here.
+        droppedLogLinesCounted.withLock { counted in
+            let dropped = logWriter.droppedLines
+            if dropped > counted {
+                droppedLogLines.increment(by: Int64(dropped - counted))
+                counted = dropped
             }
-            lines.append("# HELP readinglist_http_request_duration_seconds HTTP request latency by route.")
-            lines.append("# TYPE readinglist_http_request_duration_seconds histogram")
-            for route in state.latency.keys.sorted() {
-                let histogram = state.latency[route]!
-                for (index, bound) in Self.buckets.enumerated() {
-                    lines.append("readinglist_http_request_duration_seconds_bucket{route=\"\(route)\",le=\"\(bound)\"} \(histogram.counts[index])")
-                }
-                lines.append("readinglist_http_request_duration_seconds_bucket{route=\"\(route)\",le=\"+Inf\"} \(histogram.count)")
-                lines.append("readinglist_http_request_duration_seconds_sum{route=\"\(route)\"} \(histogram.sum)")
-                lines.append("readinglist_http_request_duration_seconds_count{route=\"\(route)\"} \(histogram.count)")
-            }
-            lines.append("# HELP readinglist_sync_round_trips_total Sync round trips served.")
-            lines.append("# TYPE readinglist_sync_round_trips_total counter")
-            lines.append("readinglist_sync_round_trips_total \(state.syncs)")
-            lines.append("# HELP readinglist_changes_stored_total Changes stored from pushes (new to the server).")
-            lines.append("# TYPE readinglist_changes_stored_total counter")
-            lines.append("readinglist_changes_stored_total \(state.changesStored)")
-            lines.append("# HELP readinglist_entries_pulled_total Log entries sent to clients.")
-            lines.append("# TYPE readinglist_entries_pulled_total counter")
-            lines.append("readinglist_entries_pulled_total \(state.entriesPulled)")
-            lines.append("# HELP readinglist_garbage_collections_total Sync round trips that forgot deleted articles.")
-            lines.append("# TYPE readinglist_garbage_collections_total counter")
-            lines.append("readinglist_garbage_collections_total \(state.collections)")
-            lines.append("# HELP readinglist_sync_errors_total Refused or failed sync requests by error code.")
-            lines.append("# TYPE readinglist_sync_errors_total counter")
-            for code in state.errors.keys.sorted() { lines.append("readinglist_sync_errors_total{code=\"\(code)\"} \(state.errors[code]!)") }
-            lines.append("# HELP readinglist_log_lines_dropped_total Log lines dropped: the log's reader fell behind (a full queue) or went away.")
-            lines.append("# TYPE readinglist_log_lines_dropped_total counter")
-            lines.append("readinglist_log_lines_dropped_total \(droppedLogLines)")
-            return lines.joined(separator: "\n") + "\n"
         }
+        return registry.emitToString()
+    }
+
+    // The names and help texts: dashboards and alerts depend on these names and labels.
+    private static var requestsName: MetricNameDescriptor {
+        name("http_requests", "total", "HTTP requests by route and status.")
+    }
+    private static var latencyName: MetricNameDescriptor {
+        name("http_request_duration", "seconds", "HTTP request latency by route.")
+    }
+    private static var syncsName: MetricNameDescriptor {
+        name("sync_round_trips", "total", "Sync round trips served.")
+    }
+    private static var changesStoredName: MetricNameDescriptor {
+        name("changes_stored", "total", "Changes stored from pushes (new to the server).")
+    }
+    private static var entriesPulledName: MetricNameDescriptor {
+        name("entries_pulled", "total", "Log entries sent to clients.")
+    }
+    private static var collectionsName: MetricNameDescriptor {
+        name("garbage_collections", "total", "Sync round trips that forgot deleted articles.")
+    }
+    private static var errorsName: MetricNameDescriptor {
+        name("sync_errors", "total", "Refused or failed sync requests by error code.")
+    }
+    private static var droppedLogLinesName: MetricNameDescriptor {
+        name("log_lines_dropped", "total", "Log lines dropped: the log's reader fell behind (a full queue) or went away.")
+    }
+
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "readinglist", metricName: metric, unitName: unit, helpText: help)
+    }
+}
+
+/// Runs the rest of a request, the writing of its response body included, with
+/// `factory` as swift-metrics' task-local factory: what records through
+/// swift-metrics meanwhile (Hummingbird's `MetricsMiddleware`, placed after this
+/// one) lands in that server's registry rather than in the process-wide `MetricsSystem`.
+struct MetricsFactoryMiddleware<Context: RequestContext>: RouterMiddleware {
+    let factory: PrometheusMetricsFactory
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let factory = factory
+        var response = try await withMetricsFactory(factory) { try await next(request, context) }
+        // The body is written after this returns; `MetricsMiddleware` records when it has been.
+        let body = response.body
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            // The writer never leaves this task: `withMetricsFactory` runs the closure in it, at once, and
+            // returns when it has. (The checker cannot see that: Hummingbird's `write` is `@concurrent`.)
+            nonisolated(unsafe) let writer = writer
+            try await withMetricsFactory(factory) { try await body.write(writer) }
+        }
+        return response
     }
 }
