@@ -1,6 +1,6 @@
 import ReadingListModel
 
-/// A conflict-resolution scenario: named replicas, CLI-like steps, syncs,
+/// A conflict-resolution scenario: named replicas, `readinglist` commands as steps, syncs,
 /// partitions, clock offsets and expectations. Parsed from YAML by ``ScenarioParser``.
 public struct Scenario: Sendable {
     public struct ReplicaSpec: Sendable, Hashable {
@@ -26,7 +26,7 @@ public struct Scenario: Sendable {
     }
 
     public enum Action: Sendable {
-        /// A CLI-like command on a replica; `fails` expects an error containing it.
+        /// A `readinglist` command on a replica (parsed by the CLI's own command types); `fails` expects an error containing it.
         case command(replica: String, arguments: [String], fails: String?)
         case sync(SyncTarget)
         case partition([String])

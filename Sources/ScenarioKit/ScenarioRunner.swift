@@ -1,4 +1,5 @@
 import Foundation
+import ReadingListCommands
 import ReadingListModel
 import ReplicaStore
 import SyncClient
@@ -67,9 +68,10 @@ public enum ScenarioRunner {
         switch step.action {
         case let .command(replica, arguments, fails):
             do {
-                try await ReplicaCommand.run(arguments, on: replica, in: world)
+                _ = try await StepCommand.run(arguments, on: replica, in: world)
             } catch {
-                let message = "\(error)"
+                // (The error's line as the CLI prints it after `error: `.)
+                let message = ErrorLine.text(for: error)
                 guard let fails else { throw StepFailure(expected: "'\(arguments.joined(separator: " "))' to succeed", replica: replica, saw: "error: \(message)") }
                 if !message.contains(fails) {
                     throw StepFailure(expected: "an error containing '\(fails)'", replica: replica, saw: "error: \(message)")
@@ -116,92 +118,6 @@ public enum ScenarioRunner {
             do { try PeerSync.run(local: world.store(a), remote: world.store(b)) } catch {
                 throw StepFailure(expected: "sync --peer \(b) to succeed", replica: a, saw: "error: \(error)")
             }
-        }
-    }
-}
-
-/// The CLI-like verbs of a scenario step, on a replica of a world.
-enum ReplicaCommand {
-    struct Usage: Error, CustomStringConvertible { var description: String }
-
-    static func run(_ arguments: [String], on replica: String, in world: World) async throws {
-        var positional: [String] = []
-        var options: [String: [String]] = [:]
-        var index = 1
-        while index < arguments.count {
-            let word = arguments[index]
-            if word.hasPrefix("--") {
-                guard index + 1 < arguments.count else { throw Usage(description: "\(word) needs a value") }
-                options[String(word.dropFirst(2)), default: []].append(arguments[index + 1])
-                index += 2
-            } else {
-                positional.append(word)
-                index += 1
-            }
-        }
-        func one(_ name: String) -> String? { options[name]?.last }
-        func target() throws -> String {
-            guard let first = positional.first else { throw Usage(description: "\(arguments[0]) needs an article (an id or a URL)") }
-            return first
-        }
-        let store = world.store(replica)
-        switch arguments[0] {
-        case "add":
-            try store.save(SaveRequest(
-                url: try target(), title: one("title"), tags: options["tag"] ?? [], note: one("note"),
-                content: one("content"), excerpt: one("excerpt")))
-        case "edit":
-            var fields: [String: JSONValue] = [:]
-            let names = ["title": "title", "note": "note", "excerpt": "excerpt", "author": "author", "site-name": "siteName",
-                         "image-url": "imageURL", "language": "language", "content": "content"]
-            for (option, field) in names { if let value = one(option) { fields[field] = .string(value) } }
-            if let words = one("word-count") {
-                guard let count = Int(words) else { throw Usage(description: "--word-count takes a number") }
-                fields["wordCount"] = .number(Double(count))
-            }
-            guard !fields.isEmpty else { throw Usage(description: "edit needs a field (--title, --note, ...)") }
-            try store.edit(try target(), fields)
-        case "read": try store.setRead(try target(), true)
-        case "unread": try store.setRead(try target(), false)
-        case "archive": try store.edit(try target(), ["isArchived": true])
-        case "unarchive": try store.edit(try target(), ["isArchived": false])
-        case "favorite": try store.edit(try target(), ["isFavorite": true])
-        case "unfavorite": try store.edit(try target(), ["isFavorite": false])
-        case "progress":
-            guard positional.count == 2, let fraction = Double(positional[1]) else { throw Usage(description: "progress takes an article and a fraction") }
-            try store.setProgress(positional[0], fraction)
-        case "tag", "untag":
-            guard positional.count >= 2 else { throw Usage(description: "\(arguments[0]) takes an article and tags") }
-            try store.setTags(positional[0], Array(positional.dropFirst()), present: arguments[0] == "tag")
-        case "delete": try store.delete(try target())
-        case "resolve":
-            guard positional.count == 2 else { throw Usage(description: "resolve takes an article and a field") }
-            if let keep = one("keep") {
-                guard let number = Int(keep) else { throw Usage(description: "--keep takes a number") }
-                try store.resolveConflict(positional[0], field: positional[1], keep: number)
-            } else if let value = one("value") {
-                let json: JSONValue = value == "true" ? true : value == "false" ? false : .string(value)
-                try store.resolveConflict(positional[0], field: positional[1], value: json)
-            } else {
-                throw Usage(description: "resolve needs --value V or --keep N")
-            }
-        case "highlight":
-            let rest = positional.first == "add" ? Array(positional.dropFirst()) : positional
-            guard let article = rest.first, let quote = one("quote") else { throw Usage(description: "highlight takes an article and --quote") }
-            try store.addHighlight(article, quote: quote, position: one("position").flatMap(Double.init), note: one("note"), color: one("color"))
-        case "reset-identity":
-            try store.close()
-            _ = try ReplicaStore.resetIdentity(path: world.path(of: replica))
-            try world.open(replica)
-        case "sync":
-            if let peer = one("peer") {
-                try PeerSync.run(local: store, remote: world.store(peer))
-            } else {
-                if world.partitioned.contains(replica) { throw Usage(description: "\(replica) is partitioned from the server") }
-                try await world.syncWithServer(replica)
-            }
-        default:
-            throw Usage(description: "unknown verb '\(arguments[0])'")
         }
     }
 }

@@ -66,9 +66,34 @@ struct ScenarioTests {
         #expect(result.failures.first?.saw == "success")
     }
 
+    @Test func aStepRunsTheCLIsCommandOnItsReplica() async throws {
+        let result = try await ScenarioRunner.run(try parse("""
+            name: the CLI's commands as steps
+            replicas: [phone, laptop]
+            steps:
+              - phone: add https://example.com/a --title A --tag "#Swift"
+              - phone: highlight add https://example.com/a --quote "a passage" --position 0.2
+              - phone: { run: "resolve https://example.com/a title", fails: "give exactly one of --value and --keep" }
+              - phone: { run: "tag https://example.com/a a,b", fails: "invalid tag 'a,b'" }
+              - phone: { run: "progress https://example.com/a 1.5", fails: "from 0 to 1" }
+              - laptop: sync --peer phone
+              - laptop: edit https://example.com/a --word-count 120
+            expect:
+              on: [laptop]
+              https://example.com/a: { title: A, tags: [swift], highlights: ["a passage"], wordCount: 120 }
+            """))
+        #expect(result.passed, "\(result.failures.map(\.description).joined(separator: "\n"))")
+    }
+
     @Test(arguments: [
         ("name: x\nreplicas: [a]\nsteps:\n  - a: add https://example.com\n  - b: add https://example.com\n", 5, "unknown replica 'b'"),
         ("name: x\nreplicas: [a]\nsteps:\n  - a: frobnicate https://example.com\n", 4, "unknown verb 'frobnicate'"),
+        // A step is parsed by the CLI's own command types: their flags, their messages.
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: add https://example.com --titel T\n", 4, "Unknown option '--titel'"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: highlight https://example.com --quote Q\n", 4, "Unknown option '--quote'"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: list --db other.sqlite\n", 4, "no --db"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: move --server http://127.0.0.1:1 --token T\n", 4, "unknown verb 'move'"),
+        ("name: x\nreplicas: [a]\nsteps:\n  - a: sync --peer ghost\n", 4, "unknown replica 'ghost'"),
         ("name: x\nreplicas: [a]\nsteps:\n  - a: add https://example.com\n   bad: indent\n", 5, "YAML syntax error"),
         ("name: x\nreplicas: [a]\nexpect:\n  https://example.com/a:\n    colour: red\n", 5, "unknown field 'colour'"),
         ("name: x\nreplicas: [a]\nsteps:\n  - advance: soon\n", 4, "expected 'advance: DURATION'"),

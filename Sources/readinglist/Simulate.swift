@@ -1,54 +1,6 @@
 import ArgumentParser
-import Foundation
+import ReadingListCommands
 import ScenarioKit
-
-struct ScenarioCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "scenario", abstract: "Run conflict-resolution scenario files (see Docs/Testing.md).",
-        subcommands: [Run.self])
-
-    struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Run scenarios through real replica stores and the real server code, in process.")
-        @Argument(help: "Scenario files, or folders of .yaml files.") var paths: [String]
-
-        func run() async throws {
-            var files: [String] = []
-            for path in paths {
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                    throw CLIError(message: "no scenario file or folder '\(path)'")
-                }
-                if isDirectory.boolValue {
-                    let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-                    files += names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { "\(path)/\($0)" }
-                } else {
-                    files.append(path)
-                }
-            }
-            var passed = 0, failed = 0
-            for file in files {
-                let scenario: Scenario
-                do { scenario = try ScenarioParser.parse(file: file) } catch {
-                    print("ERROR \(error)")
-                    failed += 1
-                    continue
-                }
-                let result = try await ScenarioRunner.run(scenario)
-                if result.passed {
-                    passed += 1
-                    print("PASS \(result.name) (\(file))")
-                } else {
-                    failed += 1
-                    print("FAIL \(result.name) (\(file))")
-                    for failure in result.failures { print("  \(failure)") }
-                }
-            }
-            print("\(passed) passed, \(failed) failed")
-            if failed > 0 { throw ExitCode(1) }
-        }
-    }
-}
 
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,7 +9,8 @@ struct Simulate: AsyncParsableCommand {
             Faults (--faults, as the summary counts them): drop (lost requests and lost responses), duplicate \
             (a request delivered twice), reorder (an earlier request delivered again late: reordered, stale \
             requests), crash (a replica crashing while it applies a page), partition (replicas cut off, then \
-            healed), skew (clocks hours to a year off). A failing seed prints its shortest failing history and \
+            healed), skew (clocks hours to a year off), clone (a replica's file copied: both write under the same \
+            dots, and the copy's sync must be refused). A failing seed prints its shortest failing history and \
             the command that replays it.
             """)
     // (Read as text: a negative seed gets a message about it, not a usage dump.)
@@ -67,6 +20,8 @@ struct Simulate: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "User operations per run.") var ops = 100
     @Option(help: "Comma-separated faults: \(SimulationFault.allCases.map(\.rawValue).joined(separator: ",")), or all.") var faults = ""
     @Flag(help: "Print one line per passing seed too.") var verbose = false
+    @Flag(help: "Do not search a failing seed's shortest failing history (report the failure only).") var noShrink = false
+    @Flag(help: "Do not compare what replicas display with the oracle (the other invariants are still checked).") var noOracle = false
 
     /// Checks the flags together (a one-line error, not a usage message).
     func check() throws {
@@ -106,7 +61,7 @@ struct Simulate: AsyncParsableCommand {
         var failed: [UInt64] = []
         var totals = SimulationReport(seed: seed)
         for offset in 0..<count {
-            let simulation = Simulation(seed: seed &+ UInt64(offset), replicas: replicas, operations: ops, faults: faultSet)
+            let simulation = Simulation(seed: seed &+ UInt64(offset), replicas: replicas, operations: ops, faults: faultSet, oracle: !noOracle)
             let report = try await Simulator.run(simulation)
             totals.operations += report.operations
             totals.syncs += report.syncs
@@ -114,6 +69,8 @@ struct Simulate: AsyncParsableCommand {
             totals.lostResponses += report.lostResponses
             totals.duplicates += report.duplicates
             totals.staleReplays += report.staleReplays
+            totals.tailsFirst += report.tailsFirst
+            totals.clones += report.clones
             totals.crashes += report.crashes
             totals.partitions += report.partitions
             totals.skewedReplicas += report.skewedReplicas
@@ -127,6 +84,7 @@ struct Simulate: AsyncParsableCommand {
             failed.append(simulation.seed)
             print(report)
             for violation in report.violations.prefix(10) { print("  \(violation)") }
+            if noShrink { continue }
             let shortest = try await Simulator.shrink(simulation)
             print("  shortest failing history (\(shortest.count) of \(simulation.trace().count) events):")
             for event in shortest { print("    \(event)") }
@@ -134,7 +92,7 @@ struct Simulate: AsyncParsableCommand {
             print("  replay: readinglist simulate --seed \(simulation.seed) --replicas \(replicas) --ops \(ops)\(faultText)")
         }
         if count > 1 {
-            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) reordered (stale) requests, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot")
+            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) reordered (stale) requests, \(totals.tailsFirst) pushes arriving tail first, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.clones) copied files refused, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot")
         }
         print("\(count - failed.count) passed, \(failed.count) failed")
         if !failed.isEmpty { throw ExitCode(1) }

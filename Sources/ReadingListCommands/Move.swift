@@ -7,8 +7,8 @@ import SyncProtocol
 
 /// `readinglist move`: the one deliberate way to put a replica's list into
 /// another account (another user, or another server).
-struct Move: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct Move: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         abstract: "Move this replica's list into another account: another user, or another server.",
         discussion: """
             A replica belongs to the list of the account its first server sync used; a sync with another \
@@ -17,12 +17,14 @@ struct Move: AsyncParsableCommand {
             belongs to that account from then on. The list it leaves is not changed. Without --yes it only \
             says what it would merge.
             """)
-    @OptionGroup var database: DatabaseOption
+    @OptionGroup package var database: DatabaseOption
     @Option(help: "The server that holds the account to move into, e.g. http://127.0.0.1:8080.") var server: String
     @Option(help: "A token of the account that receives the list.") var token: String
     @Flag(help: "Move now (without it: say what would be merged, change nothing).") var yes = false
 
-    func run() async throws {
+    package init() {}
+
+    package func run() async throws {
         let address = try ServerAddress(validating: server)
         let store = try database.open()
         defer { try? store.close() }
