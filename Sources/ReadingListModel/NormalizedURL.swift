@@ -304,7 +304,7 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
         var first = true
         for parameter in query.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let key = String(decoding: (parameter.split(separator: UInt8(ascii: "="), maxSplits: 1).first ?? []).lazy.map(lower), as: UTF8.self)
-            if key.hasPrefix("utm_") || trackingParameters.contains(key) { continue }
+            if key.hasPrefix("utm_") && !Mutant.is(.urlKeepsUTM) || trackingParameters.contains(key) { continue }
             out.append(first ? UInt8(ascii: "?") : UInt8(ascii: "&"))
             out += parameter
             first = false

@@ -1,3 +1,5 @@
+import ReadingListModel
+
 /// Decides, entry by entry, whether an incoming stream can be applied: each
 /// replica's counters must continue without a gap, and each change's context
 /// must already be known (causal delivery). Pure: the store applies.
@@ -43,9 +45,9 @@ public struct CausalGate: Sendable {
         case let .change(change):
             let counter = change.dot.counter
             guard counter >= 1 else { throw .malformed(change.dot, reason: "counters start at 1") }
-            if counter <= known { return .duplicate(entry) }
-            if counter != known + 1 { throw .gap(replica: replica, expected: known + 1, got: counter) }
-            if change.context[replica] != counter - 1 {
+            if counter <= known { return Mutant.is(.redeliveryReapplied) ? .apply(entry) : .duplicate(entry) }
+            if counter != known + 1 && !Mutant.is(.gateAdmitsGaps) { throw .gap(replica: replica, expected: known + 1, got: counter) }
+            if change.context[replica] != counter - 1 && !Mutant.is(.gateAdmitsGaps) {
                 throw .malformed(change.dot, reason: "its context must cover exactly its replica's previous change (\(counter - 1)), not \(change.context[replica])")
             }
             for (other, needed) in change.context.counters where other != replica && knowledge[other] < needed {

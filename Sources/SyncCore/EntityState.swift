@@ -41,8 +41,9 @@ public struct EntityState: Sendable, Hashable {
         let deletedSiblings = register(Fields.deleted).siblings
         let deletes = deletedSiblings.filter { $0.value.boolValue == true }
         guard !deletes.isEmpty else { return !fields.isEmpty }
-        if deletedSiblings.contains(where: { $0.value.boolValue == false }) { return true }
-        let others = fields.lazy.filter { $0.key != Fields.deleted }.flatMap(\.value.siblings)
+        if deletedSiblings.contains(where: { $0.value.boolValue == false }) && !Mutant.is(.saveLosesToDelete) { return true }
+        let others = fields.lazy.filter { $0.key != Fields.deleted && !Mutant.is(.editLosesToDelete) }.flatMap(\.value.siblings)
+        let dependents = Mutant.is(.highlightLosesToDelete) ? [] : dependents
         return (Array(others) + dependents).contains { write in
             !deletes.contains { $0.context.covers(write.dot) }
         }

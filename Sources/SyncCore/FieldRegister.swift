@@ -39,15 +39,19 @@ public struct FieldRegister: Sendable, Hashable {
             switch policy {
             case .earliest:
                 let (x, y) = (a.value.numberValue ?? .infinity, b.value.numberValue ?? .infinity)
+                if Mutant.is(.addedAtLatestWins), x != y { return x > y }
                 if x != y { return x < y }
             case .progress:
                 let (x, y) = (Self.progress(a.value), Self.progress(b.value))
+                if Mutant.is(.progressLowestPosition), x.epoch == y.epoch, x.position != y.position { return x.position < y.position }
+                if Mutant.is(.progressIgnoresEpoch), x.position != y.position { return x.position > y.position }
                 if x != y { return x > y }
             case .addWinsFlag, .deleted:
                 let (x, y) = (a.value.boolValue ?? false, b.value.boolValue ?? false)
+                if Mutant.is(.tagsRemoveWins), policy == .addWinsFlag, x != y { return !x }
                 if x != y { return x }
             case .register, .url:
-                break
+                if Mutant.is(.registerLowestWins), case .register = policy { return b.precedes(a) }
             }
             return a.precedes(b)
         }

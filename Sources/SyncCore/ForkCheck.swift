@@ -1,3 +1,5 @@
+import ReadingListModel
+
 /// Detects copies of one replica that wrote different changes under the same dots.
 ///
 /// Version vectors alone cannot see it: both copies claim "replica r, up to
@@ -38,7 +40,7 @@ public enum ForkCheck {
     /// Compares the remote's heads with the local digests of the same dots
     /// (`localDigest` returns nil where the local side cannot tell).
     public static func check(remoteHeads: [Head], localDigest: (Dot) throws -> UInt64?) throws -> Void {
-        for head in remoteHeads {
+        for head in remoteHeads where !Mutant.is(.copiedReplicaAccepted) {
             if let local = try localDigest(head.dot), local != head.digest {
                 throw SyncError.conflictingDuplicate(head.dot)
             }
