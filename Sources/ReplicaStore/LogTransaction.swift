@@ -686,6 +686,7 @@ enum Materializer {
             for tag in tags {
                 try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
             }
+            try SearchIndex.write(prepared, db, known: false)
             return visible ? article : nil
         }
         let changed = values.indices.filter { stored[$0] != values[$0] }
@@ -695,6 +696,7 @@ enum Materializer {
             for index in changed { arguments += [values[index]] }
             arguments += [id.rawValue]
             try db.cachedStatement(sql: "UPDATE article SET \(assignments) WHERE id = ?").execute(arguments: arguments)
+            try SearchIndex.write(prepared, db, known: true)
             // Tags change only with the article (its JSON holds them), and
             // only through a tag field or the article's visibility (column 0).
             guard tagsMayChange || changed.contains(0) else { return visible ? article : nil }

@@ -42,6 +42,9 @@ extension ReplicaStore {
     /// - Already visible: nothing is reset; `deleted = false` and what
     ///   `request` gives are written, so that a save concurrent with a delete
     ///   on another device keeps the article.
+    /// - With `content`: what the content says of itself (``ReadableText``)
+    ///   fills, in the same run, the title, author, site name, excerpt,
+    ///   language and word count that neither `request` nor the article holds.
     @discardableResult
     public func save(_ request: SaveRequest) throws(StoreError) -> (article: Article, outcome: SaveOutcome) {
         let url: NormalizedURL
@@ -87,6 +90,8 @@ extension ReplicaStore {
         if let note = request.note { given.append((Fields.note, .string(note))) }
         if let content = request.content { given.append((Fields.content, .string(content))) }
         if let excerpt = request.excerpt { given.append((Fields.excerpt, .string(excerpt))) }
+        // What the content says of itself fills what neither the save nor the article holds (ReplicaStore+Search.swift).
+        given += request.readableFields(keeping: visible ? current?.article : nil)
         for tag in Set(tags) { given.append((Fields.tag(tag), true)) }
         given.sort { $0.0 < $1.0 }
         // Every field a save writes is one run: one row in the log, one entry on the wire.

@@ -170,7 +170,8 @@ extension ReplicaStore {
                 try db.inTransaction(.immediate) {
                     guard try Self.isEmpty(db) else { return .rollback }
                     // Tables of the same shape, copied whole into empty ones: SQLite copies the records (and index entries) as they are.
-                    for table in ["change_log", "replaced_range", "article", "article_tag"] {
+                    // (`article_text` fills the search index through its triggers.)
+                    for table in ["change_log", "replaced_range", "article", "article_tag", "article_text"] {
                         try db.execute(sql: "INSERT INTO main.\(table) SELECT * FROM snapshot.\(table)")
                     }
                     try Meta.set("knowledge", knowledge.compactText, db)

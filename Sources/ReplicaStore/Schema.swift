@@ -6,7 +6,7 @@ enum Schema {
     /// Written in `replica_meta` as `format`, so that another SQLite file is never mistaken for a replica.
     static let format = "readinglist-replica"
     /// The schema version this build writes and reads. A file with a higher one is refused.
-    static let version = 5
+    static let version = 6
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -171,6 +171,12 @@ enum Schema {
                 CREATE INDEX article_listing ON article (visible, added_at);
                 CREATE INDEX article_conflicts ON article (id) WHERE visible = 1 AND conflict_count > 0;
                 """)
+        }
+        migrator.registerMigration("v6") { db in
+            // Search: the searched text of each visible article (its readable
+            // body derived from its content) and an FTS5 index over it,
+            // filled here from the articles already materialised (see SearchIndex).
+            try SearchIndex.create(db)
         }
         return migrator
     }

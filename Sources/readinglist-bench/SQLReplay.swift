@@ -30,7 +30,10 @@ struct SQLRecording {
         try body()
         store.traceStatements(nil)
         var statements: [Statement] = []
-        for (template, expanded) in lines.withLock({ $0 }) {
+        // Not what the replica ran but what ran inside it: a trigger's program
+        // (traced as `-- TRIGGER name`) and FTS5's own statements on its
+        // shadow tables; the replayed statements run the same triggers.
+        for (template, expanded) in lines.withLock({ $0 }) where !template.hasPrefix("--") && !template.contains("article_search_") {
             let arguments = try SQLTemplate.arguments(template: template, expanded: expanded)
             let index: Int
             if let known = templateIndex[template] {

@@ -57,7 +57,7 @@ struct ArticleTableMigrationTests {
         try store.read { db in
             let table = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'article'") ?? ""
             #expect(!table.contains("WITHOUT ROWID"))
-            #expect(try Meta.get("schema_version", db) == "5")
+            #expect(try Meta.get("schema_version", db) == String(Schema.version))
             let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT visible FROM article WHERE id = ?", arguments: ["a"])
                 .map { $0["detail"] as String }.joined(separator: "; ")
             #expect(plan.contains("USING INDEX article_id"), "\(plan)")

@@ -1,0 +1,365 @@
+import Foundation
+import GRDB
+import ReadableText
+import ReadingListModel
+import SyncCore
+
+/// An article a search found, with the passage that matched.
+public struct SearchHit: Sendable, Hashable {
+    /// The article as the list shows it (without its content).
+    public var article: Article
+    /// Relevance: higher is better (SQLite FTS5's bm25, negated, with the
+    /// title weighted most, then tags, highlights and notes, the excerpt, the text).
+    public var score: Double
+    /// A short passage around the matched words (from whichever of the
+    /// title, excerpt, text, note, highlights or tags matched best), "…" where cut.
+    public var snippet: String
+    /// Where the matched words are in ``snippet``.
+    public var matches: [Range<String.Index>]
+}
+
+extension ReplicaStore {
+    /// The visible articles that match `query`, best first, at most `limit`.
+    ///
+    /// Searches titles, excerpts, the readable text derived from each
+    /// article's content, notes, highlights (quotes and their notes) and
+    /// tags, through an SQLite FTS5 index kept in step with the articles in
+    /// the same transaction. Words are matched whole, case- and
+    /// accent-insensitively, and by their English stem (`guarantee` finds
+    /// `guarantees`); every word must match. Besides words, a query may hold
+    /// `"a phrase"`, `word*` (a prefix), `-word` (without it) and `#tag` (that
+    /// word in the tags). Any other punctuation is taken as a space, so no
+    /// query is an error: one with no word finds nothing.
+    public func search(_ query: String, limit: Int = 20) throws(StoreError) -> [SearchHit] {
+        guard limit > 0, let match = SearchQuery.translate(query) else { return [] }
+        return try read { db in
+            // Ranked on the index alone (no lookup per match: a common word matches most of the list),
+            // then the few hits are read.
+            var ranked: [(rowid: Int64, json: String, score: Double)] = []
+            for row in try Row.fetchAll(db.cachedStatement(sql: SearchIndex.rankQuery), arguments: [match, limit]) {
+                guard let json = try String.fetchOne(db.cachedStatement(sql: SearchIndex.articleQuery), arguments: [row[0] as Int64]) else { continue }
+                ranked.append((row[0], json, -(row[1] as Double)))
+            }
+            var hits: [SearchHit] = []
+            hits.reserveCapacity(ranked.count)
+            for hit in ranked {
+                var article = try JSONDecoder().decode(Article.self, from: Data(hit.json.utf8))
+                article.content = nil
+                let marked = try String.fetchOne(db.cachedStatement(sql: SearchIndex.snippetQuery), arguments: [match, hit.rowid]) ?? ""
+                let (snippet, matches) = SearchIndex.unmark(marked)
+                hits.append(SearchHit(article: article, score: hit.score, snippet: snippet, matches: matches))
+            }
+            // Equal scores in the same order on every replica (row ids differ between replicas).
+            hits.sort { $0.score != $1.score ? $0.score > $1.score : $0.article.id.rawValue < $1.article.id.rawValue }
+            return hits
+        }
+    }
+
+    /// The readable text of a visible article: its content without the
+    /// page's clutter (see ``ReadableText``), derived on this replica from
+    /// the synced content. Nil when the article has no content.
+    public func readableText(_ idOrURL: String) throws(StoreError) -> String? {
+        try read { db in
+            let id = try Self.resolve(idOrURL, db)
+            let body = try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM article_text WHERE article_id = ?"), arguments: [id.rawValue])
+            return body?.isEmpty == false ? body : nil
+        }
+    }
+
+    /// Package-only, for tests: what the search index should hold and does
+    /// not (an empty list when it is in step with the visible articles), and
+    /// the FTS5 index's own integrity check.
+    package func searchIndexProblems() throws(StoreError) -> [String] {
+        try read { db in
+            var problems: [String] = []
+            var expected: [String: SearchIndex.Document] = [:]
+            for text in try String.fetchAll(db, sql: "SELECT json FROM article WHERE visible = 1") {
+                let article = try JSONDecoder().decode(Article.self, from: Data(text.utf8))
+                expected[article.id.rawValue] = SearchIndex.Document(article)
+            }
+            var stored: [String: SearchIndex.Document] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT article_id, digest, title, excerpt, body, notes, highlights, tags FROM article_text") {
+                stored[row[0]] = SearchIndex.Document(
+                    digest: row[1], title: row[2], excerpt: row[3], body: row[4], notes: row[5], highlights: row[6], tags: row[7])
+            }
+            for (id, document) in expected where stored[id] != document {
+                problems.append(stored[id] == nil ? "\(id): not indexed" : "\(id): indexed text differs")
+            }
+            for id in stored.keys where expected[id] == nil { problems.append("\(id): indexed but not visible") }
+            do {
+                try db.execute(sql: "INSERT INTO article_search (article_search, rank) VALUES ('integrity-check', 1)")
+            } catch {
+                problems.append("FTS5 integrity check: \(error)")
+            }
+            return problems.sorted()
+        }
+    }
+}
+
+extension SaveRequest {
+    /// What the content of this save says of itself (nil without content):
+    /// see ``ReadableText/extract(_:)``.
+    public var readableDocument: ReadableDocument? { content.map(ReadableText.extract) }
+
+    /// The metadata fields a save of this request fills from its content:
+    /// title, author (the byline), site name, excerpt, language and word
+    /// count, each only when this request does not give it and `existing`
+    /// (the article as it is, when the save updates one) does not hold it.
+    /// ``ReplicaStore/save(_:)`` writes them in the same run as the save; an
+    /// import that builds its own writes calls this for the same result.
+    public func readableFields(keeping existing: Article?) -> [(String, JSONValue)] {
+        guard let document = readableDocument else { return [] }
+        var fields: [(String, JSONValue)] = []
+        func fill(_ field: String, _ value: String?, given: String?, held: String?) {
+            guard given == nil, held == nil, let value, !value.allSatisfy(\.isWhitespace) else { return }
+            guard value.utf8.count <= FieldLimits.maxBytes(of: field) ?? .max else { return }
+            fields.append((field, .string(value)))
+        }
+        fill(Fields.title, document.title, given: title, held: existing?.title)
+        fill(Fields.author, document.byline, given: nil, held: existing?.author)
+        fill(Fields.siteName, document.siteName, given: nil, held: existing?.siteName)
+        fill(Fields.excerpt, document.excerpt, given: excerpt, held: existing?.excerpt)
+        fill(Fields.language, document.language, given: nil, held: existing?.language)
+        if existing?.wordCount == nil, document.wordCount > 0 { fields.append((Fields.wordCount, .number(Double(document.wordCount)))) }
+        return fields
+    }
+}
+
+/// The query language of ``ReplicaStore/search(_:limit:)``, translated into
+/// an FTS5 query that cannot fail to parse: every word becomes a quoted FTS5
+/// string (inside which only `"` is special, and it never reaches one), so
+/// `:`, `-`, `*`, `^`, `(`, `)`, `+`, `NEAR`, `AND`, `OR` and `NOT` typed by a
+/// user are text, never syntax.
+enum SearchQuery {
+    /// The FTS5 query for `text`, or nil when it holds no word to look for.
+    static func translate(_ text: String) -> String? {
+        var positive: [String] = []
+        var negative: [String] = []
+        var rest = Substring(text)
+        while let start = rest.firstIndex(where: { !$0.isWhitespace }) {
+            rest = rest[start...]
+            var negated = false
+            var column: String?
+            if rest.first == "-", rest.dropFirst().first.map({ !$0.isWhitespace }) == true {
+                negated = true
+                rest = rest.dropFirst()
+            }
+            if rest.first == "#", rest.dropFirst().first.map({ !$0.isWhitespace && $0 != "#" }) == true {
+                column = "tags"
+                rest = rest.dropFirst()
+            }
+            var words: Substring
+            if rest.first == "\"" {
+                // A phrase, to the next quote (or the end).
+                let body = rest.dropFirst()
+                let end = body.firstIndex(of: "\"") ?? body.endIndex
+                words = body[body.startIndex..<end]
+                rest = end < body.endIndex ? body[body.index(after: end)...] : body[end...]
+            } else {
+                let end = rest.firstIndex(where: \.isWhitespace) ?? rest.endIndex
+                words = rest[rest.startIndex..<end]
+                rest = rest[end...]
+            }
+            var prefix = false
+            while words.last == "*" {
+                prefix = true
+                words = words.dropLast()
+            }
+            // Only letters and digits are looked for; anything else separates words.
+            let tokens = words.split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+            guard !tokens.isEmpty else { continue }
+            var term = "\"" + tokens.joined(separator: " ") + "\"" + (prefix ? " *" : "")
+            if let column { term = "{\(column)} : " + term }
+            if negated { negative.append(term) } else { positive.append(term) }
+        }
+        guard !positive.isEmpty else { return nil }
+        let all = positive.joined(separator: " AND ")
+        guard !negative.isEmpty else { return all }
+        return "(\(all)) NOT (\(negative.joined(separator: " OR ")))"
+    }
+}
+
+/// The search index: `article_text` holds, for each visible article, the
+/// text that is searched (the readable body derived from its content
+/// included), and `article_search` is an FTS5 index over it (external
+/// content: the text is stored once), kept in step by triggers on `article_text`.
+///
+/// The materialiser writes `article_text` (``write(_:_:known:)``) in the
+/// same transaction as the article's row, rather than triggers on `article`:
+/// the body comes from Swift code (``ReadableText``), which a trigger could
+/// only reach through an application-defined SQL function, and then any
+/// other SQLite client writing the file (the benchmark's replay of a
+/// replica's SQL, the `sqlite3` shell) would fail on it; the materialiser
+/// also knows when none of the searched text changed (a progress or read
+/// edit), which a trigger would see only as a changed JSON column. One
+/// trigger does remain on `article`: a row deleted outright takes its text
+/// with it, whoever deletes it.
+enum SearchIndex {
+    static let schema = """
+        CREATE TABLE article_text (
+            id INTEGER PRIMARY KEY,
+            article_id TEXT NOT NULL UNIQUE,
+            digest INTEGER NOT NULL, -- of the searched fields and the extraction rules: unchanged, nothing to index
+            title TEXT NOT NULL,
+            excerpt TEXT NOT NULL,
+            body TEXT NOT NULL,      -- the readable text derived from the content (ReadableText)
+            notes TEXT NOT NULL,
+            highlights TEXT NOT NULL,
+            tags TEXT NOT NULL
+        );
+        CREATE VIRTUAL TABLE article_search USING fts5(
+            title, excerpt, body, notes, highlights, tags,
+            content = 'article_text', content_rowid = 'id',
+            tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER article_text_insert AFTER INSERT ON article_text BEGIN
+            INSERT INTO article_search (rowid, title, excerpt, body, notes, highlights, tags)
+                VALUES (new.id, new.title, new.excerpt, new.body, new.notes, new.highlights, new.tags);
+        END;
+        CREATE TRIGGER article_text_delete AFTER DELETE ON article_text BEGIN
+            INSERT INTO article_search (article_search, rowid, title, excerpt, body, notes, highlights, tags)
+                VALUES ('delete', old.id, old.title, old.excerpt, old.body, old.notes, old.highlights, old.tags);
+        END;
+        CREATE TRIGGER article_text_update AFTER UPDATE ON article_text BEGIN
+            INSERT INTO article_search (article_search, rowid, title, excerpt, body, notes, highlights, tags)
+                VALUES ('delete', old.id, old.title, old.excerpt, old.body, old.notes, old.highlights, old.tags);
+            INSERT INTO article_search (rowid, title, excerpt, body, notes, highlights, tags)
+                VALUES (new.id, new.title, new.excerpt, new.body, new.notes, new.highlights, new.tags);
+        END;
+        CREATE TRIGGER article_gone AFTER DELETE ON article BEGIN
+            DELETE FROM article_text WHERE article_id = old.id;
+        END;
+        """
+
+    /// Column weights for bm25, in the order of the columns: title, excerpt, body, notes, highlights, tags.
+    static let rankQuery = """
+        SELECT rowid, bm25(article_search, 10.0, 2.0, 1.0, 3.0, 3.0, 6.0) AS score
+        FROM article_search WHERE article_search MATCH ? ORDER BY score, rowid LIMIT ?
+        """
+    /// (The content left out in SQL: a hit is shown without it, and decoding a long page for nothing is slow.)
+    static let articleQuery = "SELECT json_remove(a.json, '$.content') FROM article_text t JOIN article a ON a.id = t.article_id WHERE t.id = ? AND a.visible = 1"
+    /// Snippet markers: private-use characters, which saved text does not hold.
+    static let open: Character = "\u{E000}"
+    static let close: Character = "\u{E001}"
+    static let snippetQuery = """
+        SELECT snippet(article_search, -1, char(57344), char(57345), '…', 24) FROM article_search
+        WHERE article_search MATCH ? AND rowid = ?
+        """
+
+    /// The searched text of an article.
+    struct Document: Equatable {
+        var digest: Int64
+        var title: String
+        var excerpt: String
+        var body: String
+        var notes: String
+        var highlights: String
+        var tags: String
+
+        init(digest: Int64, title: String, excerpt: String, body: String, notes: String, highlights: String, tags: String) {
+            (self.digest, self.title, self.excerpt, self.body, self.notes, self.highlights, self.tags) =
+                (digest, title, excerpt, body, notes, highlights, tags)
+        }
+
+        /// Derives it (the body is the expensive part: computed only when the digest says so).
+        init(_ article: Article) {
+            let (title, excerpt, notes, highlights, tags) = Self.fields(article)
+            let body = article.content.map { ReadableText.extract($0).body } ?? ""
+            self.init(digest: Self.digest(article), title: title, excerpt: excerpt, body: body, notes: notes, highlights: highlights, tags: tags)
+        }
+
+        static func fields(_ article: Article) -> (String, String, String, String, String) {
+            let highlights = article.highlights.map { [$0.quote, $0.note].compactMap { $0 }.joined(separator: "\n") }.joined(separator: "\n")
+            return (article.title ?? "", article.excerpt ?? "", article.note ?? "", highlights, article.tags.joined(separator: " "))
+        }
+
+        /// FNV-1a over the searched fields (the content as given) and the
+        /// extraction rules' version: stable across processes and platforms.
+        static func digest(_ article: Article) -> Int64 {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            func add(_ text: String?) {
+                for byte in (text ?? "").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+                hash = (hash ^ 0xFF) &* 0x100_0000_01b3 // a separator no UTF-8 text holds
+            }
+            let (title, excerpt, notes, highlights, tags) = fields(article)
+            add(String(ReadableText.rulesVersion))
+            for text in [title, excerpt, notes, highlights, tags, article.content ?? ""] { add(text) }
+            return Int64(bitPattern: hash)
+        }
+    }
+
+    /// Brings the searched text of one article in step with its materialised
+    /// row: called by the materialiser after it wrote the row of `prepared`
+    /// (`known: false`: the article had no row, so it has no text row either).
+    static func write(_ prepared: Materializer.Prepared, _ db: Database, known: Bool) throws {
+        do {
+            try writeText(prepared, db, known: known)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR && error.message?.hasPrefix("no such table: article_text") == true {
+            // A file still at a schema before 6 has no index to keep: only
+            // tests build one (materialising articles into it), before it is
+            // opened and migrated, which fills the index.
+        }
+    }
+
+    private static func writeText(_ prepared: Materializer.Prepared, _ db: Database, known: Bool) throws {
+        let id = prepared.id.rawValue
+        guard let article = prepared.article, prepared.visible else {
+            if known { try db.cachedStatement(sql: "DELETE FROM article_text WHERE article_id = ?").execute(arguments: [id]) }
+            return
+        }
+        var rowid: Int64?
+        if known, let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, digest FROM article_text WHERE article_id = ?"), arguments: [id]) {
+            if (row[1] as Int64) == Document.digest(article) { return }
+            rowid = row[0]
+        }
+        let document = Document(article)
+        let values: StatementArguments = [document.digest, document.title, document.excerpt, document.body, document.notes, document.highlights, document.tags]
+        if let rowid {
+            try db.cachedStatement(sql: """
+                UPDATE article_text SET digest = ?, title = ?, excerpt = ?, body = ?, notes = ?, highlights = ?, tags = ? WHERE id = ?
+                """).execute(arguments: values + [rowid])
+        } else {
+            try db.cachedStatement(sql: """
+                INSERT INTO article_text (article_id, digest, title, excerpt, body, notes, highlights, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [id] + values)
+        }
+    }
+
+    /// Creates the index and fills it from the materialised articles (the
+    /// migration of a replica written before search existed).
+    static func create(_ db: Database) throws {
+        try db.execute(sql: schema)
+        for text in try String.fetchAll(db, sql: "SELECT json FROM article WHERE visible = 1 ORDER BY rowid") {
+            let article = try JSONDecoder().decode(Article.self, from: Data(text.utf8))
+            let document = Document(article)
+            try db.cachedStatement(sql: """
+                INSERT INTO article_text (article_id, digest, title, excerpt, body, notes, highlights, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    article.id.rawValue, document.digest, document.title, document.excerpt, document.body, document.notes, document.highlights,
+                    document.tags,
+                ])
+        }
+    }
+
+    /// The snippet's text without its markers, and where the marked words are.
+    static func unmark(_ marked: String) -> (String, [Range<String.Index>]) {
+        var text = ""
+        var starts: [Int] = []
+        var ranges: [(Int, Int)] = []
+        var count = 0
+        for character in marked {
+            if character == open {
+                starts.append(count)
+            } else if character == close {
+                if let start = starts.popLast() { ranges.append((start, count)) }
+            } else {
+                text.append(character)
+                count += 1
+            }
+        }
+        let matches = ranges.map { start, end in
+            text.index(text.startIndex, offsetBy: start)..<text.index(text.startIndex, offsetBy: end)
+        }
+        return (text, matches)
+    }
+}
