@@ -1,0 +1,196 @@
+import Foundation
+import ReadingListModel
+import ReplicaStore
+import SyncCore
+
+/// The CSV exports: Pocket, Instapaper, Readwise (Reader library and
+/// highlights) and Wallabag (semicolon-separated).
+enum CSVFormats {
+    /// Runs `build` on every row, collecting rows, skips and warnings. `build`
+    /// returns nil after recording a skip (through `skip`).
+    static func read(
+        _ table: inout CSVTable,
+        _ build: (CSVTable.Row, inout RowBuilder, _ skip: (String) -> Void) -> ImportedArticle?
+    ) -> ParsedFile {
+        var parsed = ParsedFile()
+        while let (line, row) = table.next() {
+            let location = SourceLocation(file: table.file, line: line)
+            var builder = RowBuilder(location)
+            var skipReason: String?
+            let article = build(row, &builder) { skipReason = $0 }
+            if let skipReason {
+                parsed.skipped.append(ImportIssue(location, "skipped: \(skipReason)"))
+                continue
+            }
+            parsed.warnings += builder.warnings
+            if let article { parsed.rows.append(ParsedRow(article: article, location: location)) }
+        }
+        return parsed
+    }
+
+    /// The URL of a row, or the reason to skip it.
+    static func url(_ raw: String?, _ skip: (String) -> Void) -> String? {
+        if let problem = RowBuilder.urlProblem(raw) { skip(problem); return nil }
+        return raw!.trimmed
+    }
+
+    /// A title, unless the exporter put the URL there for want of one.
+    static func title(_ raw: String?, url: String, _ builder: inout RowBuilder) -> String? {
+        guard let title = builder.line(raw, field: "title", limit: FieldLimits.title), title != url else { return nil }
+        return title
+    }
+
+    // MARK: Pocket
+
+    /// Pocket's CSV (`title,url,time_added,tags,status`, or with `cursor`
+    /// before `tags`): unix seconds, `|`-separated tags, `status` `unread` or
+    /// `archive` (archived and read: Pocket's archive is its "done").
+    static func pocket(_ table: inout CSVTable) throws(ImportError) -> ParsedFile {
+        guard table.has("url", "time_added") else {
+            throw ImportError(file: table.file, "not a Pocket CSV: its header has no 'url' and 'time_added' columns (it has \(table.header.joined(separator: ",")))")
+        }
+        return read(&table) { row, builder, skip in
+            guard let url = url(row["url"], skip) else { return nil }
+            var addedAt: Int64?
+            if let text = row["time_added"] {
+                guard let time = DateParse.unix(text) else { skip("unreadable date '\(text)' in time_added"); return nil }
+                addedAt = time
+            }
+            let status = row["status"]?.lowercased()
+            let done = status == "archive" || status == "archived" || status == "read"
+            return ImportedArticle(
+                request: SaveRequest(url: url, title: title(row["title"], url: url, &builder), tags: builder.tags(FieldParse.split(row["tags"], by: "|"))),
+                addedAt: addedAt, isRead: done, isArchived: done)
+        }
+    }
+
+    // MARK: Instapaper
+
+    /// Instapaper's CSV (`URL,Title,Selection,Folder[,Timestamp,Tags]`):
+    /// `Folder` is `Unread`, `Archive` (archived and read), `Starred`
+    /// (favourite) or a folder of the user's (a tag); `Selection` is the
+    /// highlighted passage; `Tags` a JSON array.
+    static func instapaper(_ table: inout CSVTable) throws(ImportError) -> ParsedFile {
+        guard table.has("url", "title", "folder") else {
+            throw ImportError(file: table.file, "not an Instapaper CSV: its header has no 'URL', 'Title' and 'Folder' columns (it has \(table.header.joined(separator: ",")))")
+        }
+        return read(&table) { row, builder, skip in
+            guard let url = url(row["url"], skip) else { return nil }
+            var addedAt: Int64?
+            if let text = row["timestamp"] {
+                guard let time = DateParse.unix(text) else { skip("unreadable date '\(text)' in Timestamp"); return nil }
+                addedAt = time
+            }
+            var tagNames: [String] = []
+            if let text = row["tags"] {
+                guard let names = FieldParse.jsonStringArray(text) else { skip("Tags is not a JSON array: \(text.prefix(40))"); return nil }
+                tagNames = names
+            }
+            var article = ImportedArticle(request: SaveRequest(url: url, title: title(row["title"], url: url, &builder)), addedAt: addedAt)
+            switch row["folder"]?.trimmed {
+            case nil, "Unread"?: break
+            case "Archive"?: article.isArchived = true; article.isRead = true
+            case "Starred"?: article.isFavorite = true
+            case let folder?: tagNames.append(folder)
+            }
+            article.request.tags = builder.tags(tagNames)
+            if let highlight = builder.highlight(quote: row["selection"]) { article.highlights = [highlight] }
+            return article
+        }
+    }
+
+    // MARK: Readwise
+
+    /// Readwise Reader's library CSV (`Title,URL,ID,Document tags,Saved
+    /// date,Reading progress,Location,Seen`): tags as a Python list, progress
+    /// 0-100 (0-1 accepted), `Location` `archive` (archived and read),
+    /// `shortlist` (favourite), `new`/`later` (unread); `feed` rows are feed
+    /// items, never saved, and skipped.
+    static func readwise(_ table: inout CSVTable) throws(ImportError) -> ParsedFile {
+        if table.has("highlight") { return try readwiseHighlights(&table) }
+        guard table.has("url", "title") else {
+            throw ImportError(file: table.file, "not a Readwise CSV: its header has no 'URL' and 'Title' columns, nor 'Highlight' (it has \(table.header.joined(separator: ",")))")
+        }
+        return read(&table) { row, builder, skip in
+            if row["location"]?.lowercased() == "feed" { skip("a feed item (Location 'feed'), never saved"); return nil }
+            guard let url = url(row["url"], skip) else { return nil }
+            var addedAt: Int64?
+            if let text = row["saved date"] {
+                guard let time = DateParse.any(text) else { skip("unreadable date '\(text)' in Saved date"); return nil }
+                addedAt = time
+            }
+            guard let tagNames = FieldParse.pythonStringList(row["document tags"]) else {
+                skip("Document tags is not a list: \(row["document tags"]!.prefix(40))")
+                return nil
+            }
+            var progress: Double?
+            if let text = row["reading progress"] {
+                guard let value = Double(text.trimmed), value.isFinite, value >= 0 else {
+                    skip("unreadable Reading progress '\(text)'")
+                    return nil
+                }
+                progress = min(value > 1 ? value / 100 : value, 1)
+            }
+            let location = row["location"]?.lowercased()
+            return ImportedArticle(
+                request: SaveRequest(url: url, title: title(row["title"], url: url, &builder), tags: builder.tags(tagNames)),
+                author: builder.line(row["author"], field: "author", limit: FieldLimits.short),
+                addedAt: addedAt, isRead: location == "archive" || progress == 1, isArchived: location == "archive",
+                isFavorite: location == "shortlist", progress: progress)
+        }
+    }
+
+    /// Readwise's highlights CSV (`Highlight,Book Title,...,Highlighted
+    /// at[,Document tags]`): one row per highlight. Only a file with a `URL`
+    /// column names pages; the usual one names books, and is refused.
+    static func readwiseHighlights(_ table: inout CSVTable) throws(ImportError) -> ParsedFile {
+        guard table.has("url") else {
+            throw ImportError(file: table.file, "a Readwise highlights CSV without a 'URL' column: its highlights name books, not web pages, so there is nothing to save")
+        }
+        return read(&table) { row, builder, skip in
+            guard let url = url(row["url"], skip) else { return nil }
+            var createdAt: Int64?
+            if let text = row["highlighted at"] ?? row["date"] {
+                guard let time = DateParse.any(text) else { skip("unreadable date '\(text)' in Highlighted at"); return nil }
+                createdAt = time
+            }
+            let titleText = row["book title"] ?? row["title"]
+            let tagNames = (FieldParse.pythonStringList(row["document tags"]) ?? [])
+                + FieldParse.split(row["tags"], by: ",").filter { !$0.hasPrefix(".") }
+            var article = ImportedArticle(
+                request: SaveRequest(url: url, title: title(titleText, url: url, &builder), tags: builder.tags(tagNames)),
+                author: builder.line(row["book author"] ?? row["author"], field: "author", limit: FieldLimits.short))
+            // `.favorite` on a highlight is Readwise's control tag for "favourite".
+            if FieldParse.split(row["tags"], by: ",").contains(where: { $0.trimmed == ".favorite" }) { article.isFavorite = true }
+            if let highlight = builder.highlight(quote: row["highlight"], note: row["note"], color: row["color"], createdAt: createdAt) {
+                article.highlights = [highlight]
+            }
+            return article
+        }
+    }
+
+    // MARK: Wallabag
+
+    /// Wallabag's CSV (`;`-separated: `Title;URL;Content;Tags;MIME
+    /// Type;Language;Creation date`): tags joined with `, `, content on one
+    /// line, dates `d/m/Y h:i:s` in 12-hour time without AM/PM (lossy: read
+    /// as written).
+    static func wallabagCSV(_ table: inout CSVTable) throws(ImportError) -> ParsedFile {
+        guard table.has("url", "title") else {
+            throw ImportError(file: table.file, "not a Wallabag CSV: its header has no 'Title' and 'URL' columns separated by ';' (it has \(table.header.joined(separator: ";")))")
+        }
+        return read(&table) { row, builder, skip in
+            guard let url = url(row["url"], skip) else { return nil }
+            var addedAt: Int64?
+            if let text = row["creation date"] {
+                guard let time = DateParse.wallabagCSV(text) ?? DateParse.any(text) else { skip("unreadable date '\(text)' in Creation date"); return nil }
+                addedAt = time
+            }
+            return ImportedArticle(
+                request: SaveRequest(
+                    url: url, title: title(row["title"], url: url, &builder), tags: builder.tags(FieldParse.split(row["tags"], by: ",")),
+                    content: builder.text(row["content"], field: "content", limit: FieldLimits.content)),
+                language: builder.line(row["language"], field: "language", limit: FieldLimits.short), addedAt: addedAt)
+        }
+    }
+}

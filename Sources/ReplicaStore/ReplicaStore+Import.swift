@@ -1,0 +1,295 @@
+import Foundation
+import GRDB
+import ReadingListModel
+import SyncCore
+
+/// A highlight as an import gives it.
+public struct ImportedHighlight: Sendable, Hashable, Codable {
+    public var quote: String
+    public var note: String?
+    public var color: String?
+    /// Where the quote starts, as a fraction of the article (0...1), if known.
+    public var position: Double?
+    /// Milliseconds since 1970, if the file says when it was made.
+    public var createdAt: Int64?
+
+    public init(quote: String, note: String? = nil, color: String? = nil, position: Double? = nil, createdAt: Int64? = nil) {
+        self.quote = quote
+        self.note = note
+        self.color = color
+        self.position = position
+        self.createdAt = createdAt
+    }
+}
+
+/// One article as an import gives it: what a save gives, plus the states,
+/// times and highlights other apps export.
+///
+/// States (`isRead`, `isArchived`, `isFavorite`) only ever add: `false`
+/// means "the file does not say", so an import never unarchives or unreads.
+public struct ImportedArticle: Sendable, Hashable {
+    /// URL, title, tags, note, content and excerpt, as a save gives them.
+    public var request: SaveRequest
+    public var author: String?
+    public var siteName: String?
+    public var imageURL: String?
+    public var language: String?
+    public var wordCount: Int?
+    /// When it was first saved in the other app, in milliseconds since 1970 (nil: now).
+    public var addedAt: Int64?
+    public var isRead: Bool
+    public var isArchived: Bool
+    public var isFavorite: Bool
+    /// Reading progress, 0...1 (nil: the file does not say).
+    public var progress: Double?
+    public var highlights: [ImportedHighlight]
+
+    public init(
+        request: SaveRequest, author: String? = nil, siteName: String? = nil, imageURL: String? = nil, language: String? = nil,
+        wordCount: Int? = nil, addedAt: Int64? = nil, isRead: Bool = false, isArchived: Bool = false, isFavorite: Bool = false,
+        progress: Double? = nil, highlights: [ImportedHighlight] = []
+    ) {
+        self.request = request
+        self.author = author
+        self.siteName = siteName
+        self.imageURL = imageURL
+        self.language = language
+        self.wordCount = wordCount
+        self.addedAt = addedAt
+        self.isRead = isRead
+        self.isArchived = isArchived
+        self.isFavorite = isFavorite
+        self.progress = progress
+        self.highlights = highlights
+    }
+}
+
+/// What ``ReplicaStore/importArticles(_:)`` did with one ``ImportedArticle``.
+public enum ImportOutcome: Sendable, Hashable {
+    /// Not in the list (or deleted): saved afresh.
+    case created
+    /// Already in the list: these fields (and `highlights` new highlights) were added.
+    case updated(written: [String], highlights: Int)
+    /// Already in the list with everything the import gives: nothing written.
+    case unchanged
+    /// Not written: why (an invalid URL, a field over its limit...). The rest of the batch is written.
+    case refused(String)
+}
+
+extension ReplicaStore {
+    /// Imports a batch of articles in one transaction: all the accepted ones
+    /// or, on a database error, none (a crash leaves whole batches).
+    ///
+    /// Each article goes through the rules of ``save(_:)``: URL normalisation,
+    /// credentials stripped from the stored URL, the size and text limits of
+    /// every field, `deleted = false`. An article not in the list (or deleted)
+    /// is a fresh save, with the import's added time. For one already in the
+    /// list the import adds only what it gives and the list lacks (the merge
+    /// rules of rows that name one page):
+    /// - tags are added (never removed); read, archived and favourite are
+    ///   OR-ed (never cleared); the earlier added time is kept; progress only
+    ///   moves forward within the current read-through;
+    /// - a note the list lacks is set, a different one is appended after a
+    ///   `---` line (unless the list's note already contains it);
+    /// - title, excerpt, content, author, site, image, language and word
+    ///   count fill only fields the list leaves empty (an import never
+    ///   overwrites what the user has);
+    /// - the readable text of the content (title, byline, site, excerpt,
+    ///   language, word count) fills what neither the import nor the list
+    ///   holds, as ``save(_:)`` does;
+    /// - a highlight whose quote the article already has is left alone.
+    ///   Imported highlights get ids derived from the article and the quote,
+    ///   so two devices importing the same file write the same highlights.
+    ///
+    /// An article that would change nothing writes nothing: importing the same
+    /// file twice leaves the change log as it was. An article that breaks a
+    /// rule is `refused` (with the reason) and the rest of the batch goes on.
+    @discardableResult
+    public func importArticles(_ items: [ImportedArticle]) throws(StoreError) -> [ImportOutcome] {
+        var outcomes = [ImportOutcome](repeating: .unchanged, count: items.count)
+        var accepted: [(index: Int, item: ImportedArticle, id: ArticleID, tags: [String])] = []
+        accepted.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            do {
+                let url = try NormalizedURL(item.request.url)
+                let tags = try item.request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
+                if let problem = Self.importProblem(item) { outcomes[index] = .refused(problem); continue }
+                accepted.append((index, item, ArticleID(url: url), tags))
+            } catch {
+                outcomes[index] = .refused(error.description)
+            }
+        }
+        guard !accepted.isEmpty else { return outcomes }
+        let written: [(Int, ImportOutcome)] = try transaction { tx in
+            // A batch asks the log about all its articles in one query, not one each.
+            try tx.preload(Set(accepted.map(\.id)))
+            return try accepted.map { entry in
+                (entry.index, try Self.importOne(entry.item, id: entry.id, tags: entry.tags, in: &tx))
+            }
+        }
+        for (index, outcome) in written { outcomes[index] = outcome }
+        return outcomes
+    }
+
+    /// Why `item` breaks a rule every local write follows (``LogTransaction``
+    /// checks them as it writes, which would abort the whole batch), or nil.
+    static func importProblem(_ item: ImportedArticle) -> String? {
+        var texts: [(String, String?)] = [
+            (Fields.url, item.request.url), (Fields.title, item.request.title), (Fields.note, item.request.note),
+            (Fields.content, item.request.content), (Fields.excerpt, item.request.excerpt), (Fields.author, item.author),
+            (Fields.siteName, item.siteName), (Fields.imageURL, item.imageURL), (Fields.language, item.language),
+        ]
+        for highlight in item.highlights {
+            texts += [(Fields.quote, highlight.quote), (Fields.note, highlight.note), (Fields.color, highlight.color)]
+        }
+        for case let (field, text?) in texts {
+            if let problem = textProblem(field, text) { return problem }
+        }
+        if let progress = item.progress, !(progress.isFinite && (0...1).contains(progress)) { return "progress \(progress) is not a fraction from 0 to 1" }
+        if let position = item.highlights.compactMap(\.position).first(where: { !($0.isFinite && (0...1).contains($0)) }) {
+            return "a highlight position \(position) is not a fraction from 0 to 1"
+        }
+        if let imageURL = item.imageURL {
+            do { _ = try checkedImageURL(imageURL) } catch { return error.description }
+        }
+        return nil
+    }
+
+    /// Why `text` may not be written into `field` (the rules ``LogTransaction`` enforces), or nil.
+    static func textProblem(_ field: String, _ text: String) -> String? {
+        if let limit = FieldLimits.maxBytes(of: field), text.utf8.count > limit {
+            return "the \(field) holds \(FieldLimits.describe(bytes: text.utf8.count)), more than the \(FieldLimits.describe(bytes: limit)) it may"
+        }
+        if text.allSatisfy(\.isWhitespace) { return "the \(field) is empty or only spaces" }
+        let multiline = field == Fields.note || field == Fields.content || field == Fields.excerpt || field == Fields.quote
+        if let bad = text.unicodeScalars.first(where: { scalar in
+            (scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)) && !(multiline && (scalar == "\n" || scalar == "\t" || scalar == "\r"))
+        }) {
+            return "the \(field) holds the control character U+\(String(bad.value, radix: 16, uppercase: true))"
+        }
+        return nil
+    }
+
+    /// ENRICHMENT CALL SITE: the one place an import enriches an article from
+    /// its content. The readable text of `request.content` fills the fields
+    /// that neither the import (`writes`) nor the article (`existing`) holds,
+    /// as ``save(_:)`` does (see `SaveRequest.readableFields`); a value that
+    /// would break a write rule is left out rather than failing the batch.
+    static func enrichment(_ request: SaveRequest, existing: Article?, besides writes: [(String, JSONValue)]) -> [(String, JSONValue)] {
+        guard request.content != nil else { return [] }
+        let written = Set(writes.map(\.0))
+        return request.readableFields(keeping: existing).filter { field, value in
+            guard !written.contains(field) else { return false }
+            if case let .string(text) = value { return textProblem(field, text) == nil }
+            return true
+        }
+    }
+
+    /// The id of an imported highlight: the article's id and the quote's
+    /// digest, so that the same highlight imported twice (or on two devices)
+    /// is one entity.
+    static func importedHighlightID(_ article: ArticleID, quote: String) -> String {
+        let digest = SHA256.digest(Array(quote.utf8)).prefix(8)
+        return "\(article.rawValue)/" + digest.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+    }
+
+    private static func importOne(_ item: ImportedArticle, id: ArticleID, tags: [String], in tx: inout LogTransaction) throws -> ImportOutcome {
+        let entity = EntityRef.article(id)
+        let live = try tx.liveChanges(ofArticle: id)
+        let materialized = live.isEmpty ? nil : ArticleMaterializer.materialize(id: id, changes: live)
+        let request = item.request
+        let texts: [(String, JSONValue?)] = [
+            (Fields.title, request.title.map(JSONValue.string)), (Fields.excerpt, request.excerpt.map(JSONValue.string)),
+            (Fields.content, request.content.map(JSONValue.string)), (Fields.author, item.author.map(JSONValue.string)),
+            (Fields.siteName, item.siteName.map(JSONValue.string)),
+            (Fields.imageURL, item.imageURL.map { JSONValue.string(NormalizedURL.removingCredentials($0.trimmingCharacters(in: .whitespacesAndNewlines))) }),
+            (Fields.language, item.language.map(JSONValue.string)), (Fields.wordCount, item.wordCount.map { JSONValue.number(Double($0)) }),
+        ]
+        if case let (current, visible)? = materialized, visible {
+            var writes: [(String, JSONValue)] = []
+            let held: [String: Bool] = [
+                Fields.title: current.title != nil, Fields.excerpt: current.excerpt != nil, Fields.content: current.content != nil,
+                Fields.author: current.author != nil, Fields.siteName: current.siteName != nil, Fields.imageURL: current.imageURL != nil,
+                Fields.language: current.language != nil, Fields.wordCount: current.wordCount != nil,
+            ]
+            for case let (field, value?) in texts where held[field] != true { writes.append((field, value)) }
+            writes += enrichment(request, existing: current, besides: writes)
+            if let note = request.note {
+                if let existing = current.note {
+                    if !existing.contains(note) { writes.append((Fields.note, .string(existing + "\n\n---\n\n" + note))) }
+                } else {
+                    writes.append((Fields.note, .string(note)))
+                }
+            }
+            let has = Set(current.tags)
+            for tag in Set(tags).sorted() where !has.contains(tag) { writes.append((Fields.tag(tag), true)) }
+            if item.isRead && !current.isRead { writes.append((Fields.isRead, true)) }
+            if item.isArchived && !current.isArchived { writes.append((Fields.isArchived, true)) }
+            if item.isFavorite && !current.isFavorite { writes.append((Fields.isFavorite, true)) }
+            if let position = item.progress, position > current.progress.position {
+                writes.append((Fields.progress, ReadingProgress(epoch: current.progress.epoch, position: position).jsonValue))
+            }
+            if let addedAt = item.addedAt, addedAt < current.addedAt { writes.append((Fields.addedAt, .number(Double(addedAt)))) }
+            let quotes = Set(current.highlights.map(\.quote))
+            let newHighlights = item.highlights.filter { !quotes.contains($0.quote) }
+            guard !writes.isEmpty || !newHighlights.isEmpty else { return .unchanged }
+            writes.sort { $0.0 < $1.0 }
+            // As a save: "keep this" against a concurrent delete, with what it adds.
+            try tx.writeLocal(entity, [(Fields.deleted, false)] + writes)
+            try writeHighlights(newHighlights, of: id, in: &tx)
+            return .updated(written: writes.map(\.0), highlights: newHighlights.count)
+        }
+        var writes: [(String, JSONValue)] = [
+            (Fields.deleted, false),
+            (Fields.url, .string(NormalizedURL.removingCredentials(request.url))),
+            (Fields.addedAt, .number(Double(item.addedAt ?? tx.now))),
+        ]
+        var given: [(String, JSONValue)] = []
+        for case let (field, value?) in texts { given.append((field, value)) }
+        given += enrichment(request, existing: nil, besides: given)
+        if let note = request.note { given.append((Fields.note, .string(note))) }
+        for tag in Set(tags) { given.append((Fields.tag(tag), true)) }
+        if item.isRead { given.append((Fields.isRead, true)) }
+        if item.isArchived { given.append((Fields.isArchived, true)) }
+        if item.isFavorite { given.append((Fields.isFavorite, true)) }
+        let state = EntityState(entity: entity, changes: live.filter { $0.entity == entity })
+        if let position = item.progress, position > 0 {
+            given.append((Fields.progress, ReadingProgress(epoch: live.isEmpty ? 0 : nextEpoch(state), position: position).jsonValue))
+        }
+        given.sort { $0.0 < $1.0 }
+        writes += given
+        if !live.isEmpty {
+            // A save after a delete is a fresh save: reset what this replica knows of (as `save` does).
+            let written: Set<String> = Set(writes.map(\.0))
+            for field in state.fields.keys.sorted() where !written.contains(field) {
+                guard let reset = defaultValue(of: field, in: state) else { continue }
+                writes.append((field, reset))
+            }
+        }
+        try tx.writeLocal(entity, writes)
+        if !live.isEmpty {
+            let highlightIDs = Set(live.filter { $0.entity.type == EntityRef.highlightType }.map(\.entity))
+            for highlight in highlightIDs.sorted() {
+                let highlightState = EntityState(entity: highlight, changes: live.filter { $0.entity == highlight })
+                if highlightState.isVisible() { try tx.writeLocal(highlight, Fields.deleted, true) }
+            }
+        }
+        var seen = Set<String>()
+        try writeHighlights(item.highlights.filter { seen.insert($0.quote).inserted }, of: id, in: &tx)
+        return .created
+    }
+
+    private static func writeHighlights(_ highlights: [ImportedHighlight], of id: ArticleID, in tx: inout LogTransaction) throws {
+        for highlight in highlights {
+            let entity = EntityRef.highlight(importedHighlightID(id, quote: highlight.quote))
+            var fields: [(String, JSONValue)] = [
+                (Fields.deleted, false), (Fields.quote, .string(highlight.quote)),
+                (Fields.createdAt, .number(Double(highlight.createdAt ?? tx.now))),
+            ]
+            if let position = highlight.position { fields.append((Fields.position, .number(position))) }
+            if let note = highlight.note { fields.append((Fields.note, .string(note))) }
+            if let color = highlight.color { fields.append((Fields.color, .string(color))) }
+            try tx.writeLocal(entity, fields)
+        }
+    }
+}
