@@ -68,7 +68,8 @@ public enum ScenarioRunner {
         switch step.action {
         case let .command(replica, arguments, fails):
             do {
-                _ = try await StepCommand.run(arguments, on: replica, in: world)
+                let directory = URL(fileURLWithPath: step.location.file).deletingLastPathComponent().path
+                _ = try await StepCommand.run(arguments, on: replica, in: world, directory: directory)
             } catch {
                 // (The error's line as the CLI prints it after `error: `.)
                 let message = ErrorLine.text(for: error)

@@ -54,9 +54,14 @@ enum StepCommand {
     }
 
     /// Runs a step's command on `replica` and returns what it printed.
-    static func run(_ arguments: [String], on replica: String, in world: World) async throws -> String {
+    /// Files a step names are taken relative to `directory` (its scenario file's folder).
+    static func run(_ arguments: [String], on replica: String, in world: World, directory: String = ".") async throws -> String {
         var output = CommandOutput()
-        switch try parse(arguments) {
+        var command = try parse(arguments)
+        if let reader = command as? any ReadsFiles, let resolved = reader.resolvingPaths(against: directory) as? any ParsableCommand {
+            command = resolved
+        }
+        switch command {
         case let command as any ReplicaCommand:
             try command.check()
             try command.perform(on: world.store(replica), output: &output)
