@@ -162,6 +162,8 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
     case malformedChange = "malformed_change"
     /// `GET /v1/snapshot` on a server that makes no snapshots (the client pulls page by page).
     case snapshotUnavailable = "snapshot_unavailable"
+    /// `GET /v1/events` past the server's bound of push connections (per user or in all).
+    case tooManyConnections = "too_many_connections"
     case unavailable
 
     public var httpStatus: Int {
@@ -173,6 +175,7 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
         case .gap, .missingDependency, .copiedReplica, .replicaBehindItself, .rejoinRequired, .wrongServer, .wrongAccount: 409
         case .malformedChange: 422
         case .snapshotUnavailable: 404
+        case .tooManyConnections: 429
         case .unavailable: 503
         }
     }

@@ -1,6 +1,7 @@
 import CompressNIO
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import SyncCore
@@ -25,9 +26,22 @@ public func buildApplication(
     service: SyncService, configuration: ServerConfiguration, logger: Logger,
     onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    Application(
+    // The push channel's upgrades are routed apart from the HTTP routes (the library's advice).
+    let webSocketRouter = Router(context: PushUpgradeContext.self)
+    let push = PushChannelRoute(service: service)
+    webSocketRouter.ws("/v1/events") { request, context in
+        try await push.shouldUpgrade(request, context: context)
+    } onUpgrade: { inbound, outbound, context in
+        try await push.run(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
+    }
+    // Pings every heartbeat; a peer that has not answered by the next one is closed (the library's auto-ping).
+    let webSocket = WebSocketServerConfiguration(
+        maxFrameSize: 1 << 14, autoPing: .enabled(timePeriod: .seconds(service.push.limits.heartbeatSeconds)), closeTimeout: .seconds(5))
+    return Application(
         router: buildRouter(service: service, logger: logger),
+        server: WebSocketUpgradeChannel.builder(webSocketRouter: webSocketRouter, configuration: .init(ws: webSocket)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "readinglist-server"),
+        services: [service.push],
         onServerRunning: { channel in
             let address = channel.localAddress
             let host = address?.ipAddress ?? configuration.host
@@ -37,10 +51,14 @@ public func buildApplication(
         logger: logger)
 }
 
-/// The routes: `GET /health`, `GET /metrics`, `POST /v1/sync`, `GET /v1/snapshot`.
+/// The routes: `GET /health`, `GET /metrics`, `POST /v1/sync`, `GET /v1/snapshot`, and `GET /v1/events`
+/// without its WebSocket upgrade (which answers why an upgrade would be refused).
 public func buildRouter(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ObservationMiddleware(metrics: service.metrics, logger: logger))
+    // Hummingbird's request metrics (`hb_requests`, `http_server_request_duration`...), into this server's registry.
+    router.add(middleware: MetricsFactoryMiddleware(factory: service.metrics.factory))
+    router.add(middleware: MetricsMiddleware())
     router.get("/health") { _, _ in
         jsonResponse(.ok, ["status": "ok"])
     }
@@ -55,8 +73,11 @@ public func buildRouter(service: SyncService, logger: Logger) -> Router<BasicReq
     router.get("/v1/snapshot") { request, context in
         await SnapshotRoute(service: service).respond(to: request, context: context)
     }
+    router.get("/v1/events") { request, context in
+        await PushChannelRoute(service: service).plainGet(request, context: context)
+    }
     // Any other method on a served path: 405 with the allowed ones.
-    let served: [String: HTTPRequest.Method] = ["/health": .get, "/metrics": .get, "/v1/sync": .post, "/v1/snapshot": .get]
+    let served: [String: HTTPRequest.Method] = ["/health": .get, "/metrics": .get, "/v1/sync": .post, "/v1/snapshot": .get, "/v1/events": .get]
     let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options, .trace, .connect, HTTPRequest.Method("QUERY")!]
     for (path, allowed) in served {
         for method in methods where method != allowed {
@@ -201,7 +222,7 @@ struct ObservationMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let path = request.uri.path
-        let route = ["/health", "/metrics", "/v1/sync", "/v1/snapshot"].contains(path) ? path : "other"
+        let route = ["/health", "/metrics", "/v1/sync", "/v1/snapshot", "/v1/events"].contains(path) ? path : "other"
         do {
             let response = try await next(request, context)
             finish(request, route: route, status: Int(response.status.code), since: start)

@@ -30,6 +30,8 @@ public final class PostgresServerStorage: ServerStorage {
     let now: @Sendable () -> Int64
     /// Test hook: runs inside every page's transaction just before it commits.
     let beforeCommit: (@Sendable () async -> Void)?
+    /// Where the push channel's listener connects (a connection of its own, outside the pool).
+    let listenerConfiguration: PostgresConnection.Configuration
     public let serverID: String
 
     /// Connects with a `postgres://user:password@host:port/database` URL and
@@ -65,6 +67,11 @@ public final class PostgresServerStorage: ServerStorage {
         configuration.options.connectTimeout = .seconds(5)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
+        var listener = PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: database.isEmpty ? nil : database, tls: .disable)
+        listener.options.connectTimeout = .seconds(5)
+        listenerConfiguration = listener
         self.logger = logger
         self.now = now
         self.beforeCommit = beforeCommit
@@ -216,8 +223,11 @@ public final class PostgresServerStorage: ServerStorage {
         return try await perform {
             let rows = try await self.client.query(
                 "UPDATE rl_user SET revoked_at = \(time) WHERE name = \(name) AND revoked_at IS NULL RETURNING id", logger: self.logger)
-            for try await _ in rows.decode(Int64.self) { return true }
-            return false
+            var revoked: Int64?
+            for try await id in rows.decode(Int64.self) { revoked = id }
+            guard let revoked else { return false }
+            try await self.notifyPush(PushHub.payload(.tokensChanged(user: revoked)))  // Closes its push connections.
+            return true
         }
     }
 
@@ -225,8 +235,11 @@ public final class PostgresServerStorage: ServerStorage {
         try await perform {
             let rows = try await self.client.query(
                 "UPDATE rl_user SET token_hash = \(tokenHash), revoked_at = NULL WHERE name = \(name) RETURNING id", logger: self.logger)
-            for try await _ in rows.decode(Int64.self) { return true }
-            return false
+            var changed: Int64?
+            for try await id in rows.decode(Int64.self) { changed = id }
+            guard let changed else { return false }
+            try await self.notifyPush(PushHub.payload(.tokensChanged(user: changed)))  // Closes the old token's push connections.
+            return true
         }
     }
 
@@ -255,6 +268,44 @@ final class Once: Sendable {
         done.withLock { done in
             defer { done = true }
             return !done
+        }
+    }
+}
+
+// MARK: The push channel's events between server processes (LISTEN/NOTIFY)
+
+extension PostgresServerStorage {
+    /// The channel every server process listens to.
+    static let pushChannel = "readinglist_push"
+
+    /// Sends `payload` to every process listening (this one included).
+    func notifyPush(_ payload: String) async throws {
+        try await Self.withTimeout(seconds: Self.operationTimeout) {
+            // (Read to the end: the connection goes back to the pool only then.)
+            for try await _ in try await self.client.query("SELECT pg_notify(\(Self.pushChannel), \(payload))", logger: self.logger) {}
+        }
+    }
+
+    /// Listens on a connection of its own and hands every payload to `deliver`,
+    /// until the task is cancelled; a broken connection is made again after a
+    /// pause (events sent meanwhile are lost: devices sync on reconnecting anyway).
+    func listenPush(_ deliver: @escaping @Sendable (String) async -> Void) async {
+        var attempt = 0
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(configuration: listenerConfiguration, id: 1, logger: logger)
+                attempt = 0
+                defer { Task { try? await connection.close() } }
+                try await connection.listen(on: Self.pushChannel) { notifications in
+                    logger.debug("listening for push events")
+                    for try await notification in notifications { await deliver(notification.payload) }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                attempt += 1
+                logger.warning("push listener lost PostgreSQL; reconnecting", metadata: ["error": .string(Self.describe(error)), "attempt": .stringConvertible(attempt)])
+            }
+            try? await Task.sleep(for: .milliseconds(min(5000, 250 << min(attempt, 5))))
         }
     }
 }

@@ -158,7 +158,7 @@ public final class SQLiteServerStorage: ServerStorage {
                 try db.execute(sql: "UPDATE user SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [time, name])
                 return db.changesCount > 0
             }
-        }
+        }.announcingTokens(to: tokenEventsPath)
     }
 
     public func replaceToken(name: String, tokenHash: String) async throws(ServerError) -> Bool {
@@ -167,8 +167,13 @@ public final class SQLiteServerStorage: ServerStorage {
                 try db.execute(sql: "UPDATE user SET token_hash = ?, revoked_at = NULL WHERE name = ?", arguments: [tokenHash, name])
                 return db.changesCount > 0
             }
-        }
+        }.announcingTokens(to: tokenEventsPath)
     }
+
+    /// Written after every token revoked or replaced (by this process or an
+    /// admin command): the serving process watches it to close the push
+    /// channels of tokens that no longer work.
+    var tokenEventsPath: String { spacesFolder + "/tokens-changed" }
 
     /// Inline, as the other reads of the shared database: it is a pool in WAL
     /// mode, whose readers never wait for its writer or a flush, only for a
@@ -562,5 +567,14 @@ extension DatabasePool {
     /// those for the token check and the replica's last sync).
     func readOneStatement<T>(_ body: (Database) throws -> T) throws -> T {
         try unsafeRead(body)
+    }
+}
+
+extension Bool {
+    /// When true (a token changed), writes the time into `path` (see ``SQLiteServerStorage/tokenEventsPath``).
+    fileprivate func announcingTokens(to path: String) -> Bool {
+        // Atomically (a rename into the folder): what the server's watch of the folder sees on every platform.
+        if self { try? Data("\(Date().timeIntervalSince1970)\n".utf8).write(to: URL(fileURLWithPath: path), options: .atomic) }
+        return self
     }
 }

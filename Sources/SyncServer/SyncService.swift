@@ -13,15 +13,19 @@ public struct SyncService: Sendable {
     /// every replica seen within this time has acknowledged the delete; a
     /// replica away longer must rejoin (its old changes may touch them).
     public let retention: Duration
+    /// The push channel's connections (`GET /v1/events`), told of every sync that stores changes.
+    public let push: PushHub
 
+    /// `push`: the push channel's hub (default: one over `storage` with the default bounds).
     public init(
         storage: any ServerStorage, limits: SyncLimits = SyncLimits(), metrics: ServerMetrics = ServerMetrics(),
-        retention: Duration = .seconds(90 * 86_400), now: @escaping @Sendable () -> Int64
+        retention: Duration = .seconds(90 * 86_400), push: PushHub? = nil, now: @escaping @Sendable () -> Int64
     ) {
         self.storage = storage
         self.limits = limits
         self.metrics = metrics
         self.retention = retention
+        self.push = push ?? PushHub(storage: storage)
         self.now = now
     }
 
@@ -70,6 +74,8 @@ public struct SyncService: Sendable {
         let result = request.push.isEmpty
             ? ApplyResultSummary(stored: 0, knowledge: before)
             : ApplyResultSummary(try await space.apply(request.push))
+        // The user's other devices are told at once (the push channel); this one is not.
+        if result.stored > 0 { await push.publish(.changed(user: user.id, by: replica, changes: result.stored)) }
         // Replicas named here that never synced with the server hold the horizon back until they do.
         var named = Set(request.knowledge.counters.keys)
         for entry in request.push { named.insert(entry.replica) }

@@ -3,7 +3,9 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ReadingListModel
 import ReplicaStore
+import ServiceLifecycle
 import SyncProtocol
 import SyncServer
 import Synchronization
@@ -109,6 +111,12 @@ struct Serve: AsyncParsableCommand {
     var maxPush: Int?
     @Option(name: .customLong("retention-days"), parsing: .unconditional, help: "How long a replica may stay away before it must rejoin; deleted articles are forgotten once every replica seen within it acknowledged them; 1 to 36500 (default: $READINGLIST_SERVER_RETENTION_DAYS, else 90).")
     var retentionDays: Int?
+    @Option(name: .customLong("max-push-connections-per-user"), parsing: .unconditional, help: "Most open push channels (GET /v1/events) of one user, all devices; at least 1 (default: $READINGLIST_SERVER_MAX_PUSH_CONNECTIONS_PER_USER, else \(PushLimits().maxConnectionsPerUser)).")
+    var maxPushConnectionsPerUser: Int?
+    @Option(name: .customLong("max-push-connections"), parsing: .unconditional, help: "Most open push channels of this process, at least 1 (default: $READINGLIST_SERVER_MAX_PUSH_CONNECTIONS, else \(PushLimits().maxConnections)).")
+    var maxPushConnections: Int?
+    @Option(name: .customLong("push-heartbeat-seconds"), parsing: .unconditional, help: "Seconds between pings on a push channel; a peer silent until the next one is closed; 1 to 3600 (default: $READINGLIST_SERVER_PUSH_HEARTBEAT_SECONDS, else \(PushLimits().heartbeatSeconds)).")
+    var pushHeartbeatSeconds: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error (default: $READINGLIST_SERVER_LOG_LEVEL, else info).") var logLevel: String?
 
     func run() async throws {
@@ -132,6 +140,19 @@ struct Serve: AsyncParsableCommand {
         let days = try number(retentionDays, "--retention-days", "READINGLIST_SERVER_RETENTION_DAYS") ?? 90
         // (At most about 100 years: the retention in seconds must not overflow.)
         guard (1...36_500).contains(days) else { throw Failure(description: "--retention-days must be 1 to 36500, not \(days)") }
+        var push = PushLimits()
+        if let value = try number(maxPushConnectionsPerUser, "--max-push-connections-per-user", "READINGLIST_SERVER_MAX_PUSH_CONNECTIONS_PER_USER") {
+            guard value >= 1 else { throw Failure(description: "--max-push-connections-per-user must be at least 1, not \(value)") }
+            push.maxConnectionsPerUser = value
+        }
+        if let value = try number(maxPushConnections, "--max-push-connections", "READINGLIST_SERVER_MAX_PUSH_CONNECTIONS") {
+            guard value >= 1 else { throw Failure(description: "--max-push-connections must be at least 1, not \(value)") }
+            push.maxConnections = value
+        }
+        if let value = try number(pushHeartbeatSeconds, "--push-heartbeat-seconds", "READINGLIST_SERVER_PUSH_HEARTBEAT_SECONDS") {
+            guard (1...3600).contains(value) else { throw Failure(description: "--push-heartbeat-seconds must be 1 to 3600, not \(value)") }
+            push.heartbeatSeconds = value
+        }
         let address = host ?? environment("READINGLIST_SERVER_HOST") ?? "127.0.0.1"
         if let problem = Self.hostProblem(address) { throw Failure(description: problem) }
         let shownAddress = (address.contains(":") ? "[\(address)]" : address) + ":\(resolvedPort)"
@@ -145,7 +166,8 @@ struct Serve: AsyncParsableCommand {
         // What this run creates (a new SQLite database, its spaces folder) is removed again if it cannot listen.
         let created = storage.postgresURL == nil ? StorageOptions.missingFiles(at: storage.path) : []
         let store = try await storage.open(logger: logger)
-        let service = SyncService(storage: store, limits: limits, retention: .seconds(days * 86_400), now: ReplicaStore.wallClock)
+        let hub = PushHub(storage: store, limits: push, logger: logger)
+        let service = SyncService(storage: store, limits: limits, retention: .seconds(days * 86_400), push: hub, now: ReplicaStore.wallClock)
         let configuration = ServerConfiguration(host: address, port: resolvedPort, limits: limits)
         let listening = Mutex(false)
         let app = buildApplication(service: service, configuration: configuration, logger: logger) { address in
@@ -153,8 +175,11 @@ struct Serve: AsyncParsableCommand {
             // Written unbuffered: scripts and tests read the address while the server runs.
             FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
         }
+        // On SIGTERM or SIGINT the push channels are closed first (1001, going away), then the server stops.
+        let group = ServiceGroup(
+            configuration: .init(services: [app, PushGoingAway(hub: hub)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await app.runService()
+            try await group.run()
         } catch where !listening.withLock({ $0 }) {
             await store.close()
             for path in created { try? FileManager.default.removeItem(atPath: path) }
@@ -282,7 +307,7 @@ struct UserCommand: AsyncParsableCommand {
         }
 
         static func iso(_ millis: Int64) -> String {
-            ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+            Timestamp.iso8601(millis)
         }
     }
 

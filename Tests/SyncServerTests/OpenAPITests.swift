@@ -26,7 +26,7 @@ struct OpenAPITests {
         let paths = try #require(document["paths"] as? [String: [String: Any]])
         var documented: Set<String> = []
         for (path, operations) in paths { for method in operations.keys { documented.insert("\(method.uppercased()) \(path)") } }
-        #expect(documented == ["GET /health", "GET /metrics", "POST /v1/sync", "GET /v1/snapshot"])
+        #expect(documented == ["GET /health", "GET /metrics", "POST /v1/sync", "GET /v1/snapshot", "GET /v1/events"])
         let fixture = try await ServerFixture()
         let routes = documented
         try await fixture.app.test(.router) { client in
@@ -53,11 +53,12 @@ struct OpenAPITests {
         let paths = try #require(document["paths"] as? [String: Any])
         let sync = try #require(((paths["/v1/sync"] as? [String: Any])?["post"] as? [String: Any])?["responses"] as? [String: Any])
         let snapshot = try #require(((paths["/v1/snapshot"] as? [String: Any])?["get"] as? [String: Any])?["responses"] as? [String: Any])
+        let events = try #require(((paths["/v1/events"] as? [String: Any])?["get"] as? [String: Any])?["responses"] as? [String: Any])
         let info = try #require((document["info"] as? [String: Any])?["description"] as? String)
         #expect(info.contains("405 method_not_allowed"))
         for code in SyncErrorCode.allCases where code != .methodNotAllowed {
             // Every code under its status, on the route that answers it.
-            let byStatus = code == .snapshotUnavailable ? snapshot : sync
+            let byStatus = code == .snapshotUnavailable ? snapshot : code == .tooManyConnections ? events : sync
             let entry = try #require(byStatus[String(code.httpStatus)] as? [String: Any], "status \(code.httpStatus) of \(code) is not documented")
             #expect((entry["description"] as? String)?.contains(code.rawValue) == true, "\(code.rawValue) is not described under \(code.httpStatus)")
         }

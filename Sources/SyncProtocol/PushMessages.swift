@@ -1,0 +1,74 @@
+import SyncCore
+
+/// The push channel, `GET /v1/events` upgraded to a WebSocket: the server
+/// sends small JSON text frames; the data itself still flows through
+/// `POST /v1/sync`. Every frame is an object with a `type`:
+///
+/// - `hello` (``PushHello``), once, as soon as the connection is open;
+/// - `changed` (``PushNotice``), whenever a sync by another replica of the
+///   same user stored new changes: the receiver should sync.
+///
+/// The client sends no messages (a data frame from it closes the channel with
+/// 1003, unsupported data); pings and pongs find dead peers both ways.
+public enum PushFrameType {
+    public static let hello = "hello"
+    public static let changed = "changed"
+}
+
+/// The first frame on a push channel: whose list it watches and how often the
+/// server pings (a client that hears nothing, not even a ping, for about two
+/// intervals may take the connection for dead and reconnect).
+public struct PushHello: Sendable, Hashable, Codable {
+    /// Always `hello`.
+    public var type: String
+    /// ``SyncProtocolVersion/current`` of the server.
+    public var protocolVersion: Int
+    /// The token's list (the same as a sync response's `account`).
+    public var account: SyncAccount
+    /// The replica the channel was opened for (its own syncs wake no notice).
+    public var replica: ReplicaID
+    /// Seconds between the server's WebSocket pings.
+    public var heartbeatSeconds: Int
+
+    public init(account: SyncAccount, replica: ReplicaID, heartbeatSeconds: Int) {
+        type = PushFrameType.hello
+        protocolVersion = SyncProtocolVersion.current
+        self.account = account
+        self.replica = replica
+        self.heartbeatSeconds = heartbeatSeconds
+    }
+}
+
+/// A `changed` frame: the user's list on the server moved past what this
+/// device acknowledged (another replica's sync stored `changes` new changes).
+/// Receiving one means "sync now"; notices are not replayed, so a client
+/// also syncs after every (re)connection.
+public struct PushNotice: Sendable, Hashable, Codable {
+    /// Always `changed`.
+    public var type: String
+    /// How many new changes the sync that caused this notice stored (at least 1;
+    /// a notice may stand for several syncs coalesced, then their sum).
+    public var changes: Int
+
+    public init(changes: Int) {
+        type = PushFrameType.changed
+        self.changes = changes
+    }
+}
+
+/// The channel's limits and timings as the server applies them (its flags).
+public struct PushLimits: Sendable, Hashable, Codable {
+    /// The most open push connections of one user (all their devices).
+    public var maxConnectionsPerUser: Int
+    /// The most open push connections of the whole server process.
+    public var maxConnections: Int
+    /// Seconds between WebSocket pings; a peer that does not answer one
+    /// within the next interval is closed.
+    public var heartbeatSeconds: Int
+
+    public init(maxConnectionsPerUser: Int = 16, maxConnections: Int = 10_000, heartbeatSeconds: Int = 30) {
+        self.maxConnectionsPerUser = maxConnectionsPerUser
+        self.maxConnections = maxConnections
+        self.heartbeatSeconds = heartbeatSeconds
+    }
+}
