@@ -304,32 +304,39 @@ public final class ReplicaStore: Sendable {
     /// The visible articles `filter` selects, in its order (ties by id: the
     /// same order on every replica). Without `includeContent`, `content` is left out.
     public func articles(_ filter: ListFilter = .all, includeContent: Bool = false) throws(StoreError) -> [Article] {
-        try read { db in
-            var sql = "SELECT json FROM article WHERE visible = 1"
-            var arguments: [any DatabaseValueConvertible] = []
-            let flags: [(String, Bool?)] = [("is_read", filter.read), ("is_archived", filter.archived), ("is_favorite", filter.favorite)]
-            for (column, wanted) in flags {
-                if let wanted { sql += " AND \(column) = \(wanted ? 1 : 0)" }
-            }
-            for tag in Set(filter.tags.map { $0.lowercased() }).sorted() {
-                sql += " AND id IN (SELECT article_id FROM article_tag WHERE tag = ?)"
-                arguments.append(tag)
-            }
-            switch filter.order {
-            case .newest: sql += " ORDER BY added_at DESC, id"
-            case .oldest: sql += " ORDER BY added_at, id"
-            case .title: sql += " ORDER BY lower(coalesce(json_extract(json, '$.title'), normalized_url)), id"
-            case .updated: sql += " ORDER BY json_extract(json, '$.updatedAt') DESC, id"
-            }
-            if let limit = filter.limit {
-                sql += " LIMIT ?"
-                arguments.append(max(0, limit))
-            }
-            return try String.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { text in
-                var article = try JSONDecoder().decode(Article.self, from: Data(text.utf8))
-                if !includeContent { article.content = nil }
-                return article
-            }
+        try read { db in try Self.articles(filter, includeContent: includeContent, db) }
+    }
+
+    /// ``articles(_:includeContent:)`` inside a read (also what the observation of a list fetches,
+    /// with a `decode` that reuses the articles of its last value whose stored JSON is unchanged).
+    static func articles(
+        _ filter: ListFilter, includeContent: Bool, _ db: Database,
+        decode: (String) throws -> Article = { try JSONDecoder().decode(Article.self, from: Data($0.utf8)) }
+    ) throws -> [Article] {
+        var sql = "SELECT json FROM article WHERE visible = 1"
+        var arguments: [any DatabaseValueConvertible] = []
+        let flags: [(String, Bool?)] = [("is_read", filter.read), ("is_archived", filter.archived), ("is_favorite", filter.favorite)]
+        for (column, wanted) in flags {
+            if let wanted { sql += " AND \(column) = \(wanted ? 1 : 0)" }
+        }
+        for tag in Set(filter.tags.map { $0.lowercased() }).sorted() {
+            sql += " AND id IN (SELECT article_id FROM article_tag WHERE tag = ?)"
+            arguments.append(tag)
+        }
+        switch filter.order {
+        case .newest: sql += " ORDER BY added_at DESC, id"
+        case .oldest: sql += " ORDER BY added_at, id"
+        case .title: sql += " ORDER BY lower(coalesce(json_extract(json, '$.title'), normalized_url)), id"
+        case .updated: sql += " ORDER BY json_extract(json, '$.updatedAt') DESC, id"
+        }
+        if let limit = filter.limit {
+            sql += " LIMIT ?"
+            arguments.append(max(0, limit))
+        }
+        return try String.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { text in
+            var article = try decode(text)
+            if !includeContent { article.content = nil }
+            return article
         }
     }
 

@@ -136,6 +136,17 @@ struct Bench: AsyncParsableCommand {
         if wants("W5") {
             try await Throughput.run(levels: plan.clients, duration: plan.seconds, folder: folder, report: report)
         }
+        if wants("W10") {
+            try SearchBenchmark.run(articles: size == .full ? 100_000 : size == .small ? 10_000 : 1_000, folder: folder, report: report)
+        }
+        if wants("W8") {
+            try await PushBenchmark.idle(size: size, folder: folder, report: report)
+            try await LiveBenchmark.latency(size: size, folder: folder, report: report)
+        }
+        if wants("W9") {
+            let rows = size == .full ? 100_000 : size == .small ? 20_000 : 1000
+            try ImportBenchmark.run(rows: rows, repetitions: size == .tiny ? 1 : 3, folder: folder, report: report)
+        }
         if wants("W2") || wants("W3") || wants("W6") || wants("W7") {
             try await sizedRuns(plan, folder: folder, report: report)
         }

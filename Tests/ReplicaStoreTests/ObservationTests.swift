@@ -1,0 +1,174 @@
+import Foundation
+import ReadingListModel
+import ReplicaStore
+import SyncClient
+import SyncCore
+import Synchronization
+import Testing
+
+/// Collects what an observation delivers, on a task of its own, until stopped.
+final class Observed<Value: Sendable & Equatable>: Sendable {
+    private let received = Mutex<[Value]>([])
+    private let failure = Mutex<String?>(nil)
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(_ observation: ReplicaStore.Observation<Value>) {
+        let task = Task { [weak self] in
+            do {
+                for try await value in observation { self?.received.withLock { $0.append(value) } }
+            } catch {
+                self?.failure.withLock { $0 = "\(error)" }
+            }
+        }
+        self.task.withLock { $0 = task }
+    }
+
+    var values: [Value] { received.withLock { $0 } }
+    var error: String? { failure.withLock { $0 } }
+
+    /// Waits (up to 60 s, a bound for a machine running every suite at once, not a speed check) until `count` values arrived.
+    @discardableResult
+    func wait(for count: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [Value] {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while values.count < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(values.count >= count, "waited for \(count) values, got \(values.count): \(values)", sourceLocation: sourceLocation)
+        return values
+    }
+
+    /// Gives a value that should not come time to come (any would arrive within milliseconds here).
+    func settle() async throws { try await Task.sleep(for: .milliseconds(300)) }
+
+    func stop() { task.withLock { $0?.cancel() } }
+
+    /// Waits for the iterating task to end.
+    func finished() async { await task.withLock { $0 }?.value }
+    deinit { stop() }
+}
+
+@Suite("Observation: live values after edits, syncs and other processes' writes")
+struct ObservationTests {
+    let clock = ManualClock()
+
+    @Test func aListFollowsLocalEditsOneValuePerTransaction() async throws {
+        let store = try makeReplica(1, clock: clock)
+        try store.save(SaveRequest(url: pageA, title: "A"))
+        let unread = Observed(store.observeArticles(.unread))
+        #expect(try await unread.wait(for: 1).last?.map(\.title) == ["A"])
+
+        // One transaction saving three articles: one new value, holding all three.
+        clock.advance(10)
+        try store.save([
+            SaveRequest(url: "https://example.com/b", title: "B"), SaveRequest(url: "https://example.com/c", title: "C"),
+            SaveRequest(url: "https://example.com/d", title: "D"),
+        ])
+        let afterBatch = try await unread.wait(for: 2)
+        #expect(Set(afterBatch[1].compactMap(\.title)) == ["A", "B", "C", "D"])
+        try await unread.settle()
+        #expect(unread.values.count == 2)
+
+        // Marking one read takes it out of the unread list.
+        _ = try store.setRead(pageA, true)
+        #expect(try await unread.wait(for: 3)[2].map(\.title).contains("A") == false)
+
+        // A change that leaves the list as it was (a progress on a read article,
+        // not in the list) commits, but gives no new value.
+        _ = try store.setProgress(pageA, 0.5)
+        try await unread.settle()
+        #expect(unread.values.count == 3)
+        #expect(unread.error == nil)
+    }
+
+    @Test func oneArticleWithItsHighlightsAndConflicts() async throws {
+        let a = try makeReplica(1, clock: clock), b = try makeReplica(2, clock: clock)
+        let id = try a.save(SaveRequest(url: pageA, title: "Start")).article.id
+        try sync(a, b)
+        let article = Observed(b.observeArticle(id))
+        let conflicts = Observed(b.observeConflictCount())
+        #expect(try await article.wait(for: 1)[0]?.title == "Start")
+        #expect(try await conflicts.wait(for: 1) == [0])
+
+        _ = try b.addHighlight(pageA, quote: "a sentence")
+        #expect(try await article.wait(for: 2)[1]?.highlights.map(\.quote) == ["a sentence"])
+
+        // Concurrent titles: after the sync, the article shows the conflict and the count is 1.
+        clock.advance(10)
+        _ = try a.edit(pageA, [Fields.title: "From A"])
+        _ = try b.edit(pageA, [Fields.title: "From B"])
+        #expect(try await article.wait(for: 3)[2]?.title == "From B")
+        try sync(a, b)
+        let merged = try await article.wait(for: 4)[3]
+        #expect(merged?.conflicts.map(\.field) == [Fields.title])
+        #expect(try await conflicts.wait(for: 2) == [0, 1])
+
+        // Resolved: no conflict; deleted: nil.
+        _ = try b.resolveConflict(pageA, field: Fields.title, keep: 1)
+        #expect(try await conflicts.wait(for: 3) == [0, 1, 0])
+        try b.delete(pageA)
+        let values = try await article.wait(for: 6)
+        #expect(values[5] == nil)
+        #expect(values.count == 6)
+    }
+
+    @Test func aSyncDeliversOthersEditsAndTheSyncState() async throws {
+        let a = try makeReplica(1, clock: clock), b = try makeReplica(2, clock: clock)
+        let list = Observed(b.observeArticles(.tag("swift")))
+        let state = Observed(a.observeSyncState())
+        #expect(try await list.wait(for: 1) == [[]])
+        #expect(try await state.wait(for: 1)[0] == ReplicaStore.SyncState(localChanges: 0, pendingChanges: 0, lastSync: nil))
+
+        try a.save(SaveRequest(url: pageA, title: "Tagged", tags: ["swift"]))
+        let pending = try await state.wait(for: 2)[1]
+        #expect(pending.localChanges > 0 && pending.pendingChanges == pending.localChanges && pending.lastSync == nil)
+
+        try sync(a, b)
+        #expect(try await list.wait(for: 2)[1].map(\.title) == ["Tagged"])
+        let synced = try await state.wait(for: 3)[2]
+        #expect(synced.pendingChanges == 0 && synced.lastSync == clock.now)
+        #expect(try a.syncState() == synced)
+    }
+
+    @Test func writesThroughAnotherConnectionAreSeen() async throws {
+        // Two stores on one file are two SQLite connections, as two processes
+        // are: neither's commits reach the other's observers but through the file.
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/replica.sqlite"
+        let watcher = try ReplicaStore.open(path: path)
+        let writer = try ReplicaStore.open(path: path)
+        let list = Observed(watcher.observeArticles())
+        let count = Observed(watcher.observeConflictCount())
+        #expect(try await list.wait(for: 1) == [[]])
+
+        try writer.save(SaveRequest(url: pageA, title: "Written elsewhere"))
+        #expect(try await list.wait(for: 2)[1].map(\.title) == ["Written elsewhere"])
+        _ = try writer.edit(pageA, [Fields.title: "Again"])
+        #expect(try await list.wait(for: 3)[2].map(\.title) == ["Again"])
+        // A change elsewhere that leaves this value as it was delivers nothing new.
+        try await count.settle()
+        #expect(count.values == [0])
+        // The watcher's own edits still arrive once each.
+        _ = try watcher.edit(pageA, [Fields.title: "Here"])
+        #expect(try await list.wait(for: 4)[3].map(\.title) == ["Here"])
+        try await list.settle()
+        #expect(list.values.count == 4)
+        list.stop()
+        count.stop()
+        try writer.close()
+        try watcher.close()
+    }
+
+    @Test func anIterationEndsWhenItsTaskIsCancelled() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try ReplicaStore.open(path: folder + "/replica.sqlite")
+        let list = Observed(store.observeArticles())
+        try await list.wait(for: 1)
+        list.stop()
+        await list.finished()
+        // Ended without an error; a later change is delivered to no one.
+        try store.save(SaveRequest(url: pageA))
+        try await list.settle()
+        #expect(list.values.count == 1 && list.error == nil)
+        try store.close()
+    }
+}
