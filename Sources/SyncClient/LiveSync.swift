@@ -406,7 +406,12 @@ public final class LiveSync: Sendable {
                 }
             } catch let error as SyncTransportError {
                 // A refused token also refuses the sync, which says so (mustRejoin): retry rarely.
-                if case let .rejected(_, code, _) = error, code == .unauthorized { refused = true }
+                if case let .rejected(_, code, _) = error, code == .unauthorized {
+                    refused = true
+                    // (A revoked token closes the channel, and the reconnection is refused: a
+                    // round now hits the same refusal and says so, instead of waiting for an edit.)
+                    inbox.post(.serverNotice)
+                }
             } catch {}
             if Task.isCancelled { return }
             // A connection that lasted was a working one: the backoff starts over.
