@@ -114,7 +114,9 @@ extension ReplicaStore {
                     try tx.applyRemote(range)
                 case let .duplicate(.change(change)):
                     duplicates += 1
-                    if let stored = try tx.storedChange(at: change.dot), !stored.sameContent(as: change), !Mutant.is(.copiedReplicaAccepted) {
+                    // Also where the held change was replaced since: a replaced range keeps its top's digest,
+                    // and a copy that pushes past this log's head of its replica sends that dot too.
+                    if let stored = try tx.storedDigest(at: change.dot), stored != change.digest, !Mutant.is(.copiedReplicaAccepted) {
                         throw SyncError.conflictingDuplicate(change.dot)
                     }
                 case .duplicate(.replaced):
@@ -342,8 +344,9 @@ extension ReplicaStore {
 }
 
 extension LogTransaction {
-    mutating func storedChange(at dot: Dot) throws -> Change? {
+    /// The digest held for `dot` (``ReplicaStore/digest(at:)``), the rows of this transaction included.
+    mutating func storedDigest(at dot: Dot) throws -> UInt64? {
         try flushRows()
-        return try Self.change(at: dot, db)
+        return try ReplicaStore.digest(at: dot, replica, db)
     }
 }

@@ -174,6 +174,45 @@ struct StorageConformanceTests {
         await storage.close()
     }
 
+    /// A copy of the phone's file that wrote more changes than the phone, pushed after another
+    /// device replaced the phone's last change on the server: the dot the copy reuses is no
+    /// longer a live change there, only the top of a replaced range, and it is still refused.
+    @Test(arguments: Backend.available)
+    func aCopyThatWroteMoreIsRefusedWhereTheChangeItReusesWasReplaced(_ backend: Backend) async throws {
+        let storage = try await backend.makeStorage()
+        let (owner, _) = try await user(storage)
+        let space = try await storage.space(for: owner)
+        let phone = try ReplicaStore.inMemory()
+        try phone.save(SaveRequest(url: "https://example.com/a", title: "first"))
+        try phone.edit("https://example.com/a", [Fields.title: "the phone's"])
+        let phoneEntries = try phone.outgoing(for: VersionVector(), limit: 1000).flatMap(\.expanded)
+        _ = try await space.apply(phoneEntries)
+        let laptop = try ReplicaStore.inMemory()
+        _ = try laptop.apply(try await space.outgoing(for: VersionVector(), limit: 1000))
+        try laptop.edit("https://example.com/a", [Fields.title: "the laptop's"])
+        _ = try await space.apply(try laptop.outgoing(for: try phone.knowledge(), limit: 1000))
+        guard case let .change(head) = phoneEntries.last, head.field == Fields.title else { Issue.record("expected the title edit last"); return }
+        #expect(try await space.digest(at: head.dot) == head.digest) // held only as a replaced range's top now
+        // The copy wrote its own title under the phone's last dot, then one more change.
+        var reused = head
+        reused.value = "the copy's"
+        var context = reused.context
+        context[head.dot.replica] = head.dot.counter
+        let more = Change(
+            dot: Dot(head.dot.replica, head.dot.counter + 1), entity: head.entity, field: Fields.title, value: "the copy's second",
+            context: context, hlc: HLC(rawValue: head.hlc.rawValue + 1))
+        let before = try await space.knowledge()
+        await #expect {
+            _ = try await space.apply([.change(reused), .change(more)])
+        } throws: { error in
+            guard case .refused(.copiedReplica, _) = error as? ServerError else { return false }
+            return true
+        }
+        #expect(try await space.knowledge() == before)
+        #expect(try await space.digest(at: more.dot) == nil)
+        await storage.close()
+    }
+
     @Test(arguments: Backend.available)
     func usersAreIsolated(_ backend: Backend) async throws {
         let storage = try await backend.makeStorage()
