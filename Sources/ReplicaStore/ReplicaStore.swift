@@ -72,7 +72,7 @@ public final class ReplicaStore: Sendable {
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
             throw .notAReplica(path: path, reason: "not an SQLite database")
         } catch {
-            throw .database("\(path): \(error)")
+            throw .database(Cause(path, error))
         }
     }
 
@@ -85,7 +85,7 @@ public final class ReplicaStore: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw .database("\(error)")
+            throw .database(Cause(error))
         }
     }
 
@@ -135,7 +135,7 @@ public final class ReplicaStore: Sendable {
 
     /// Closes the database (checkpointing its write-ahead log into the file).
     public func close() throws(StoreError) {
-        do { try writer.close() } catch { throw .database("\(error)") }
+        do { try writer.close() } catch { throw .database(Cause(error)) }
     }
 
     /// For the benchmark (package-only): hands `record` every statement this
@@ -250,7 +250,7 @@ public final class ReplicaStore: Sendable {
         } catch let error as ModelError {
             throw .invalidInput(error)
         } catch {
-            throw .database("\(error)")
+            throw .database(Cause(error))
         }
     }
 

@@ -22,8 +22,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case invalidOperation(String)
     /// A sync batch or session was refused.
     case sync(SyncError)
-    /// SQLite failed (disk full, file locked, corrupted...).
-    case database(String)
+    /// SQLite failed (disk full, file locked, corrupted...); the cause keeps GRDB's `DatabaseError`
+    /// where there is one (its `resultCode` says which).
+    case database(Cause)
     /// A text value larger than its field takes (``FieldLimits``); `entity` names the article or highlight.
     case tooLarge(entity: EntityRef, field: String, bytes: Int, limit: Int)
     /// A text value that is empty or only whitespace: text fields hold text, and clearing one is explicit (null).
@@ -43,7 +44,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .invalidInput(error): error.description
         case let .invalidOperation(message): message
         case let .sync(error): error.description
-        case let .database(message): "database error: \(message)"
+        case let .database(cause): "database error: \(cause)"
         case let .tooLarge(entity, field, bytes, limit):
             "\(entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"): the \(field) is \(Self.size(bytes, beside: limit)); a \(field) holds at most \(FieldLimits.describe(bytes: limit))"
         case let .controlCharacter(field, scalar):

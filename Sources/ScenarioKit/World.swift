@@ -100,7 +100,7 @@ public final class World {
         } catch {
             switch error {
             case let .refused(code, message): throw .rejected(status: code.httpStatus, code: code, message: message)
-            case let .storage(message): throw .rejected(status: 503, code: .unavailable, message: message)
+            case let .storage(message): throw .rejected(status: 503, code: .unavailable, message: message.description)
             case let .invalidAdminRequest(message): throw .rejected(status: 400, code: .malformedRequest, message: message)
             }
         }

@@ -59,7 +59,7 @@ public enum PeerSync {
                 } catch let error as StoreError {
                     throw error
                 } catch {
-                    throw .database("\(error)")
+                    throw .database(Cause(error))
                 }
             case let .push(remoteKnowledge, limit):
                 let entries = try local.outgoing(for: remoteKnowledge, limit: limit)

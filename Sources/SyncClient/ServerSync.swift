@@ -174,7 +174,7 @@ public struct ServerSync: Sendable {
         } catch let error as SyncError {
             throw .store(.sync(error))
         } catch {
-            throw .store(.database("\(error)"))
+            throw .store(.database(Cause(error)))
         }
     }
 

@@ -4,6 +4,8 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
+import NIOSSL
 import SyncClient
 import SyncCore
 import Synchronization
@@ -290,7 +292,6 @@ public final class HTTPSyncTransport: SyncTransport {
     /// reason: never the HTTP client's, TLS library's or NIO's own text.
     static func failure(_ error: any Error, address: ServerAddress, path: String, connectTimeout: Int64, timeout: Int64) -> SyncTransportError {
         let base = address.url
-        let text = String(describing: error)
         if let client = error as? HTTPClientError {
             switch client {
             case .connectTimeout, .getConnectionFromPoolTimeout:
@@ -312,35 +313,66 @@ public final class HTTPSyncTransport: SyncTransport {
                 return .unreachable("the request to \(base)\(path) failed (\(client.shortDescription.lowercased()))")
             }
         }
-        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") || text.contains("PACKET_LENGTH_TOO_LONG") {
-            return .wrongAddress("\(base) does not speak HTTPS on this port; try \(address.withOtherScheme.url)")
+        if let tls = tlsFailure(error) {
+            switch tls {
+            case .plainHTTPPort: return .wrongAddress("\(base) does not speak HTTPS on this port; try \(address.withOtherScheme.url)")
+            case .untrustedCertificate: return .wrongAddress("the server at \(base) presented a TLS certificate this machine does not trust")
+            case .other: return .unreachable("the TLS connection to \(base) failed")
+            }
         }
-        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate") && (text.contains("NIOSSL") || text.contains("BoringSSL")) {
-            return .wrongAddress("the server at \(base) presented a TLS certificate this machine does not trust")
-        }
-        if text.contains("NIOSSL") || text.contains("BoringSSL") || text.contains("handshakeFailed") {
-            return .unreachable("the TLS connection to \(base) failed")
-        }
-        if text.hasPrefix("DNS error") || text.contains("UnknownHost") || text.contains("dnsA") {
+        if let connection = error as? NIOConnectionError, connection.dnsAError != nil || connection.dnsAAAAError != nil {
             return .unreachable("the host name '\(address.host)' does not resolve (DNS lookup failed); check the URL, or the network")
         }
-        if let reason = Self.socketReasons.first(where: { text.contains($0.key) })?.value {
-            return .unreachable(reason(base))
+        if error is SocketAddressError {
+            return .unreachable("the host name '\(address.host)' does not resolve (DNS lookup failed); check the URL, or the network")
         }
-        if let io = error as? IOError {
-            return .unreachable("the connection to \(base) failed (\(String(cString: strerror(io.errnoCode)).lowercased()))")
+        if let code = socketErrno(error) {
+            if let reason = Self.socketReasons[code] { return .unreachable(reason(base)) }
+            return .unreachable("the connection to \(base) failed (\(String(cString: strerror(code)).lowercased()))")
         }
         return .unreachable("the request to \(base)\(path) failed (\(String(describing: type(of: error))))")
     }
 
-    /// What the system's socket errors (strerror's text, as NIO reports them) mean, by the URL.
-    static let socketReasons: [String: @Sendable (String) -> String] = [
-        "Connection refused": { "nothing is answering at \($0) (connection refused); is the server running, and is the port right?" },
-        "Connection reset": { "the connection to \($0) was reset" },
-        "Network is unreachable": { "\($0) cannot be reached from this machine (network is unreachable)" },
-        "No route to host": { "\($0) cannot be reached from this machine (no route to host)" },
-        "Broken pipe": { "the connection to \($0) broke" },
-        "Connection timed out": { "\($0) did not answer (connection timed out)" },
-        "Cannot assign requested address": { "\($0) cannot be reached from this machine (the address cannot be used)" },
+    /// The `errno` of the socket failure underneath `error`: NIO's `IOError`,
+    /// alone or as one of a `NIOConnectionError`'s attempts (the first that has one).
+    static func socketErrno(_ error: any Error) -> Int32? {
+        if let io = error as? IOError { return io.errnoCode }
+        if let connection = error as? NIOConnectionError {
+            return connection.connectionErrors.lazy.compactMap { socketErrno($0.error) }.first
+        }
+        return nil
+    }
+
+    enum TLSFailure { case plainHTTPPort, untrustedCertificate, other }
+
+    /// What a TLS failure underneath `error` means, or nil when it is none.
+    ///
+    /// BoringSSL's reason (`WRONG_VERSION_NUMBER`...) is public only in the text of
+    /// NIOSSL's `BoringSSLInternalError` (its code is private), so the reason is read
+    /// from the text of the handshake's error stack, and nowhere else.
+    static func tlsFailure(_ error: any Error) -> TLSFailure? {
+        if let extra = error as? NIOSSLExtraError {
+            return extra == .failedToValidateHostname || extra == .serverHostnameImpossibleToMatch ? .untrustedCertificate : .other
+        }
+        guard let ssl = error as? NIOSSLError else { return nil }
+        guard case let .handshakeFailed(.sslError(stack)) = ssl else { return .other }
+        let reasons = stack.map(\.description)
+        // A plain HTTP server answering a TLS hello: its bytes read as a bad record.
+        if reasons.contains(where: { $0.contains("WRONG_VERSION_NUMBER") || $0.contains("HTTP_REQUEST") || $0.contains("PACKET_LENGTH_TOO_LONG") }) {
+            return .plainHTTPPort
+        }
+        if reasons.contains(where: { $0.contains("CERTIFICATE_VERIFY_FAILED") }) { return .untrustedCertificate }
+        return .other
+    }
+
+    /// What the system's socket errors mean, by the URL.
+    static let socketReasons: [Int32: @Sendable (String) -> String] = [
+        ECONNREFUSED: { "nothing is answering at \($0) (connection refused); is the server running, and is the port right?" },
+        ECONNRESET: { "the connection to \($0) was reset" },
+        ENETUNREACH: { "\($0) cannot be reached from this machine (network is unreachable)" },
+        EHOSTUNREACH: { "\($0) cannot be reached from this machine (no route to host)" },
+        EPIPE: { "the connection to \($0) broke" },
+        ETIMEDOUT: { "\($0) did not answer (connection timed out)" },
+        EADDRNOTAVAIL: { "\($0) cannot be reached from this machine (the address cannot be used)" },
     ]
 }

@@ -121,7 +121,7 @@ struct SyncRoute: Sendable {
         } catch let error as ServerError {
             return errorResponse(error, metrics: service.metrics, logger: context.logger)
         } catch {
-            return errorResponse(.storage("\(error)"), metrics: service.metrics, logger: context.logger)
+            return errorResponse(.storage(Cause(error)), metrics: service.metrics, logger: context.logger)
         }
     }
 
@@ -181,7 +181,7 @@ struct SnapshotRoute: Sendable {
         } catch let error as ServerError {
             return errorResponse(error, metrics: service.metrics, logger: context.logger)
         } catch {
-            return errorResponse(.storage("\(error)"), metrics: service.metrics, logger: context.logger)
+            return errorResponse(.storage(Cause(error)), metrics: service.metrics, logger: context.logger)
         }
     }
 }
@@ -191,8 +191,8 @@ func errorResponse(_ error: ServerError, metrics: ServerMetrics, logger: Logger)
     let message: String
     switch error {
     case let .refused(refusedCode, text): (code, message) = (refusedCode, text)
-    case let .storage(text):
-        logger.error("storage failure", metadata: ["error": .string(text)])
+    case let .storage(cause):
+        logger.error("storage failure", metadata: ["error": .string(cause.description)])
         (code, message) = (.unavailable, "the server's storage is unavailable; retry later")
     case let .invalidAdminRequest(text): (code, message) = (.malformedRequest, text)
     }

@@ -188,7 +188,7 @@ public final class PostgresServerStorage: ServerStorage {
         switch error {
         case let error as ServerError: error
         case let error as SyncError: .refused(SyncErrorCode(error), error.description)
-        default: .storage(describe(error))
+        default: .storage(Cause(describe(error), underlying: error))
         }
     }
 

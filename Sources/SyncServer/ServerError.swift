@@ -6,15 +6,16 @@ import SyncProtocol
 public enum ServerError: Error, Sendable, CustomStringConvertible {
     /// A request the protocol refuses (code and message go to the client).
     case refused(SyncErrorCode, String)
-    /// The storage failed (disk, connection): a retryable 503.
-    case storage(String)
+    /// The storage failed (disk, connection): a retryable 503. The cause keeps the
+    /// store's error (a ``StoreError``, a `PSQLError`...).
+    case storage(Cause)
     /// A user that already exists, or another admin mistake.
     case invalidAdminRequest(String)
 
     public var description: String {
         switch self {
         case let .refused(code, message): "\(code.rawValue): \(message)"
-        case let .storage(message): "storage error: \(message)"
+        case let .storage(cause): "storage error: \(cause)"
         case let .invalidAdminRequest(message): message
         }
     }
@@ -23,7 +24,7 @@ public enum ServerError: Error, Sendable, CustomStringConvertible {
     init(_ error: StoreError) {
         switch error {
         case let .sync(sync): self = .refused(SyncErrorCode(sync), sync.description)
-        default: self = .storage(error.description)
+        default: self = .storage(Cause(error))
         }
     }
 }

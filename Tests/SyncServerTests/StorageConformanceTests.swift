@@ -291,7 +291,7 @@ struct ConnectionLossTests {
                 let failure: ServerError = error
                 switch failure {
                 case let ServerError.refused(code, message): throw SyncTransportError.rejected(status: code.httpStatus, code: code, message: message)
-                case let ServerError.storage(message): throw SyncTransportError.rejected(status: 503, code: .unavailable, message: message)
+                case let ServerError.storage(message): throw SyncTransportError.rejected(status: 503, code: .unavailable, message: message.description)
                 case let ServerError.invalidAdminRequest(message): throw SyncTransportError.rejected(status: 400, code: .malformedRequest, message: message)
                 }
             }
