@@ -36,6 +36,8 @@ public enum Mutant: String, CaseIterable, Sendable {
     case urlKeepsUTM = "url-v1-keeps-utm"
     /// The causal gate admits a replica's change after a gap in its counters.
     case gateAdmitsGaps = "gate-admits-gaps"
+    /// The causal gate admits a change whose context names another replica's change not yet held.
+    case gateAdmitsMissingDependencies = "gate-admits-missing-dependencies"
     /// A dot already held, delivered again, is applied again instead of skipped.
     case redeliveryReapplied = "redelivery-reapplied"
     /// A change that arrives under a dot already held with different content (a copied

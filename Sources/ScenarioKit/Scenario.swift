@@ -34,7 +34,25 @@ public struct Scenario: Sendable {
         case advance(Int64)
         case setClock(replica: String, offset: Int64)
         case copy(from: String, to: String)
+        /// A faulty network between two replica files: what `to` lacks of `from`, cut into pages,
+        /// delivered in the given order (a page may come twice, or before the one it follows).
+        case deliver(Delivery)
         case expect(Expectation)
+    }
+
+    /// A `deliver` step: `from`'s entries that `to` lacks (as a sync would push them, in
+    /// `from`'s order), cut into pages of `pageSize` entries, applied to `to` page by page
+    /// in `order` (1-based page numbers). `fails`: a delivery must be refused with an error
+    /// containing it (the deliveries after the refused one are not made). `again`: the
+    /// pages are those of the previous `deliver` from `from` to `to`, as cut then (a late
+    /// copy of pages already delivered).
+    public struct Delivery: Sendable, Hashable {
+        public var from: String
+        public var to: String
+        public var pageSize: Int
+        public var order: [Int]
+        public var fails: String?
+        public var again = false
     }
 
     public struct Step: Sendable {

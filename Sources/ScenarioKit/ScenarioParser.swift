@@ -146,7 +146,7 @@ public enum ScenarioParser {
         mutating func step(_ node: Node) throws(ScenarioError) -> Scenario.Step {
             let pairs = try mapping(node, "a step like 'phone: add URL' or 'sync: all'")
             guard pairs.count == 1, let (key, keyNode, value) = pairs.first else {
-                throw fail(node, "a step has exactly one key (a replica name, sync, partition, heal, advance, clock, copy or expect)")
+                throw fail(node, "a step has exactly one key (a replica name, sync, partition, heal, advance, clock, copy, deliver or expect)")
             }
             let here = location(keyNode)
             switch key {
@@ -190,6 +190,8 @@ public enum ScenarioParser {
                 guard !replicas.contains(to) else { throw fail(value, "'\(to)' already exists; copy to a new name") }
                 replicas.insert(to)
                 return .init(action: .copy(from: from, to: to), location: here)
+            case "deliver":
+                return .init(action: .deliver(try delivery(value)), location: here)
             case "expect":
                 return .init(action: .expect(try expectation(value)), location: here)
             default:
@@ -214,6 +216,40 @@ public enum ScenarioParser {
                 if let sync = command as? Sync, let peer = sync.peer { _ = try known(peer, value) }
                 return .init(action: .command(replica: replica, arguments: arguments, fails: fails), location: here)
             }
+        }
+
+        /// `deliver: {from: a, to: b, page-size: 1, pages: [2, 1, 2], fails: TEXT}`.
+        func delivery(_ node: Node) throws(ScenarioError) -> Scenario.Delivery {
+            let usage = "expected 'deliver: {from: REPLICA, to: REPLICA, page-size: N, pages: [2, 1, ...]}' (fails: TEXT and again: true optional)"
+            var from: String?, to: String?, pageSize: Int?, order: [Int]?, fails: String?, again = false
+            for (key, keyNode, value) in try mapping(node, "a delivery: \(usage)") {
+                switch key {
+                case "from": from = try known(value.string ?? "", value)
+                case "to": to = try known(value.string ?? "", value)
+                case "page-size":
+                    guard let size = value.int, size >= 1 else { throw fail(value, "expected 'page-size' to be a number of entries, at least 1") }
+                    pageSize = size
+                case "pages":
+                    guard let sequence = value.sequence, !sequence.isEmpty else { throw fail(value, "expected 'pages' to list page numbers in delivery order, like [2, 1]") }
+                    var numbers: [Int] = []
+                    for item in sequence {
+                        guard let number = item.int, number >= 1 else { throw fail(item, "expected a page number (1 is the first page)") }
+                        numbers.append(number)
+                    }
+                    order = numbers
+                case "fails":
+                    guard let text = value.string, !text.isEmpty else { throw fail(value, "'fails' expects the text the refusal must contain") }
+                    fails = text
+                case "again":
+                    guard let flag = value.bool else { throw fail(value, "expected 'again: true' (the previous delivery's pages, late) or false") }
+                    again = flag
+                default:
+                    throw fail(keyNode, "unknown key '\(key)' in a delivery (expected from, to, page-size, pages, fails, again)")
+                }
+            }
+            guard let from, let to, let order, let pageSize = pageSize ?? (again ? 1 : nil) else { throw fail(node, usage) }
+            guard from != to else { throw fail(node, "a delivery goes from one replica to another, not to itself") }
+            return Scenario.Delivery(from: from, to: to, pageSize: pageSize, order: order, fails: fails, again: again)
         }
 
         func expectation(_ node: Node) throws(ScenarioError) -> Expectation {

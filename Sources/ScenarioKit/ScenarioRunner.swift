@@ -92,10 +92,57 @@ public enum ScenarioRunner {
             world.clock.setOffset(offset, for: replica)
         case let .copy(from, to):
             try world.copy(from, to: to)
+        case let .deliver(delivery):
+            try deliver(delivery, in: world)
         case let .expect(expectation):
             return try ExpectationChecker.check(expectation, in: world)
         }
         return []
+    }
+
+    /// A faulty network between two files: pages of what `to` lacks, applied in the order given.
+    /// Each page is applied as a sync applies a pushed page (one transaction, all or nothing);
+    /// nothing else of a sync happens (no knowledge exchange, no heads, no variant pass).
+    static func deliver(_ delivery: Scenario.Delivery, in world: World) throws {
+        let source = world.store(delivery.from), target = world.store(delivery.to)
+        let link = "\(delivery.from) -> \(delivery.to)"
+        let pages: [[LogEntry]]
+        if delivery.again {
+            guard let earlier = world.deliveredPages[link] else {
+                throw StepFailure(expected: "an earlier delivery from \(delivery.from) to \(delivery.to) to repeat", replica: delivery.to, saw: "none")
+            }
+            pages = earlier
+        } else {
+            let entries = try source.outgoing(for: try target.knowledge(), limit: 1_000_000)
+            pages = stride(from: 0, to: entries.count, by: delivery.pageSize).map {
+                Array(entries[$0..<min(entries.count, $0 + delivery.pageSize)])
+            }
+            world.deliveredPages[link] = pages
+        }
+        let entries = pages.joined()
+        let what = "\(delivery.from)'s pages \(delivery.order.map(String.init).joined(separator: ", ")) to \(delivery.to)"
+        if let missing = delivery.order.first(where: { $0 > pages.count }) {
+            throw StepFailure(
+                expected: "page \(missing) of what \(delivery.to) lacks of \(delivery.from)", replica: delivery.to,
+                saw: "\(entries.count) entries, \(pages.count) page(s) of \(delivery.pageSize)")
+        }
+        for number in delivery.order {
+            do {
+                try target.apply(pages[number - 1])
+            } catch {
+                let message = ErrorLine.text(for: error)
+                guard let fails = delivery.fails else {
+                    throw StepFailure(expected: "delivering \(what) to succeed", replica: delivery.to, saw: "page \(number) refused: \(message)")
+                }
+                guard message.contains(fails) else {
+                    throw StepFailure(expected: "a refusal containing '\(fails)'", replica: delivery.to, saw: "page \(number) refused: \(message)")
+                }
+                return
+            }
+        }
+        if let fails = delivery.fails {
+            throw StepFailure(expected: "delivering \(what) to be refused with '\(fails)'", replica: delivery.to, saw: "every page applied")
+        }
     }
 
     static func sync(_ target: Scenario.SyncTarget, in world: World) async throws {

@@ -37,6 +37,8 @@ public final class World {
     public let service: SyncService
     public let user: ServerUser
     var faults: [String: ReplicaFaults] = [:]
+    /// The pages of each scenario `deliver` step, by "from -> to", for a later `again`.
+    var deliveredPages: [String: [[LogEntry]]] = [:]
 
     public init(retentionDays: Int = 90) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("readinglist-world-\(UUID().uuidString)").path

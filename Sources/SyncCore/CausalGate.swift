@@ -50,7 +50,7 @@ public struct CausalGate: Sendable {
             if change.context[replica] != counter - 1 && !Mutant.is(.gateAdmitsGaps) {
                 throw .malformed(change.dot, reason: "its context must cover exactly its replica's previous change (\(counter - 1)), not \(change.context[replica])")
             }
-            for (other, needed) in change.context.counters where other != replica && knowledge[other] < needed {
+            for (other, needed) in change.context.counters where other != replica && knowledge[other] < needed && !Mutant.is(.gateAdmitsMissingDependencies) {
                 throw .missingDependency(change: change.dot, needs: Dot(other, needed))
             }
             knowledge[replica] = counter

@@ -8,9 +8,11 @@ struct Simulate: AsyncParsableCommand {
         discussion: """
             Faults (--faults, as the summary counts them): drop (lost requests and lost responses), duplicate \
             (a request delivered twice), reorder (an earlier request delivered again late: reordered, stale \
-            requests), crash (a replica crashing while it applies a page), partition (replicas cut off, then \
-            healed), skew (clocks hours to a year off), clone (a replica's file copied: both write under the same \
-            dots, and the copy's sync must be refused). A failing seed prints its shortest failing history and \
+            requests; a push arriving tail first, without its first entry; pulled pages reordered, which the \
+            replica must refuse where an entry needs one held back), crash (a replica crashing while it applies a page), partition (replicas \
+            cut off, then healed), skew (clocks hours to a year off), clone (a replica's file copied: both write \
+            under the same dots, the copy as many changes or more, another replica may replace the original's \
+            write, and the copy's sync must be refused). A failing seed prints its shortest failing history and \
             the command that replays it.
             """)
     // (Read as text: a negative seed gets a message about it, not a usage dump.)
@@ -92,7 +94,7 @@ struct Simulate: AsyncParsableCommand {
             print("  replay: readinglist simulate --seed \(simulation.seed) --replicas \(replicas) --ops \(ops)\(faultText)")
         }
         if count > 1 {
-            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) reordered (stale) requests, \(totals.tailsFirst) pushes arriving tail first, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.clones) copied files refused, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot")
+            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) reordered (stale) requests, \(totals.tailsFirst) pushes arriving tail first or pulled pages reordered, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.clones) copied files refused, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot")
         }
         print("\(count - failed.count) passed, \(failed.count) failed")
         if !failed.isEmpty { throw ExitCode(1) }

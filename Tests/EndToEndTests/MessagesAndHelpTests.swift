@@ -261,6 +261,6 @@ struct MessagesAndHelpTests {
         #expect(result.stdout.contains("reordered (stale) requests"), "\(result.stdout)")
         #expect(!result.stdout.contains("stale replays"))
         let help = try cli.run(["simulate", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        #expect(help.contains("reorder (an earlier request delivered again late: reordered, stale requests)"), "\(help)")
+        #expect(help.contains("reorder (an earlier request delivered again late: reordered, stale requests;"), "\(help)")
     }
 }

@@ -66,6 +66,31 @@ struct ScenarioTests {
         #expect(result.failures.first?.saw == "success")
     }
 
+    /// A `deliver` step: a page refused where none was expected is reported with the refusal,
+    /// and a page number beyond what the target lacks with the number of pages there are.
+    @Test func aRefusedDeliveryIsReportedWithItsError() async throws {
+        let result = try await ScenarioRunner.run(try parse("""
+            name: a page out of order, not expected to be refused
+            replicas: [laptop, phone]
+            steps:
+              - laptop: add https://example.com/a
+              - laptop: edit https://example.com/a --note N
+              - deliver: { from: laptop, to: phone, page-size: 1, pages: [2, 1] }
+            """))
+        let failure = try #require(result.failures.first)
+        #expect(failure.description.hasPrefix("test.yaml:6:"))
+        #expect(failure.replica == "phone")
+        #expect(failure.saw.contains("page 2 refused: gap in the changes of replica"), "\(failure.saw)")
+        let beyond = try await ScenarioRunner.run(try parse("""
+            name: a page that is not there
+            replicas: [laptop, phone]
+            steps:
+              - laptop: add https://example.com/a
+              - deliver: { from: laptop, to: phone, page-size: 1, pages: [1, 3] }
+            """))
+        #expect(beyond.failures.first?.saw == "1 entries, 1 page(s) of 1")
+    }
+
     @Test func aStepRunsTheCLIsCommandOnItsReplica() async throws {
         let result = try await ScenarioRunner.run(try parse("""
             name: the CLI's commands as steps
@@ -100,6 +125,10 @@ struct ScenarioTests {
         ("name: x\nreplicas: [a]\nsteps:\n  - sync: [a, ghost]\n", 4, "unknown replica 'ghost'"),
         ("name: x\nreplicas: [a]\nfrobs: 1\n", 3, "unknown key 'frobs'"),
         ("replicas: [a]\n", 1, "needs a 'name'"),
+        ("name: x\nreplicas: [a, b]\nsteps:\n  - deliver: { from: a, to: b, pages: [1] }\n", 4, "expected 'deliver: {from: REPLICA"),
+        ("name: x\nreplicas: [a, b]\nsteps:\n  - deliver: { from: a, to: ghost, page-size: 1, pages: [1] }\n", 4, "unknown replica 'ghost'"),
+        ("name: x\nreplicas: [a, b]\nsteps:\n  - deliver: { from: a, to: b, page-size: 1, pages: [0] }\n", 4, "expected a page number"),
+        ("name: x\nreplicas: [a, b]\nsteps:\n  - deliver: { from: a, to: b, page-size: 1, pages: [1], late: true }\n", 4, "unknown key 'late'"),
         ("name: x\nreplicas: [a]\nsteps:\n  - a: add \"https://example.com\n", 4, "unclosed quote"),
     ])
     func badFilesAreReportedWithTheirLine(_ yaml: String, _ line: Int, _ message: String) {
