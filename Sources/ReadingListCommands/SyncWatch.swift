@@ -14,7 +14,8 @@ import Glibc
 extension Sync {
     /// Syncs at start, then after every local change (another shell's `edit`)
     /// and every notice of the server's push channel, one line per round;
-    /// while the server is away, says so and retries with backoff.
+    /// when the server goes away, says so in one line (with when it retries),
+    /// retries with backoff without a line per attempt, and says when it is back.
     func runWatch() async throws {
         if peer != nil { throw CLIError(message: "--watch syncs with a server; it does not take --peer") }
         let environment = ProcessInfo.processInfo.environment
@@ -48,7 +49,7 @@ extension Sync {
             store: store, transport: transport, partner: partner,
             sync: ServerSync(pageSize: pageSize, retryPolicy: RetryPolicy(maxAttempts: 1)),
             configuration: LiveSync.Configuration(retryMax: .seconds(30)),
-            channel: LiveSync.channel { connected in push.notices(connected: { _ in connected() }) })
+            channel: LiveSync.channel(push, store: store))
         let rounds = live.rounds(), states = live.states()
         let json = json
         let refusal = RefusalBox()
@@ -60,18 +61,28 @@ extension Sync {
                     for await round in rounds { Self.report(round, partner: partner, json: json) }
                 }
                 group.addTask {
+                    // One line when the server goes away and one when it is back, not one per retry.
+                    var away = false
                     for await state in states {
                         switch state {
-                        case let .offline(until, _):
-                            // (The round's line above said why.)
-                            Interruption.note(String(format: "offline; retrying in %.1f s", max(0, until.timeIntervalSinceNow)))
+                        case let .offline(until, reason):
+                            if !away {
+                                away = true
+                                Interruption.note(Self.offlineLine(reason: reason, until: until))
+                            }
+                        case .idle:
+                            if away {
+                                away = false
+                                Interruption.note("back online: \(partner) answers again")
+                            }
                         case let .mustRejoin(reason):
                             // Waiting will not help: the command ends with the reason.
                             refusal.reason.withLock { $0 = reason }
                             return
                         case let .failed(reason):
+                            away = false
                             Interruption.note("sync failed: \(reason); waiting for a local change")
-                        case .starting, .idle, .syncing:
+                        case .starting, .syncing:
                             break
                         }
                     }
@@ -102,8 +113,19 @@ extension Sync {
                 Interruption.emit("synced with \(partner) (\(why)): pushed \(report.pushed), pulled \(report.pulled), \(report.conflicts) article(s) with conflicts")
             }
         case let .failure(failure):
+            // The server out of reach: the offline line says so once (and the line when it is back), not each attempt.
+            if case let .transport(error, _) = failure, error.isRetryable { return }
             Interruption.note("sync (\(why)) failed: \(failure)")
         }
+    }
+
+    /// `offline: REASON — retrying at 14:03:07 (in 1.5 s), or as soon as the server's push channel is back`.
+    static func offlineLine(reason: String, until: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "HH:mm:ss"
+        return "offline: \(reason) — retrying at \(formatter.string(from: until)) (in "
+            + String(format: "%.1f", max(0, until.timeIntervalSinceNow)) + " s), or as soon as the server's push channel is back"
     }
 }
 

@@ -16,7 +16,11 @@ import Synchronization
 ///   goes in one round;
 /// - when the server says something new is there (a notice of the push
 ///   channel), at once; and after every (re)connection of the channel, since
-///   notices missed while it was down are not replayed;
+///   notices missed while it was down are not replayed, unless the server
+///   said the replica has everything (``ChannelEvent/connectedUpToDate``) and
+///   nothing local waits to be pushed;
+/// - when the channel is lost, at once: a server that went away is noticed
+///   then (``State/offline(until:reason:)``), not at the next edit;
 /// - while the server cannot be reached, after a backoff with jitter
 ///   (``retryDelay(afterFailures:jitter:base:max:)``), or sooner when the channel
 ///   connects again;
@@ -68,6 +72,8 @@ public final class LiveSync: Sendable {
         case serverNotice = "server notice"
         /// The push channel connected (or reconnected).
         case reconnect = "channel connected"
+        /// The push channel was lost (the server may be away).
+        case channelLost = "channel lost"
         /// The backoff after a failure ended.
         case retry
         /// ``Configuration/pullInterval`` passed.
@@ -140,6 +146,10 @@ public final class LiveSync: Sendable {
     public enum ChannelEvent: Sendable, Hashable {
         /// The channel is open: a round now catches up with what was missed while it was not.
         case connected
+        /// The channel is open and the server said the replica already has
+        /// everything on the list: a round runs only if local changes wait to be pushed
+        /// (or the engine was offline).
+        case connectedUpToDate
         /// The server's list moved: a round now pulls it.
         case changed
     }
@@ -174,6 +184,9 @@ public final class LiveSync: Sendable {
     /// from any sequence of notices: `open` is given a function to call once
     /// the connection is open (when the sequence can tell; else the channel
     /// counts as open when `open` returns), and each element is a ``ChannelEvent/changed``.
+    /// Every connection then counts as possibly behind (a round runs): the
+    /// server's own channel is better opened with `LiveSync.channel(_:store:)`
+    /// (SyncClientHTTP), whose hello says when the replica is up to date.
     ///
     /// ```swift
     /// let push = PushChannelClient(server: address, token: token, replica: store.replicaID)
@@ -296,6 +309,10 @@ public final class LiveSync: Sendable {
                 continue
             }
             if triggers == [.localChange], let pushedThrough, (try? store.syncState().localChanges) == pushedThrough { continue }
+            if triggers == [.reconnect], inbox.reconnectedUpToDate, !offline, halted == nil, (try? store.syncState().pendingChanges) == 0 {
+                // The server said this replica has all of the list, and it has nothing to push: nothing to do.
+                continue
+            }
             if triggers.contains(.localChange), triggers.isDisjoint(with: [.serverNotice, .reconnect, .request, .start, .retry]) {
                 // Let the rest of a burst of edits commit: they go in this round.
                 do { try await configuration.sleep(configuration.pushDelay) } catch { return }
@@ -402,8 +419,14 @@ public final class LiveSync: Sendable {
             do {
                 for try await event in connect() {
                     failures = 0
-                    inbox.post(event == .connected ? .reconnect : .serverNotice)
+                    switch event {
+                    case .connected: inbox.post(.reconnect)
+                    case .connectedUpToDate: inbox.post(.reconnect, upToDate: true)
+                    case .changed: inbox.post(.serverNotice)
+                    }
                 }
+                // Closed cleanly (the server is shutting down): see whether it is still there.
+                inbox.post(.channelLost)
             } catch let error as SyncTransportError {
                 // A refused token also refuses the sync, which says so (mustRejoin): retry rarely.
                 if case let .rejected(_, code, _) = error, code == .unauthorized {
@@ -411,6 +434,9 @@ public final class LiveSync: Sendable {
                     // (A revoked token closes the channel, and the reconnection is refused: a
                     // round now hits the same refusal and says so, instead of waiting for an edit.)
                     inbox.post(.serverNotice)
+                } else if case .unreachable = error {
+                    // The connection was lost or nothing answers: a round now says whether the server is away.
+                    inbox.post(.channelLost)
                 }
             } catch {}
             if Task.isCancelled { return }
@@ -428,22 +454,27 @@ final class Inbox: Sendable {
     private struct Content {
         var pending: Set<LiveSync.Trigger> = []
         var held: Set<LiveSync.Trigger> = []
+        /// Whether every reconnection pending now said the replica was up to date.
+        var pendingUpToDate = false
+        /// The same, for the triggers last taken (by ``next()`` or ``drain()``).
+        var takenUpToDate = false
         var waiter: CheckedContinuation<Set<LiveSync.Trigger>?, Never>?
         var closed = false
     }
 
     private let content = Mutex(Content())
 
-    func post(_ trigger: LiveSync.Trigger) {
+    /// `upToDate`, with ``LiveSync/Trigger/reconnect``: the server said the replica has everything.
+    func post(_ trigger: LiveSync.Trigger, upToDate: Bool = false) {
         let resumed = content.withLock { content -> (CheckedContinuation<Set<LiveSync.Trigger>?, Never>, Set<LiveSync.Trigger>)? in
             guard !content.closed else { return nil }
+            if trigger == .reconnect {
+                content.pendingUpToDate = upToDate && (content.pendingUpToDate || !content.pending.contains(.reconnect))
+            }
             content.pending.insert(trigger)
             guard let waiter = content.waiter else { return nil }
             content.waiter = nil
-            let all = content.pending.union(content.held)
-            content.pending = []
-            content.held = []
-            return (waiter, all)
+            return (waiter, Self.take(&content))
         }
         if let (waiter, all) = resumed { waiter.resume(returning: all) }
     }
@@ -455,10 +486,19 @@ final class Inbox: Sendable {
 
     /// What is pending now (held triggers included), without waiting.
     func drain() -> Set<LiveSync.Trigger> {
-        content.withLock { content in
-            defer { content.pending = []; content.held = [] }
-            return content.pending.union(content.held)
-        }
+        content.withLock { Self.take(&$0) }
+    }
+
+    /// Whether the reconnection among the triggers last taken said the replica was up to date.
+    var reconnectedUpToDate: Bool { content.withLock { $0.takenUpToDate } }
+
+    private static func take(_ content: inout Content) -> Set<LiveSync.Trigger> {
+        let all = content.pending.union(content.held)
+        content.takenUpToDate = content.pending.contains(.reconnect) && content.pendingUpToDate
+        content.pending = []
+        content.held = []
+        content.pendingUpToDate = false
+        return all
     }
 
     /// The triggers posted (and held) since the last call, waiting for at least one
@@ -468,10 +508,7 @@ final class Inbox: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Set<LiveSync.Trigger>?, Never>) in
                 let ready = content.withLock { content -> Set<LiveSync.Trigger>?? in
                     if content.closed || Task.isCancelled { return .some(nil) }
-                    if !content.pending.isEmpty {
-                        defer { content.pending = []; content.held = [] }
-                        return content.pending.union(content.held)
-                    }
+                    if !content.pending.isEmpty { return Self.take(&content) }
                     content.waiter = continuation
                     return nil
                 }

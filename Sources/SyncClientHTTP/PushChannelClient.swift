@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import ReplicaStore
 import SyncClient
 import SyncCore
 import SyncProtocol
@@ -19,8 +20,10 @@ import SyncProtocol
 /// for try await _ in channel.notices() { try await syncNow() }   // finished: the server closed; reconnect later
 /// ```
 ///
-/// Each call of ``notices()`` opens one connection. Notices are not replayed:
-/// sync once after every (re)connection, then on every notice.
+/// Each call of ``notices(knowledge:connected:)`` opens one connection.
+/// Notices are not replayed: after every (re)connection, sync unless the
+/// hello says the replica is not ``PushHello/behind`` (state the replica's
+/// knowledge to learn that), then on every notice.
 public final class PushChannelClient: Sendable {
     /// The server's address.
     public let address: ServerAddress
@@ -29,18 +32,30 @@ public final class PushChannelClient: Sendable {
     let token: String
     let heartbeat: Duration
     let logger: Logger
+    /// Where the connection's task runs (nil: the global concurrent executor).
+    public let executor: (any TaskExecutor)?
 
     /// `heartbeat`: how often this end pings the server (a server that
     /// answers no ping within the next interval is taken for dead: the
     /// stream then throws ``SyncTransportError/unreachable(_:)``).
+    ///
+    /// `executor`: where the connection's task runs, nil for the global
+    /// concurrent executor (the default). That executor has as many threads
+    /// as the machine has cores, and code that blocks them (a synchronous
+    /// wait for a child process, a long synchronous computation) holds every
+    /// task of the process up: the hello, the notices and the answers to the
+    /// server's pings then wait for it. A process that may do so gives the
+    /// channel an executor of its own.
     public init(
         server: ServerAddress, token: String, replica: ReplicaID, heartbeat: Duration = .seconds(30),
+        executor: (any TaskExecutor)? = nil,
         logger: Logger = Logger(label: "readinglist.push", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         address = server
         self.token = token
         self.replica = replica
         self.heartbeat = heartbeat
+        self.executor = executor
         self.logger = logger
     }
 
@@ -67,12 +82,18 @@ public final class PushChannelClient: Sendable {
     ///
     /// `connected` is called with the server's hello once the channel is
     /// open: a sync started from then on cannot miss a change (one that
-    /// lands later wakes a notice).
-    public func notices(connected: (@Sendable (PushHello) -> Void)? = nil) -> AsyncThrowingStream<PushNotice, any Error> {
+    /// lands later wakes a notice). With `knowledge` (what the replica has,
+    /// read just before), the hello says whether the list on the server holds
+    /// anything more (``PushHello/behind``); a knowledge too large for a
+    /// request header (over 48 KiB of text, some 1 000 replicas) is not sent.
+    public func notices(
+        knowledge: VersionVector? = nil, connected: (@Sendable (PushHello) -> Void)? = nil
+    ) -> AsyncThrowingStream<PushNotice, any Error> {
         let (stream, continuation) = AsyncThrowingStream<PushNotice, any Error>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let task = Task { [self] in
+        let stated = knowledge.map(\.compactText).flatMap { $0.utf8.count <= 48 << 10 ? $0 : nil }
+        let task = Task(executorPreference: executor) { [self] in
             do {
-                let frame = try await connect(connected: connected) { notice in continuation.yield(notice) }
+                let frame = try await connect(knowledge: stated, connected: connected) { notice in continuation.yield(notice) }
                 continuation.finish(throwing: Self.failure(closing: frame, url: url))
             } catch is CancellationError {
                 continuation.finish()
@@ -90,10 +111,12 @@ public final class PushChannelClient: Sendable {
 
     /// Runs one connection until it closes; returns the server's close frame (nil when the connection was lost).
     private func connect(
-        connected: (@Sendable (PushHello) -> Void)?, _ deliver: @escaping @Sendable (PushNotice) -> Void
+        knowledge: String?, connected: (@Sendable (PushHello) -> Void)?, _ deliver: @escaping @Sendable (PushNotice) -> Void
     ) async throws -> WebSocketCloseFrame? {
-        let configuration = WebSocketClientConfiguration(
+        var configuration = WebSocketClientConfiguration(
             maxFrameSize: 1 << 16, additionalHeaders: [.authorization: "Bearer \(token)"], autoPing: .enabled(timePeriod: heartbeat))
+        // (A valid header name: the force unwrap cannot fail.)
+        if let knowledge { configuration.additionalHeaders[.init(PushHello.knowledgeHeader)!] = knowledge }
         let connection = WebSocketClient(url: url, configuration: configuration, logger: logger) { inbound, _, _ in
             let decoder = JSONDecoder()
             for try await message in inbound.messages(maxSize: 1 << 16) {
@@ -166,5 +189,38 @@ public final class PushChannelClient: Sendable {
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") { return .unreachable("nothing answers at \(url) (connection refused)") }
         return .unreachable("the push channel at \(url) failed: \(text)")
+    }
+}
+
+extension LiveSync {
+    /// The push channel of `client` for an engine keeping `store` in sync:
+    /// each connection states the replica's knowledge, so that the server's
+    /// hello says whether the list holds anything the replica lacks (or the
+    /// reverse). When neither, the connection is ``ChannelEvent/connectedUpToDate`` and the
+    /// engine skips the round it would run to catch up (unless local changes
+    /// wait to be pushed); otherwise ``ChannelEvent/connected``.
+    ///
+    /// ```swift
+    /// let push = PushChannelClient(server: address, token: token, replica: store.replicaID)
+    /// let live = LiveSync(store: store, transport: transport, partner: url, channel: LiveSync.channel(push, store: store))
+    /// ```
+    public static func channel(_ client: PushChannelClient, store: ReplicaStore) -> @Sendable () -> AsyncThrowingStream<ChannelEvent, any Error> {
+        {
+            AsyncThrowingStream(bufferingPolicy: .unbounded) { continuation in
+                // (Read before connecting: a change pulled meanwhile only makes the server say "behind", one round too many.)
+                let notices = client.notices(knowledge: try? store.knowledge()) { hello in
+                    continuation.yield(hello.upToDate ? .connectedUpToDate : .connected)
+                }
+                let task = Task(executorPreference: client.executor) {
+                    do {
+                        for try await _ in notices { continuation.yield(.changed) }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                }
+                continuation.onTermination = { _ in task.cancel() }
+            }
+        }
     }
 }

@@ -4,7 +4,8 @@ import SyncCore
 /// sends small JSON text frames; the data itself still flows through
 /// `POST /v1/sync`. Every frame is an object with a `type`:
 ///
-/// - `hello` (``PushHello``), once, as soon as the connection is open;
+/// - `hello` (``PushHello``), once, as soon as the connection is open, saying
+///   whether the replica is behind the list (when the client stated its knowledge);
 /// - `changed` (``PushNotice``), whenever a sync by another replica of the
 ///   same user stored new changes: the receiver should sync.
 ///
@@ -29,20 +30,48 @@ public struct PushHello: Sendable, Hashable, Codable {
     public var replica: ReplicaID
     /// Seconds between the server's WebSocket pings.
     public var heartbeatSeconds: Int
+    /// Whether the list on the server holds changes the replica lacks, judged
+    /// when the channel opened from the knowledge the client stated
+    /// (``knowledgeHeader``): `false` means the replica has everything
+    /// (a client with nothing to push need not sync now; a later change wakes
+    /// a notice), `true` that it should sync. Absent when the client stated no
+    /// knowledge (or the server could not read the list's): sync, as before.
+    /// (Added in a backward-compatible way: older clients ignore it, and an
+    /// older server never sends it.)
+    public var behind: Bool?
+    /// Whether the replica has changes the list on the server lacks (merged
+    /// from another replica file, say), judged the same way: `true` calls for
+    /// a sync to push them. Absent when ``behind`` is.
+    public var ahead: Bool?
 
-    public init(account: SyncAccount, replica: ReplicaID, heartbeatSeconds: Int) {
+    public init(account: SyncAccount, replica: ReplicaID, heartbeatSeconds: Int, behind: Bool? = nil, ahead: Bool? = nil) {
         type = PushFrameType.hello
         protocolVersion = SyncProtocolVersion.current
         self.account = account
         self.replica = replica
         self.heartbeatSeconds = heartbeatSeconds
+        self.behind = behind
+        self.ahead = ahead
     }
+
+    /// The server said the replica and the list have the same changes: no sync is needed now.
+    public var upToDate: Bool { behind == false && ahead == false }
+}
+
+extension PushHello {
+    /// The request header in which a client opening the push channel states
+    /// what its replica has (``VersionVector/compactText``: `replica:counter,...`),
+    /// so that the hello can say whether it is ``behind`` (or ``ahead``). Optional; a
+    /// malformed value is refused with 400 `malformed_request`.
+    public static let knowledgeHeader = "Readinglist-Knowledge"
 }
 
 /// A `changed` frame: the user's list on the server moved past what this
 /// device acknowledged (another replica's sync stored `changes` new changes).
-/// Receiving one means "sync now"; notices are not replayed, so a client
-/// also syncs after every (re)connection.
+/// Receiving one means "sync now". Notices are not replayed: what landed
+/// while a device was not connected is told by the hello's
+/// ``PushHello/behind`` when it reconnects (or, when it stated no knowledge,
+/// the client syncs after every (re)connection).
 public struct PushNotice: Sendable, Hashable, Codable {
     /// Always `changed`.
     public var type: String

@@ -25,8 +25,8 @@ struct PushChannelRoute: Sendable {
     let service: SyncService
     var hub: PushHub { service.push }
 
-    /// Who asks, for which replica, within the bounds; throws the refusal.
-    func admit(_ request: Request) async throws(ServerError) -> (user: ServerUser, tokenHash: String, replica: ReplicaID) {
+    /// Who asks, for which replica, knowing what (when stated), within the bounds; throws the refusal.
+    func admit(_ request: Request) async throws(ServerError) -> Admission {
         let user = try await SyncRoute.authenticate(request, storage: service.storage)
         guard let text = request.uri.queryParameters.get("replica") else {
             throw .refused(.malformedRequest, "name the replica the channel is for: GET /v1/events?replica=ID (32 lowercase hex digits)")
@@ -34,9 +34,49 @@ struct PushChannelRoute: Sendable {
         guard let replica = ReplicaID(text) else {
             throw .refused(.malformedRequest, "replica '\(text.prefix(64))' is not a replica id (32 lowercase hex digits)")
         }
+        var knowledge: VersionVector?
+        // (A valid header name: the force unwrap cannot fail.)
+        if let stated = request.headers[.init(PushHello.knowledgeHeader)!] {
+            guard let vector = VersionVector(compactText: stated) else {
+                throw .refused(
+                    .malformedRequest,
+                    "\(PushHello.knowledgeHeader) '\(stated.prefix(64))' is not a version vector (replica:counter,... with 32-hex-digit replica ids)")
+            }
+            knowledge = vector
+        }
         try await hub.admit(user: user.id)
         let header = request.headers[.authorization] ?? ""
-        return (user, Tokens.hash(String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)), replica)
+        return Admission(
+            user: user, tokenHash: Tokens.hash(String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)),
+            replica: replica, knowledge: knowledge)
+    }
+
+    struct Admission {
+        let user: ServerUser
+        let tokenHash: String
+        let replica: ReplicaID
+        /// What the client says its replica has (``PushHello/knowledgeHeader``), nil when it says nothing.
+        let knowledge: VersionVector?
+    }
+
+    /// Whether the list holds changes the stated knowledge lacks, and the reverse (read after the
+    /// connection is registered: a change stored later wakes a notice, so
+    /// nothing falls between the two); nil when unknown.
+    ///
+    /// The client's stated knowledge is what its replica has acknowledged at
+    /// this moment. (The acknowledgement the server records per replica at
+    /// each sync, `recordReplica`, lags behind it: it is what the replica had
+    /// when its last sync began, before that sync's pull, so it would call
+    /// every device that pulled something behind.)
+    func compare(_ admitted: Admission, logger: Logger) async -> (behind: Bool, ahead: Bool)? {
+        guard let knowledge = admitted.knowledge else { return nil }
+        do {
+            let list = try await service.storage.space(for: admitted.user).knowledge()
+            return (!knowledge.includes(list), !list.includes(knowledge))
+        } catch {
+            logger.warning("push channel: cannot read the list's knowledge", metadata: ["error": .string("\(error)")])
+            return nil
+        }
     }
 
     /// The upgrade's check. A refused upgrade is answered with the refusal's
@@ -84,10 +124,10 @@ struct PushChannelRoute: Sendable {
         return .unavailable
     }
 
-    /// One open channel: hello, then a `changed` frame per signal, until the
+    /// One open channel: hello (saying whether the replica is behind), then a `changed` frame per signal, until the
     /// peer closes, the hub closes it, or the peer sends a data frame.
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger) async throws {
-        let admitted: (user: ServerUser, tokenHash: String, replica: ReplicaID)
+        let admitted: Admission
         let registration: (id: UInt64, signals: AsyncStream<PushSignal>)
         do {
             admitted = try await admit(request)
@@ -102,9 +142,10 @@ struct PushChannelRoute: Sendable {
         let user = admitted.user
         let started = ContinuousClock.now
         logger.info("push channel opened", metadata: ["user": .string(user.name), "replica": .string(admitted.replica.short)])
+        let comparison = await compare(admitted, logger: logger)
         let hello = PushHello(
             account: SyncAccount(server: service.storage.serverID, user: user.id, name: user.name), replica: admitted.replica,
-            heartbeatSeconds: hub.limits.heartbeatSeconds)
+            heartbeatSeconds: hub.limits.heartbeatSeconds, behind: comparison?.behind, ahead: comparison?.ahead)
         do {
             try await outbound.writeTextMessage(String(decoding: jsonData(hello), as: UTF8.self))
             try await withThrowingTaskGroup(of: Void.self) { group in

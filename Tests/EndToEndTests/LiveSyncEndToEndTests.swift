@@ -191,6 +191,42 @@ struct LiveSyncEndToEndTests {
         #expect(try Self.title(cli, "fresh.sqlite", "https://example.com/a") == "Edited offline on the laptop")
     }
 
+    /// With nothing edited, the server killed: `sync --watch` says so at once
+    /// in one line (with when it retries), not one per retry, and one line
+    /// when the server is back.
+    @Test func aWatcherSaysOnceThatTheServerIsAwayAndOnceThatItIsBack() async throws {
+        let cli = try CLI()
+        let database = cli.path("server.sqlite")
+        let token = try ServerProcess.addUser("alice", database: database)
+        var first: ServerProcess? = try ServerProcess(database: database)
+        let serverURL = try #require(first?.url)
+        let port = try #require(Int(serverURL.split(separator: ":").last ?? ""))
+        try cli.on("phone.sqlite", "add", "https://example.com/a", "--title", "A")
+        try cli.on("phone.sqlite", "sync", "--server", serverURL, "--token", token)
+        let phone = try WatchingProcess(cli, ["--db", cli.path("phone.sqlite"), "sync", "--watch"])
+        try await phone.wait(for: "the first round") { $0.contains { $0.hasPrefix("synced with") } }
+
+        kill(first!.process.processIdentifier, SIGKILL)
+        first!.process.waitUntilExit()
+        first = nil
+        // The lost channel tells the watcher: no edit needed for it to notice.
+        try await eventually("the watcher to say it is offline") { phone.stderr.contains("offline: ") }
+        let said = phone.stderr.split(separator: "\n").filter { $0.hasPrefix("offline: ") }
+        #expect(said.count == 1 && said[0].contains("retrying at "), "\(phone.stderr)")
+        // Retries at about 0.5-1 s, 1-2 s, 2-4 s: a few pass, and no line more.
+        try await Task.sleep(for: .seconds(4))
+        #expect(phone.stderr.split(separator: "\n").filter { $0.hasPrefix("offline") }.count == 1, "\(phone.stderr)")
+        #expect(!phone.stderr.contains("failed"), "a retry printed its failure: \(phone.stderr)")
+
+        let restarted = try ServerOnPort(database: database, port: port)
+        defer { restarted.stop() }
+        try await eventually("the watcher to say the server is back") { phone.stderr.contains("back online") }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(phone.stderr.split(separator: "\n").filter { $0.hasPrefix("back online") }.count == 1, "\(phone.stderr)")
+        #expect(phone.stderr.split(separator: "\n").filter { $0.hasPrefix("offline") }.count == 1, "\(phone.stderr)")
+        #expect(phone.interrupt() == 0, "\(phone.stderr)")
+    }
+
     @Test func aWatcherWhoseTokenIsRevokedStopsWithOneLine() async throws {
         let cli = try CLI()
         let database = cli.path("server.sqlite")

@@ -21,10 +21,9 @@ struct LiveSyncEngineTests {
         init(store: ReplicaStore, server: String, token: String) throws {
             let address = try ServerAddress(validating: server)
             let transport = HTTPSyncTransport(address: address, token: token)
-            let push = PushChannelClient(server: address, token: token, replica: store.replicaID)
-            live = LiveSync(
-                store: store, transport: transport, partner: server,
-                channel: LiveSync.channel { connected in push.notices(connected: { _ in connected() }) })
+            // (The engine and its channel run on an executor of their own: see ``DedicatedExecutor``.)
+            let push = PushChannelClient(server: address, token: token, replica: store.replicaID, executor: DedicatedExecutor.shared)
+            live = LiveSync(store: store, transport: transport, partner: server, channel: LiveSync.channel(push, store: store))
             let stateStream = live.states(), roundStream = live.rounds()
             let box = Box()
             followers = [
@@ -33,7 +32,7 @@ struct LiveSyncEngineTests {
             ]
             self.box = box
             let live = live
-            task = Task {
+            task = Task(executorPreference: DedicatedExecutor.shared) {
                 await live.run()
                 await transport.shutdown()
             }

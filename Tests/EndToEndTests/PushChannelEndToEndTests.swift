@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HummingbirdWSClient
+import ReplicaStore
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -10,6 +11,48 @@ import SyncCore
 import SyncProtocol
 import Synchronization
 import Testing
+
+/// A task executor with one thread of its own, for the push clients of these
+/// tests. The test process's global concurrent executor has one thread per
+/// core, and the end-to-end suites, run in parallel, hold them in synchronous
+/// waits for the child processes they run (`CLI.run`, a server's start and
+/// stop): with two cores, two such waits stop every other task of the process,
+/// for 20 s and more on a loaded machine. A push client on that executor then
+/// reads no hello and no error until they end ("the channel did not open
+/// within 30 s"). On a thread of their own, the clients go on regardless.
+/// (Hand-written: no listed package offers a `TaskExecutor` on its own thread.)
+final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {
+    /// The one the tests' push clients share (their work is small: frames, a callback).
+    static let shared = DedicatedExecutor(name: "push-test-clients")
+
+    // (Guarded by `condition`.)
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    private init(name: String) {
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() -> Never {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}
 
 /// One device's push channel, read by a task of its own: what it received,
 /// whether it is open, how it ended.
@@ -24,10 +67,10 @@ final class Watcher: Sendable {
     let state: State
     private let task: Task<Void, Never>
 
-    init(_ client: PushChannelClient) {
+    init(_ client: PushChannelClient, knowledge: VersionVector? = nil) {
         let state = State()
         self.state = state
-        let stream = client.notices(connected: { received in state.hello.withLock { $0 = received } })
+        let stream = client.notices(knowledge: knowledge, connected: { received in state.hello.withLock { $0 = received } })
         task = Task {
             do {
                 for try await notice in stream { state.notices.withLock { $0.append(notice) } }
@@ -40,8 +83,14 @@ final class Watcher: Sendable {
 
     var hello: PushHello? { state.hello.withLock { $0 } }
 
-    convenience init(server: String, token: String, replica: ReplicaID) throws {
-        self.init(PushChannelClient(server: try ServerAddress(validating: server), token: token, replica: replica))
+    /// A client on ``DedicatedExecutor`` (nil: on the global concurrent executor).
+    convenience init(
+        server: String, token: String, replica: ReplicaID, knowledge: VersionVector? = nil,
+        executor: (any TaskExecutor)? = DedicatedExecutor.shared
+    ) throws {
+        self.init(
+            PushChannelClient(server: try ServerAddress(validating: server), token: token, replica: replica, executor: executor),
+            knowledge: knowledge)
     }
 
     /// Waits (checking every 10 ms, up to `seconds`: generous, for a loaded machine) until `condition` holds.
@@ -216,6 +265,107 @@ struct PushChannelEndToEndTests {
         let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: server.url + "/health"), timeout: .seconds(10))
         #expect(health.status == .ok)
         for watcher in [first, bobs] { watcher.stop() }
+    }
+
+    /// The hello says whether the replica is behind (or ahead of) the list, judged from the
+    /// knowledge the client states; without one it says nothing; a malformed
+    /// one is refused.
+    @Test func theHelloSaysWhetherTheReplicaIsBehind() async throws {
+        let cli = try CLI()
+        let database = cli.path("server.sqlite")
+        let alice = try ServerProcess.addUser("alice", database: database)
+        let server = try ServerProcess(database: database)
+        defer { server.stop() }
+        let phone = try device(cli, "phone"), laptop = try device(cli, "laptop")
+        // The phone syncs first, then the laptop (which pulls the phone's article): the laptop has all of the list, the phone not the laptop's.
+        try cli.on("phone", "sync", "--server", server.url, "--token", alice)
+        try cli.on("laptop", "sync", "--server", server.url, "--token", alice)
+        func knowledge(_ name: String) throws -> VersionVector {
+            let store = try ReplicaStore.open(path: cli.path(name))
+            defer { try? store.close() }
+            return try store.knowledge()
+        }
+        let current = try Watcher(server: server.url, token: alice, replica: laptop, knowledge: try knowledge("laptop"))
+        let behind = try Watcher(server: server.url, token: alice, replica: phone, knowledge: try knowledge("phone"))
+        let silent = try Watcher(server: server.url, token: alice, replica: phone)
+        for watcher in [current, behind, silent] { await watcher.opened() }
+        #expect(current.hello?.behind == false && current.hello?.ahead == false)
+        #expect(current.hello?.upToDate == true)
+        #expect(behind.hello?.behind == true && behind.hello?.ahead == false)
+        #expect(silent.hello?.behind == nil && silent.hello?.ahead == nil, "no knowledge stated, nothing said")
+        #expect(silent.hello?.upToDate == false)
+        // The phone syncs: it has everything now.
+        try cli.on("phone", "sync")
+        let caughtUp = try Watcher(server: server.url, token: alice, replica: phone, knowledge: try knowledge("phone"))
+        await caughtUp.opened()
+        #expect(caughtUp.hello?.upToDate == true)
+        // An edit the server has not received yet: the phone is ahead.
+        try cli.on("phone", "add", "https://example.com/not-pushed", "--title", "Not pushed yet")
+        let ahead = try Watcher(server: server.url, token: alice, replica: phone, knowledge: try knowledge("phone"))
+        await ahead.opened()
+        #expect(ahead.hello?.behind == false && ahead.hello?.ahead == true)
+        for watcher in [current, behind, silent, caughtUp, ahead] { watcher.stop() }
+
+        // A knowledge that is not a version vector: 400 malformed_request, naming the header.
+        var request = HTTPClientRequest(url: server.url + "/v1/events?replica=" + phone.rawValue)
+        request.headers.add(name: "Authorization", value: "Bearer \(alice)")
+        request.headers.add(name: PushHello.knowledgeHeader, value: "not-a-vector")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        #expect(response.status.code == 400)
+        let body = try await response.body.collect(upTo: 1 << 16)
+        let error = try JSONDecoder().decode(ErrorResponse.self, from: Data(buffer: body)).error
+        #expect(error.code == .malformedRequest)
+        #expect(error.message.contains(PushHello.knowledgeHeader), "\(error.message)")
+    }
+
+    /// A push client opens its channel while every thread of the global
+    /// concurrent executor is held by synchronous code, as the parallel
+    /// end-to-end suites hold them waiting for their child processes: its
+    /// connection runs on an executor of its own (``PushChannelClient/executor``).
+    /// (On the global executor the hello waits until the threads are
+    /// released: this test then fails, as the push suites did in loaded runs.)
+    @Test func aChannelOpensWhileTheCooperativeThreadsAreHeld() async throws {
+        let cli = try CLI()
+        let database = cli.path("server.sqlite")
+        let alice = try ServerProcess.addUser("alice", database: database)
+        let server = try ServerProcess(database: database)
+        defer { server.stop() }
+        let replica = try #require(ReplicaID(String(repeating: "e", count: 32)))
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        final class Shared: Sendable {
+            let started = Mutex(0)
+            let released = Mutex(false)
+            /// Whether the hello came while every thread was held, and after how long.
+            let opened = Mutex<(Bool, Double)?>(nil)
+            let watcher = Mutex<Watcher?>(nil)
+        }
+        let shared = Shared()
+        let url = server.url
+        // One task per thread of the global executor, each holding its thread (sleeping, not awaiting) until released.
+        let holders = (0..<threads).map { index in
+            Task.detached {
+                shared.started.withLock { $0 += 1 }
+                let limit = ContinuousClock.now + .seconds(20)
+                // Every thread taken (others' jobs finish meanwhile), then the first holder opens a channel and waits for its hello, holding its thread.
+                while shared.started.withLock({ $0 }) < threads && ContinuousClock.now < limit { usleep(1_000) }
+                if index == 0 {
+                    let watcher = try? Watcher(server: url, token: alice, replica: replica)
+                    shared.watcher.withLock { $0 = watcher }
+                    let asked = ContinuousClock.now
+                    while watcher?.hello == nil && ContinuousClock.now < asked + .seconds(10) { usleep(1_000) }
+                    let waited = ContinuousClock.now - asked
+                    shared.opened.withLock { $0 = (watcher?.hello != nil, Double(waited.components.seconds) + Double(waited.components.attoseconds) / 1e18) }
+                    shared.released.withLock { $0 = true }
+                } else {
+                    while !shared.released.withLock({ $0 }) && ContinuousClock.now < limit { usleep(1_000) }
+                }
+            }
+        }
+        for holder in holders { await holder.value }
+        let (opened, seconds) = try #require(shared.opened.withLock { $0 })
+        #expect(opened, "no hello within 10 s while the global executor's \(threads) threads were held")
+        #expect(seconds < 10)
+        shared.watcher.withLock { $0 }?.stop()
     }
 
     /// The channel's flags are checked like the others: one line, before anything is opened.

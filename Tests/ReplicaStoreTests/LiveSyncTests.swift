@@ -237,14 +237,78 @@ struct LiveSyncTests {
         try await follower.waitForRounds(2)
         #expect(follower.roundTriggers[1] == [.serverNotice])
         #expect(waits.asked.isEmpty, "a notice is not delayed")
-        // The connection breaks: after a backoff the channel reconnects, and a round catches up once it is open.
+        // The connection breaks: a round at once says whether the server is away (here it is not); after a
+        // backoff the channel reconnects, and a round catches up once it is open.
         channels.withLock { $0[0] }.finish(throwing: SyncTransportError.unreachable("connection reset"))
+        try await follower.waitForRounds(3)
+        #expect(follower.roundTriggers[2] == [.channelLost])
         try await Self.waitUntil { channels.withLock { $0.count } == 2 }
         #expect(waits.asked == [.milliseconds(750)])
         try await Task.sleep(for: .milliseconds(100))
-        #expect(follower.roundTriggers.count == 2, "no round before the channel is open")
+        #expect(follower.roundTriggers.count == 3, "no catch-up round before the channel is open")
         channels.withLock { $0[1] }.yield(.connected)
+        try await follower.waitForRounds(4)
+        #expect(follower.roundTriggers[3] == [.reconnect])
+    }
+
+    /// A connection whose hello says the replica has all of the list runs no
+    /// round, unless local changes wait to be pushed or the engine is offline.
+    @Test func aReconnectionUpToDateRunsNoRoundUnlessSomethingWaits() async throws {
+        let store = try makeReplica(1, clock: clock)
+        let script = Script()
+        let waits = Waits(holding: { $0 > .milliseconds(30) })
+        let channels = Mutex<[AsyncThrowingStream<LiveSync.ChannelEvent, any Error>.Continuation]>([])
+        let live = LiveSync(
+            store: store, configuration: configuration(waits), round: { () throws(ServerSync.Failure) in try script.round() },
+            connect: {
+                let (stream, continuation) = AsyncThrowingStream.makeStream(of: LiveSync.ChannelEvent.self, throwing: (any Error).self)
+                channels.withLock { $0.append(continuation) }
+                return stream
+            })
+        let follower = Follower(live)
+        let engine = Task { await live.run() }
+        defer { engine.cancel() }
+        try await follower.waitForRounds(1)
+        try await Self.waitUntil { channels.withLock { $0.count } == 1 }
+        // Up to date, nothing to push (the start round pushed nothing: this replica has no edits yet): no round.
+        #expect(try store.syncState().pendingChanges == 0)
+        channels.withLock { $0[0] }.yield(.connectedUpToDate)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(follower.roundTriggers == [[.start]], "a replica up to date with nothing to push ran a round")
+        #expect(live.state == .idle)
+        // A later notice still runs one.
+        channels.withLock { $0[0] }.yield(.changed)
+        try await follower.waitForRounds(2)
+        #expect(follower.roundTriggers[1] == [.serverNotice])
+        // Not up to date: a round.
+        channels.withLock { $0[0] }.yield(.connected)
         try await follower.waitForRounds(3)
         #expect(follower.roundTriggers[2] == [.reconnect])
+    }
+
+    /// Up to date, but a local change waits to be pushed (the scripted rounds
+    /// push nothing, so it stays pending): the reconnection runs a round.
+    @Test func aReconnectionUpToDateStillPushesWhatWaits() async throws {
+        let store = try makeReplica(1, clock: clock)
+        let script = Script()
+        let waits = Waits()
+        let channels = Mutex<[AsyncThrowingStream<LiveSync.ChannelEvent, any Error>.Continuation]>([])
+        try store.save(SaveRequest(url: pageA))
+        let live = LiveSync(
+            store: store, configuration: configuration(waits), round: { () throws(ServerSync.Failure) in try script.round() },
+            connect: {
+                let (stream, continuation) = AsyncThrowingStream.makeStream(of: LiveSync.ChannelEvent.self, throwing: (any Error).self)
+                channels.withLock { $0.append(continuation) }
+                return stream
+            })
+        let follower = Follower(live)
+        let engine = Task { await live.run() }
+        defer { engine.cancel() }
+        try await follower.waitForRounds(1)
+        try await Self.waitUntil { channels.withLock { $0.count } == 1 }
+        #expect(try store.syncState().pendingChanges > 0)
+        channels.withLock { $0[0] }.yield(.connectedUpToDate)
+        try await follower.waitForRounds(2)
+        #expect(follower.roundTriggers[1] == [.reconnect])
     }
 }

@@ -119,6 +119,7 @@ struct PushChannelTests {
             let greeting = try #require(await hellos.next())
             #expect(greeting.account.name == "alice" && greeting.account.server == fixture.storage.serverID)
             #expect(greeting.replica == laptop.replicaID)
+            #expect(greeting.behind == nil, "no knowledge stated, so nothing said about it")
             // The laptop's own sync wakes nothing; the phone's does.
             try laptop.save(SaveRequest(url: "https://example.com/own", title: "Own"))
             _ = try await ServerSync().run(store: laptop, transport: fixture.transport(token: fixture.alice), partner: "server")
