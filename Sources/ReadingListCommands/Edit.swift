@@ -11,7 +11,9 @@ package struct Edit: ReplicaCommand {
             Give any of the field flags together; each replaces the field's value on every device (a field in \
             conflict is resolved by it). Text is stored as given; an empty or blank value is refused. \
             --clear FIELD empties a field (title, note, excerpt, author, site-name, image-url, language, \
-            word-count, content). Tags: `readinglist tag`/`untag`; read, archived, favourite: their own commands.
+            word-count, content). --content-file also fills, from the page's readable text, the title, author, \
+            site name, excerpt, language and word count the article lacks and no flag names, as `add` does. \
+            Tags: `readinglist tag`/`untag`; read, archived, favourite: their own commands.
             """)
     @OptionGroup package var database: DatabaseOption
     @Argument(help: ArticleRef.help) var article: String

@@ -6,31 +6,17 @@ import SyncCore
 /// The CSV exports: Pocket, Instapaper, Readwise (Reader library and
 /// highlights) and Wallabag (semicolon-separated).
 enum CSVFormats {
-    /// Runs `build` on every row, collecting rows, skips and warnings. `build`
-    /// returns nil after recording a skip (through `skip`).
-    static func read(
-        _ table: inout CSVTable,
-        _ build: (CSVTable.Row, inout RowBuilder, _ skip: (String) -> Void) -> ImportedArticle?
-    ) -> ParsedFile {
-        var parsed = ParsedFile()
-        while let (line, row) = table.next() {
-            let location = SourceLocation(file: table.file, line: line)
-            var builder = RowBuilder(location)
-            var skipReason: String?
-            let article = build(row, &builder) { skipReason = $0 }
-            if let skipReason {
-                parsed.skipped.append(ImportIssue(location, "skipped: \(skipReason)"))
-                continue
-            }
-            parsed.warnings += builder.warnings
-            if let article { parsed.rows.append(ParsedRow(article: article, location: location)) }
-        }
-        return parsed
+    /// Runs `build` on every row (see ``ParsedFile/collect(_:_:)``).
+    static func read(_ table: inout CSVTable, _ build: (CSVTable.Row, inout RowBuilder) -> ImportedArticle?) -> ParsedFile {
+        let file = table.file
+        // Row by row, as the reader streams them.
+        let rows = sequence(state: table) { table in table.next().map { (SourceLocation(file: file, line: $0.line), $0.row) } }
+        return ParsedFile.collect(rows, build)
     }
 
     /// The URL of a row, or the reason to skip it.
-    static func url(_ raw: String?, _ skip: (String) -> Void) -> String? {
-        if let problem = RowBuilder.urlProblem(raw) { skip(problem); return nil }
+    static func url(_ raw: String?, _ builder: inout RowBuilder) -> String? {
+        if let problem = RowBuilder.urlProblem(raw) { builder.skip(problem); return nil }
         return raw!.trimmed
     }
 
@@ -49,11 +35,11 @@ enum CSVFormats {
         guard table.has("url", "time_added") else {
             throw ImportError(file: table.file, "not a Pocket CSV: its header has no 'url' and 'time_added' columns (it has \(table.header.joined(separator: ",")))")
         }
-        return read(&table) { row, builder, skip in
-            guard let url = url(row["url"], skip) else { return nil }
+        return read(&table) { row, builder in
+            guard let url = url(row["url"], &builder) else { return nil }
             var addedAt: Int64?
             if let text = row["time_added"] {
-                guard let time = DateParse.unix(text) else { skip("unreadable date '\(text)' in time_added"); return nil }
+                guard let time = DateParse.unix(text) else { builder.skip("unreadable date '\(text)' in time_added"); return nil }
                 addedAt = time
             }
             let status = row["status"]?.lowercased()
@@ -74,16 +60,16 @@ enum CSVFormats {
         guard table.has("url", "title", "folder") else {
             throw ImportError(file: table.file, "not an Instapaper CSV: its header has no 'URL', 'Title' and 'Folder' columns (it has \(table.header.joined(separator: ",")))")
         }
-        return read(&table) { row, builder, skip in
-            guard let url = url(row["url"], skip) else { return nil }
+        return read(&table) { row, builder in
+            guard let url = url(row["url"], &builder) else { return nil }
             var addedAt: Int64?
             if let text = row["timestamp"] {
-                guard let time = DateParse.unix(text) else { skip("unreadable date '\(text)' in Timestamp"); return nil }
+                guard let time = DateParse.unix(text) else { builder.skip("unreadable date '\(text)' in Timestamp"); return nil }
                 addedAt = time
             }
             var tagNames: [String] = []
             if let text = row["tags"] {
-                guard let names = FieldParse.jsonStringArray(text) else { skip("Tags is not a JSON array: \(text.prefix(40))"); return nil }
+                guard let names = FieldParse.jsonStringArray(text) else { builder.skip("Tags is not a JSON array: \(text.prefix(40))"); return nil }
                 tagNames = names
             }
             var article = ImportedArticle(request: SaveRequest(url: url, title: title(row["title"], url: url, &builder)), addedAt: addedAt)
@@ -111,22 +97,22 @@ enum CSVFormats {
         guard table.has("url", "title") else {
             throw ImportError(file: table.file, "not a Readwise CSV: its header has no 'URL' and 'Title' columns, nor 'Highlight' (it has \(table.header.joined(separator: ",")))")
         }
-        return read(&table) { row, builder, skip in
-            if row["location"]?.lowercased() == "feed" { skip("a feed item (Location 'feed'), never saved"); return nil }
-            guard let url = url(row["url"], skip) else { return nil }
+        return read(&table) { row, builder in
+            if row["location"]?.lowercased() == "feed" { builder.skip("a feed item (Location 'feed'), never saved"); return nil }
+            guard let url = url(row["url"], &builder) else { return nil }
             var addedAt: Int64?
             if let text = row["saved date"] {
-                guard let time = DateParse.any(text) else { skip("unreadable date '\(text)' in Saved date"); return nil }
+                guard let time = DateParse.any(text) else { builder.skip("unreadable date '\(text)' in Saved date"); return nil }
                 addedAt = time
             }
             guard let tagNames = FieldParse.pythonStringList(row["document tags"]) else {
-                skip("Document tags is not a list: \(row["document tags"]!.prefix(40))")
+                builder.skip("Document tags is not a list: \(row["document tags"]!.prefix(40))")
                 return nil
             }
             var progress: Double?
             if let text = row["reading progress"] {
                 guard let value = Double(text.trimmed), value.isFinite, value >= 0 else {
-                    skip("unreadable Reading progress '\(text)'")
+                    builder.skip("unreadable Reading progress '\(text)'")
                     return nil
                 }
                 progress = min(value > 1 ? value / 100 : value, 1)
@@ -147,11 +133,11 @@ enum CSVFormats {
         guard table.has("url") else {
             throw ImportError(file: table.file, "a Readwise highlights CSV without a 'URL' column: its highlights name books, not web pages, so there is nothing to save")
         }
-        return read(&table) { row, builder, skip in
-            guard let url = url(row["url"], skip) else { return nil }
+        return read(&table) { row, builder in
+            guard let url = url(row["url"], &builder) else { return nil }
             var createdAt: Int64?
             if let text = row["highlighted at"] ?? row["date"] {
-                guard let time = DateParse.any(text) else { skip("unreadable date '\(text)' in Highlighted at"); return nil }
+                guard let time = DateParse.any(text) else { builder.skip("unreadable date '\(text)' in Highlighted at"); return nil }
                 createdAt = time
             }
             let titleText = row["book title"] ?? row["title"]
@@ -179,11 +165,11 @@ enum CSVFormats {
         guard table.has("url", "title") else {
             throw ImportError(file: table.file, "not a Wallabag CSV: its header has no 'Title' and 'URL' columns separated by ';' (it has \(table.header.joined(separator: ";")))")
         }
-        return read(&table) { row, builder, skip in
-            guard let url = url(row["url"], skip) else { return nil }
+        return read(&table) { row, builder in
+            guard let url = url(row["url"], &builder) else { return nil }
             var addedAt: Int64?
             if let text = row["creation date"] {
-                guard let time = DateParse.wallabagCSV(text) ?? DateParse.any(text) else { skip("unreadable date '\(text)' in Creation date"); return nil }
+                guard let time = DateParse.wallabagCSV(text) ?? DateParse.any(text) else { builder.skip("unreadable date '\(text)' in Creation date"); return nil }
                 addedAt = time
             }
             return ImportedArticle(

@@ -63,9 +63,9 @@ public enum Exporter {
         if let version = root["version"]?.text.flatMap(Int.init), version > jsonVersion {
             throw ImportError(file: file, "a reading-list JSON export of version \(version); this version reads up to \(jsonVersion)")
         }
-        return JSONFormats.read(root["articles"]!.items, file: file) { item, builder, skip in
-            guard let url = CSVFormats.url(item["url"]?.text, skip) else { return nil }
-            let added = JSONFormats.date(item["addedAt"], field: "addedAt", skip)
+        return JSONFormats.read(root["articles"]!.items, file: file) { item, builder in
+            guard let url = CSVFormats.url(item["url"]?.text, &builder) else { return nil }
+            let added = JSONFormats.date(item["addedAt"], field: "addedAt", &builder)
             guard added.ok else { return nil }
             // Values that were in a list passed its checks once: they are taken as they are (no trimming), so a round trip is exact.
             var progress: Double?
@@ -83,7 +83,7 @@ public enum Exporter {
                 return ImportedHighlight(
                     quote: quote, note: highlight["note"]?.text, color: highlight["color"]?.text,
                     position: highlight["position"]?.text.flatMap(Double.init),
-                    createdAt: JSONFormats.date(highlight["createdAt"], field: "createdAt", { _ in }).time)
+                    createdAt: JSONFormats.time(highlight["createdAt"]))
             }
             return article
         }

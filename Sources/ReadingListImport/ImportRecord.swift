@@ -69,6 +69,27 @@ struct ParsedFile: Sendable {
         skipped += other.skipped
         warnings += other.warnings
     }
+
+    /// Runs `build` on each row of a file (`rows` gives each with its
+    /// location) and collects what it gave: the article, or the reason the
+    /// builder was told to skip the row, and the builder's warnings about a
+    /// row it kept. The one loop every row-by-row format shares.
+    static func collect<Rows: Sequence<(SourceLocation, Row)>, Row>(
+        _ rows: Rows, _ build: (Row, inout RowBuilder) -> ImportedArticle?
+    ) -> ParsedFile {
+        var parsed = ParsedFile()
+        for (location, row) in rows {
+            var builder = RowBuilder(location)
+            let article = build(row, &builder)
+            if let reason = builder.skipReason {
+                parsed.skipped.append(ImportIssue(location, "skipped: \(reason)"))
+                continue
+            }
+            parsed.warnings += builder.warnings
+            if let article { parsed.rows.append(ParsedRow(article: article, location: location)) }
+        }
+        return parsed
+    }
 }
 
 /// Builds one ``ImportedArticle`` from the loosely typed fields of a row,
@@ -77,8 +98,15 @@ struct ParsedFile: Sendable {
 struct RowBuilder {
     var location: SourceLocation
     var warnings: [ImportIssue] = []
+    /// Why the row is left out, once a check said so (the first reason given).
+    private(set) var skipReason: String?
 
     init(_ location: SourceLocation) { self.location = location }
+
+    /// Leaves the row out, for `reason` (the builder then returns nil).
+    mutating func skip(_ reason: String) {
+        if skipReason == nil { skipReason = reason }
+    }
 
     /// Why a URL is not importable (nil: it may be). The message is the skip
     /// reason. Whether it normalises is checked once, when rows are merged.

@@ -234,11 +234,11 @@ public enum Importer {
     /// Pocket's `annotations/part_*.json`, if it is `[{url, title, highlights: [{quote, created_at}]}]`.
     static func pocketAnnotations(_ root: JSONValue, file: String) -> ParsedFile? {
         guard case let .array(items) = root, items.allSatisfy({ $0["url"] != nil }) else { return nil }
-        return JSONFormats.read(items, file: file) { item, builder, skip in
-            guard let url = CSVFormats.url(item["url"]?.text, skip) else { return nil }
+        return JSONFormats.read(items, file: file) { item, builder in
+            guard let url = CSVFormats.url(item["url"]?.text, &builder) else { return nil }
             var article = ImportedArticle(request: SaveRequest(url: url, title: CSVFormats.title(item["title"]?.text, url: url, &builder)))
             article.highlights = (item["highlights"]?.items ?? []).compactMap { highlight in
-                builder.highlight(quote: highlight["quote"]?.text, createdAt: JSONFormats.date(highlight["created_at"], field: "created_at", { _ in }).time)
+                builder.highlight(quote: highlight["quote"]?.text, createdAt: JSONFormats.time(highlight["created_at"]))
             }
             return article
         }

@@ -55,33 +55,25 @@ enum JSONFormats {
         return "\(error)"
     }
 
-    /// Runs `build` on each item of `items` (1-based item numbers).
-    static func read(
-        _ items: [JSONValue], file: String,
-        _ build: (JSONValue, inout RowBuilder, _ skip: (String) -> Void) -> ImportedArticle?
-    ) -> ParsedFile {
-        var parsed = ParsedFile()
-        for (index, item) in items.enumerated() {
-            let location = SourceLocation(file: file, line: index + 1, isItem: true)
-            var builder = RowBuilder(location)
-            var skipReason: String?
-            let article = build(item, &builder) { skipReason = $0 }
-            if let skipReason {
-                parsed.skipped.append(ImportIssue(location, "skipped: \(skipReason)"))
-                continue
-            }
-            parsed.warnings += builder.warnings
-            if let article { parsed.rows.append(ParsedRow(article: article, location: location)) }
-        }
-        return parsed
+    /// Runs `build` on each item of `items` (1-based item numbers; see ``ParsedFile/collect(_:_:)``).
+    static func read(_ items: [JSONValue], file: String, _ build: (JSONValue, inout RowBuilder) -> ImportedArticle?) -> ParsedFile {
+        ParsedFile.collect(items.enumerated().lazy.map { (SourceLocation(file: file, line: $0.offset + 1, isItem: true), $0.element) }, build)
     }
 
-    static func date(_ value: JSONValue?, field: String, _ skip: (String) -> Void) -> (ok: Bool, time: Int64?) {
+    /// The time `value` gives (nil when there is none); an unreadable one skips the row (`ok` false).
+    static func date(_ value: JSONValue?, field: String, _ builder: inout RowBuilder) -> (ok: Bool, time: Int64?) {
         guard let value else { return (true, nil) }
-        if case let .number(seconds) = value, let time = DateParse.unix(String(seconds)) { return (true, time) }
-        if let text = value.text, let time = DateParse.any(text) { return (true, time) }
-        skip("unreadable date '\(value.text ?? "\(value)")' in \(field)")
+        if let time = time(value) { return (true, time) }
+        builder.skip("unreadable date '\(value.text ?? "\(value)")' in \(field)")
         return (false, nil)
+    }
+
+    /// The time `value` gives (unix seconds or a date text), nil when it gives none.
+    static func time(_ value: JSONValue?) -> Int64? {
+        guard let value else { return nil }
+        if case let .number(seconds) = value, let time = DateParse.unix(String(seconds)) { return time }
+        if let text = value.text, let time = DateParse.any(text) { return time }
+        return nil
     }
 
     // MARK: Omnivore
@@ -101,9 +93,9 @@ enum JSONFormats {
         if let first = items.first, first["url"] == nil && first["originalUrl"] == nil {
             throw ImportError(file: file, "not an Omnivore export: its items have no 'url' or 'originalUrl'")
         }
-        return read(items, file: file) { item, builder, skip in
-            guard let url = CSVFormats.url(item["url"]?.text ?? item["originalUrl"]?.text, skip) else { return nil }
-            let saved = date(item["savedAt"] ?? item["createdAt"], field: "savedAt", skip)
+        return read(items, file: file) { item, builder in
+            guard let url = CSVFormats.url(item["url"]?.text ?? item["originalUrl"]?.text, &builder) else { return nil }
+            let saved = date(item["savedAt"] ?? item["createdAt"], field: "savedAt", &builder)
             guard saved.ok else { return nil }
             let state = item["state"]?.text?.lowercased()
             let archived = state == "archived" || item["isArchived"]?.truthy == true || item["archivedAt"] != nil
@@ -125,10 +117,10 @@ enum JSONFormats {
             if let note = item["note"]?.text { article.request.note = builder.text(note, field: "note", limit: FieldLimits.note) }
             var marks = slug.flatMap { highlights[$0] } ?? []
             for highlight in item["highlights"]?.items ?? [] {
-                let created = date(highlight["createdAt"], field: "highlight createdAt", { _ in })
+                let created = time(highlight["createdAt"])
                 if let mark = builder.highlight(
                     quote: highlight["quote"]?.text, note: highlight["annotation"]?.text ?? highlight["note"]?.text,
-                    color: highlight["color"]?.text, createdAt: created.time) {
+                    color: highlight["color"]?.text, createdAt: created) {
                     marks.append(mark)
                 }
             }
@@ -184,9 +176,9 @@ enum JSONFormats {
         if let first = items.first, first["url"] == nil && first["given_url"] == nil {
             throw ImportError(file: file, "not a Wallabag JSON export: its entries have no 'url'")
         }
-        return read(items, file: file) { item, builder, skip in
-            guard let url = CSVFormats.url(item["url"]?.text ?? item["given_url"]?.text, skip) else { return nil }
-            let created = date(item["created_at"], field: "created_at", skip)
+        return read(items, file: file) { item, builder in
+            guard let url = CSVFormats.url(item["url"]?.text ?? item["given_url"]?.text, &builder) else { return nil }
+            let created = date(item["created_at"], field: "created_at", &builder)
             guard created.ok else { return nil }
             let archived = item["is_archived"]?.truthy ?? false
             var article = ImportedArticle(
@@ -201,7 +193,7 @@ enum JSONFormats {
                 addedAt: created.time, isRead: archived, isArchived: archived, isFavorite: item["is_starred"]?.truthy ?? false)
             article.highlights = (item["annotations"]?.items ?? []).compactMap { annotation in
                 builder.highlight(quote: annotation["quote"]?.text, note: annotation["text"]?.text,
-                                  createdAt: date(annotation["created_at"], field: "created_at", { _ in }).time)
+                                  createdAt: time(annotation["created_at"]))
             }
             return article
         }
@@ -221,11 +213,11 @@ enum JSONFormats {
         for list in root["lists"]?.items ?? [] {
             if let id = list["id"]?.text, let name = list["name"]?.text { listNames[id] = name }
         }
-        return read(root["bookmarks"]!.items, file: file) { item, builder, skip in
+        return read(root["bookmarks"]!.items, file: file) { item, builder in
             let content = item["content"]
-            if let type = content?["type"]?.text, type != "link" { skip("a Karakeep \(type) bookmark, not a web page (no URL)"); return nil }
-            guard let url = CSVFormats.url(content?["url"]?.text ?? item["url"]?.text, skip) else { return nil }
-            let created = date(item["createdAt"], field: "createdAt", skip)
+            if let type = content?["type"]?.text, type != "link" { builder.skip("a Karakeep \(type) bookmark, not a web page (no URL)"); return nil }
+            guard let url = CSVFormats.url(content?["url"]?.text ?? item["url"]?.text, &builder) else { return nil }
+            let created = date(item["createdAt"], field: "createdAt", &builder)
             guard created.ok else { return nil }
             let lists = (item["lists"]?.items ?? []).compactMap { $0.text.flatMap { listNames[$0] } }
             let archived = item["archived"]?.truthy ?? false

@@ -148,6 +148,11 @@ extension ReplicaStore {
 
     /// Writes fields of a visible article in one transaction. Values are
     /// JSON (`.null` clears a text field).
+    ///
+    /// An edit that gives new content also fills, from the content's readable
+    /// text, the title, author (byline), site name, excerpt, language and word
+    /// count that the article lacks and the edit does not name (set or
+    /// clear), as ``save(_:)`` does: see `SaveRequest.readableFields(keeping:)`.
     @discardableResult
     public func edit(_ idOrURL: String, _ fields: [String: JSONValue]) throws(StoreError) -> Article {
         for field in fields.keys where !Self.editableFields.contains(field) {
@@ -156,6 +161,12 @@ extension ReplicaStore {
         var fields = fields
         if case let .string(text)? = fields[Fields.imageURL] { fields[Fields.imageURL] = .string(try Self.checkedImageURL(text)) }
         return try transaction(resolving: idOrURL) { tx, id in
+            var fields = fields
+            if case let .string(content)? = fields[Fields.content] {
+                let current = ArticleMaterializer.materialize(id: id, changes: try tx.liveChanges(ofArticle: id))?.article
+                let request = SaveRequest(url: current?.url ?? id.rawValue, content: content)
+                for (field, value) in request.readableFields(keeping: current) where fields[field] == nil { fields[field] = value }
+            }
             var writes: [(String, JSONValue)] = []
             for (field, value) in fields.sorted(by: { $0.key < $1.key }) where try !tx.holdsOnly(value, .article(id), field) {
                 writes.append((field, value))

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ReadingListModel
 import SyncCore
+import Synchronization
 
 /// A highlight as an import gives it.
 public struct ImportedHighlight: Sendable, Hashable, Codable {
@@ -109,14 +110,10 @@ extension ReplicaStore {
         var outcomes = [ImportOutcome](repeating: .unchanged, count: items.count)
         var accepted: [(index: Int, item: ImportedArticle, id: ArticleID, tags: [String])] = []
         accepted.reserveCapacity(items.count)
-        for (index, item) in items.enumerated() {
-            do {
-                let url = try NormalizedURL(item.request.url)
-                let tags = try item.request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
-                if let problem = Self.importProblem(item) { outcomes[index] = .refused(problem); continue }
-                accepted.append((index, item, ArticleID(url: url), tags))
-            } catch {
-                outcomes[index] = .refused(error.description)
+        for (index, checked) in Self.checkAll(items).enumerated() {
+            switch checked {
+            case let .success((id, tags)): accepted.append((index, items[index], id, tags))
+            case let .failure(problem): outcomes[index] = .refused(problem.reason)
             }
         }
         guard !accepted.isEmpty else { return outcomes }
@@ -129,6 +126,36 @@ extension ReplicaStore {
         }
         for (index, outcome) in written { outcomes[index] = outcome }
         return outcomes
+    }
+
+    private struct Refusal: Error { var reason: String }
+
+    /// Each item's id and validated tags, or why it is refused: the checks
+    /// that need no database (URL normalisation, the id's digest, tags, the
+    /// write rules), spread over the processor's cores for a large batch
+    /// (the items are independent; results come back in order), outside the
+    /// write transaction.
+    private static func checkAll(
+        _ items: [ImportedArticle], cores: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) -> [Result<(ArticleID, [String]), Refusal>] {
+        @Sendable func check(_ item: ImportedArticle) -> Result<(ArticleID, [String]), Refusal> {
+            do {
+                let url = try NormalizedURL(item.request.url)
+                let tags = try item.request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
+                if let problem = importProblem(item) { return .failure(Refusal(reason: problem)) }
+                return .success((ArticleID(url: url), tags))
+            } catch {
+                return .failure(Refusal(reason: error.description))
+            }
+        }
+        let parts = min(cores, items.count / 256)
+        guard parts > 1 else { return items.map(check) }
+        let results = Mutex([[Result<(ArticleID, [String]), Refusal>]](repeating: [], count: parts))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let checked = items[(items.count * part / parts)..<(items.count * (part + 1) / parts)].map(check)
+            results.withLock { $0[part] = checked }
+        }
+        return results.withLock { $0.flatMap { $0 } }
     }
 
     /// Why `item` breaks a rule every local write follows (``LogTransaction``

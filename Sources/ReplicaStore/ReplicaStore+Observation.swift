@@ -128,6 +128,25 @@ extension ReplicaStore {
         observeArticle(try resolve(idOrURL))
     }
 
+    /// The visible articles that match `query`, as ``search(_:limit:)``
+    /// returns them (best first, with snippets), after every committed change
+    /// that may alter them: an edit, a save or a delete, a sync, another
+    /// process's write. A query with no word to look for finds nothing, now
+    /// and after every change.
+    public func observeSearch(_ query: String, limit: Int = 20) -> Observation<[SearchHit]> {
+        let match = limit > 0 ? SearchQuery.translate(query) : nil
+        return Observation(store: self) { db in
+            // What the results come from: the searched text and the articles.
+            // (Registered whatever the query reads: FTS5's index is a virtual
+            // table, whose writes GRDB does not see, and a query that matches
+            // nothing would read nothing else.)
+            try db.registerAccess(to: Table("article_text"))
+            try db.registerAccess(to: Table("article"))
+            guard let match else { return [] }
+            return try Self.search(match: match, limit: limit, db)
+        }
+    }
+
     /// The number of visible articles with conflicts, as ``conflictCount()`` counts them, after every change to it.
     public func observeConflictCount() -> Observation<Int> {
         Observation(store: self) { db in

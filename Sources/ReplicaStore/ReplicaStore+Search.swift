@@ -30,29 +30,34 @@ extension ReplicaStore {
     /// `"a phrase"`, `word*` (a prefix), `-word` (without it) and `#tag` (that
     /// word in the tags). Any other punctuation is taken as a space, so no
     /// query is an error: one with no word finds nothing.
+    ///
+    /// ``observeSearch(_:limit:)`` gives the same results as a live value.
     public func search(_ query: String, limit: Int = 20) throws(StoreError) -> [SearchHit] {
         guard limit > 0, let match = SearchQuery.translate(query) else { return [] }
-        return try read { db in
-            // Ranked on the index alone (no lookup per match: a common word matches most of the list),
-            // then the few hits are read.
-            var ranked: [(rowid: Int64, json: String, score: Double)] = []
-            for row in try Row.fetchAll(db.cachedStatement(sql: SearchIndex.rankQuery), arguments: [match, limit]) {
-                guard let json = try String.fetchOne(db.cachedStatement(sql: SearchIndex.articleQuery), arguments: [row[0] as Int64]) else { continue }
-                ranked.append((row[0], json, -(row[1] as Double)))
-            }
-            var hits: [SearchHit] = []
-            hits.reserveCapacity(ranked.count)
-            for hit in ranked {
-                var article = try JSONDecoder().decode(Article.self, from: Data(hit.json.utf8))
-                article.content = nil
-                let marked = try String.fetchOne(db.cachedStatement(sql: SearchIndex.snippetQuery), arguments: [match, hit.rowid]) ?? ""
-                let (snippet, matches) = SearchIndex.unmark(marked)
-                hits.append(SearchHit(article: article, score: hit.score, snippet: snippet, matches: matches))
-            }
-            // Equal scores in the same order on every replica (row ids differ between replicas).
-            hits.sort { $0.score != $1.score ? $0.score > $1.score : $0.article.id.rawValue < $1.article.id.rawValue }
-            return hits
+        return try read { db in try Self.search(match: match, limit: limit, db) }
+    }
+
+    /// The hits of the FTS5 query `match` (see ``SearchQuery``), best first, at most `limit`.
+    static func search(match: String, limit: Int, _ db: Database) throws -> [SearchHit] {
+        // Ranked on the index alone (no lookup per match: a common word matches most of the list),
+        // then the few hits are read.
+        var ranked: [(rowid: Int64, json: String, score: Double)] = []
+        for row in try Row.fetchAll(db.cachedStatement(sql: SearchIndex.rankQuery), arguments: [match, limit]) {
+            guard let json = try String.fetchOne(db.cachedStatement(sql: SearchIndex.articleQuery), arguments: [row[0] as Int64]) else { continue }
+            ranked.append((row[0], json, -(row[1] as Double)))
         }
+        var hits: [SearchHit] = []
+        hits.reserveCapacity(ranked.count)
+        for hit in ranked {
+            var article = try JSONDecoder().decode(Article.self, from: Data(hit.json.utf8))
+            article.content = nil
+            let marked = try String.fetchOne(db.cachedStatement(sql: SearchIndex.snippetQuery), arguments: [match, hit.rowid]) ?? ""
+            let (snippet, matches) = SearchIndex.unmark(marked)
+            hits.append(SearchHit(article: article, score: hit.score, snippet: snippet, matches: matches))
+        }
+        // Equal scores in the same order on every replica (row ids differ between replicas).
+        hits.sort { $0.score != $1.score ? $0.score > $1.score : $0.article.id.rawValue < $1.article.id.rawValue }
+        return hits
     }
 
     /// The readable text of a visible article: its content without the
@@ -64,6 +69,66 @@ extension ReplicaStore {
             let body = try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM article_text WHERE article_id = ?"), arguments: [id.rawValue])
             return body?.isEmpty == false ? body : nil
         }
+    }
+
+    /// Derives again what this replica derived from articles' content with
+    /// an earlier version of the extraction rules (``ReadableText/rulesVersion``):
+    /// run when the replica is opened, a no-op once done for the current rules.
+    ///
+    /// - The readable text in the search index: every visible article whose
+    ///   indexed text was derived by other rules (its digest, which holds the
+    ///   rules' version, differs) is indexed again.
+    /// - The metadata (title, byline, site, excerpt, language, word count):
+    ///   fields the article still lacks are filled from its content, as a
+    ///   save does. Fields it holds are kept: they are synced, and whether the
+    ///   user or an earlier derivation set one cannot be told apart. (Every
+    ///   replica that runs the pass writes the same values, which are not a
+    ///   conflict.)
+    ///
+    /// `chunk` articles (in id order) per transaction; `proceed` is asked
+    /// before each chunk, and false leaves the rest for the next run.
+    /// Interrupted, it starts again from the beginning the next time, and
+    /// what it did already is found in step and passed over; the rules'
+    /// version is recorded (`readable_rules` in `replica_meta`) with the last
+    /// chunk. Returns the number of articles it changed.
+    @discardableResult
+    package func rederiveReadableText(chunk: Int = 500, proceed: () -> Bool = { true }) throws(StoreError) -> Int {
+        let current = String(ReadableText.rulesVersion)
+        // (A store that does not materialise, a snapshot being read, leaves it to the replica.)
+        guard materializes, try read({ db in try Meta.get(SearchIndex.rulesKey, db) }) != current else { return 0 }
+        var after = ""
+        var changed = 0
+        while proceed() {
+            let (last, count): (String?, Int) = try transaction { tx in
+                let rows = try Row.fetchAll(
+                    tx.db.cachedStatement(sql: "SELECT id, json FROM article WHERE visible = 1 AND id > ? ORDER BY id LIMIT ?"),
+                    arguments: [after, max(1, chunk)])
+                var count = 0
+                for row in rows {
+                    let article = try JSONDecoder().decode(Article.self, from: Data((row[1] as String).utf8))
+                    guard let content = article.content else {
+                        // (No derived text: only the digest, which holds the rules' version, moves.)
+                        try SearchIndex.refresh(article, tx.db)
+                        continue
+                    }
+                    let fields = SaveRequest(url: article.url, content: content).readableFields(keeping: article)
+                    if fields.isEmpty {
+                        if try SearchIndex.refresh(article, tx.db) { count += 1 }
+                    } else {
+                        // The commit materialises the article again, its text included.
+                        try tx.writeLocal(.article(article.id), fields)
+                        count += 1
+                    }
+                }
+                let last = rows.last.map { $0[0] as String }
+                if last == nil || rows.count < max(1, chunk) { try Meta.set(SearchIndex.rulesKey, current, tx.db) }
+                return (rows.count < max(1, chunk) ? nil : last, count)
+            }
+            changed += count
+            guard let last else { break }
+            after = last
+        }
+        return changed
     }
 
     /// Package-only, for tests: what the search index should hold and does
@@ -182,20 +247,31 @@ enum SearchQuery {
 /// The search index: `article_text` holds, for each visible article, the
 /// text that is searched (the readable body derived from its content
 /// included), and `article_search` is an FTS5 index over it (external
-/// content: the text is stored once), kept in step by triggers on `article_text`.
+/// content: the text is stored once).
 ///
-/// The materialiser writes `article_text` (``write(_:_:known:)``) in the
-/// same transaction as the article's row, rather than triggers on `article`:
+/// The materialiser writes both (``write(_:_:known:)``) in the same
+/// transaction as the article's row, rather than triggers on `article`:
 /// the body comes from Swift code (``ReadableText``), which a trigger could
 /// only reach through an application-defined SQL function, and then any
 /// other SQLite client writing the file (the benchmark's replay of a
 /// replica's SQL, the `sqlite3` shell) would fail on it; the materialiser
 /// also knows when none of the searched text changed (a progress or read
-/// edit), which a trigger would see only as a changed JSON column. One
-/// trigger does remain on `article`: a row deleted outright takes its text
-/// with it, whoever deletes it.
+/// edit), which a trigger would see only as a changed JSON column.
+///
+/// Nor do triggers on `article_text` copy its rows into `article_search`
+/// (schema 6 had them; schema 7 dropped them): a statement that fires a
+/// trigger runs in a statement journal, and SQLite 3.40's FTS5 writes its
+/// pending terms out as a new segment at every statement savepoint, so a
+/// batch of 5 000 saves wrote 5 000 one-article segments and merged them
+/// again and again (most of an import's time, see Docs/Performance.md, W9).
+/// Single-row statements without triggers open no statement journal: the
+/// terms of a whole batch gather in FTS5's memory and are written once, at
+/// commit or when ``hashSize`` fills. One trigger remains on `article`: a row
+/// deleted outright takes its text and its index entries with it, whoever
+/// deletes it (rare: a purge).
 enum SearchIndex {
-    static let schema = """
+    /// The two tables (schema 6 and later).
+    static let tables = """
         CREATE TABLE article_text (
             id INTEGER PRIMARY KEY,
             article_id TEXT NOT NULL UNIQUE,
@@ -212,6 +288,10 @@ enum SearchIndex {
             content = 'article_text', content_rowid = 'id',
             tokenize = 'porter unicode61 remove_diacritics 2'
         );
+        """
+
+    /// Schema 6's triggers (dropped by schema 7, see above).
+    static let version6Triggers = """
         CREATE TRIGGER article_text_insert AFTER INSERT ON article_text BEGIN
             INSERT INTO article_search (rowid, title, excerpt, body, notes, highlights, tags)
                 VALUES (new.id, new.title, new.excerpt, new.body, new.notes, new.highlights, new.tags);
@@ -230,6 +310,27 @@ enum SearchIndex {
             DELETE FROM article_text WHERE article_id = old.id;
         END;
         """
+
+    /// Schema 7: the materialiser keeps `article_search` in step itself; only
+    /// a deleted `article` row still reaches the index through a trigger.
+    static let version7Triggers = """
+        DROP TRIGGER article_text_insert;
+        DROP TRIGGER article_text_delete;
+        DROP TRIGGER article_text_update;
+        DROP TRIGGER article_gone;
+        CREATE TRIGGER article_gone AFTER DELETE ON article BEGIN
+            INSERT INTO article_search (article_search, rowid, title, excerpt, body, notes, highlights, tags)
+                SELECT 'delete', id, title, excerpt, body, notes, highlights, tags FROM article_text WHERE article_id = old.id;
+            DELETE FROM article_text WHERE article_id = old.id;
+        END;
+        """
+
+    /// Bytes of terms FTS5 gathers in memory before it writes them out as a
+    /// segment (its default is 1 MiB). A 5 000-article import batch holds
+    /// about 2 MiB of terms: 8 MiB writes each batch as one segment, and
+    /// fewer, larger segments are fewer merges. Only a large transaction
+    /// ever fills this much; the memory is freed at commit.
+    static let hashSize = 8 * 1024 * 1024
 
     /// Column weights for bm25, in the order of the columns: title, excerpt, body, notes, highlights, tags.
     static let rankQuery = """
@@ -288,23 +389,39 @@ enum SearchIndex {
         }
     }
 
+    /// The `replica_meta` key of the extraction rules' version the text and
+    /// metadata were last derived with (see ``ReplicaStore/rederiveReadableText(chunk:proceed:)``).
+    static let rulesKey = "readable_rules"
+
+    /// Brings the indexed text of visible `article` in step with it, as
+    /// ``write(_:_:known:)`` does; true when it wrote. Without content only
+    /// the digest can differ (the rules' version is in it): it is updated in
+    /// place, the index left alone.
+    @discardableResult
+    static func refresh(_ article: Article, _ db: Database) throws -> Bool {
+        let digest = Document.digest(article)
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, digest FROM article_text WHERE article_id = ?"), arguments: [article.id.rawValue])
+        else {
+            try insert(article, db)
+            return true
+        }
+        let rowid: Int64 = row[0]
+        guard (row[1] as Int64) != digest else { return false }
+        guard article.content != nil else {
+            try db.cachedStatement(sql: "UPDATE article_text SET digest = ? WHERE id = ?").execute(arguments: [digest, rowid])
+            return true
+        }
+        try update(rowid: rowid, Document(article), db)
+        return true
+    }
+
     /// Brings the searched text of one article in step with its materialised
     /// row: called by the materialiser after it wrote the row of `prepared`
     /// (`known: false`: the article had no row, so it has no text row either).
     static func write(_ prepared: Materializer.Prepared, _ db: Database, known: Bool) throws {
-        do {
-            try writeText(prepared, db, known: known)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR && error.message?.hasPrefix("no such table: article_text") == true {
-            // A file still at a schema before 6 has no index to keep: only
-            // tests build one (materialising articles into it), before it is
-            // opened and migrated, which fills the index.
-        }
-    }
-
-    private static func writeText(_ prepared: Materializer.Prepared, _ db: Database, known: Bool) throws {
         let id = prepared.id.rawValue
         guard let article = prepared.article, prepared.visible else {
-            if known { try db.cachedStatement(sql: "DELETE FROM article_text WHERE article_id = ?").execute(arguments: [id]) }
+            if known { try remove(articleID: id, db) }
             return
         }
         var rowid: Int64?
@@ -312,23 +429,62 @@ enum SearchIndex {
             if (row[1] as Int64) == Document.digest(article) { return }
             rowid = row[0]
         }
+        if let rowid { try update(rowid: rowid, Document(article), db) } else { try insert(article, db) }
+    }
+
+    /// Writes the text row of `article`, which has none, and indexes it.
+    private static func insert(_ article: Article, _ db: Database) throws {
         let document = Document(article)
-        let values: StatementArguments = [document.digest, document.title, document.excerpt, document.body, document.notes, document.highlights, document.tags]
-        if let rowid {
-            try db.cachedStatement(sql: """
-                UPDATE article_text SET digest = ?, title = ?, excerpt = ?, body = ?, notes = ?, highlights = ?, tags = ? WHERE id = ?
-                """).execute(arguments: values + [rowid])
-        } else {
-            try db.cachedStatement(sql: """
-                INSERT INTO article_text (article_id, digest, title, excerpt, body, notes, highlights, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [id] + values)
-        }
+        try db.cachedStatement(sql: """
+            INSERT INTO article_text (article_id, digest, title, excerpt, body, notes, highlights, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                article.id.rawValue, document.digest, document.title, document.excerpt, document.body, document.notes, document.highlights, document.tags,
+            ])
+        try index(rowid: db.lastInsertedRowID, document, db)
+    }
+
+    /// Replaces the text row `rowid` with `document`, in the index too.
+    private static func update(rowid: Int64, _ document: Document, _ db: Database) throws {
+        try unindex(rowid: rowid, db)
+        try db.cachedStatement(sql: """
+            UPDATE article_text SET digest = ?, title = ?, excerpt = ?, body = ?, notes = ?, highlights = ?, tags = ? WHERE id = ?
+            """).execute(arguments: [document.digest, document.title, document.excerpt, document.body, document.notes, document.highlights, document.tags, rowid])
+        try index(rowid: rowid, document, db)
+    }
+
+    /// Adds the `article_text` row `rowid` (holding `document`) to the FTS5 index.
+    private static func index(rowid: Int64, _ document: Document, _ db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO article_search (rowid, title, excerpt, body, notes, highlights, tags) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [rowid, document.title, document.excerpt, document.body, document.notes, document.highlights, document.tags])
+    }
+
+    /// Takes the `article_text` row `rowid`, as it is stored, out of the FTS5
+    /// index (an external-content index is told the old text to remove). Its
+    /// text is read here and passed back as values: an `INSERT ... SELECT`
+    /// would run in a statement journal (see the type's note).
+    private static func unindex(rowid: Int64, _ db: Database) throws {
+        guard let old = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT title, excerpt, body, notes, highlights, tags FROM article_text WHERE id = ?"), arguments: [rowid])
+        else { return }
+        try db.cachedStatement(sql: """
+            INSERT INTO article_search (article_search, rowid, title, excerpt, body, notes, highlights, tags) VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [rowid, old[0] as String, old[1] as String, old[2] as String, old[3] as String, old[4] as String, old[5] as String])
+    }
+
+    /// Takes an article's text out of the index (it is no longer visible).
+    private static func remove(articleID id: String, _ db: Database) throws {
+        guard let rowid = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM article_text WHERE article_id = ?"), arguments: [id]) else { return }
+        try unindex(rowid: rowid, db)
+        try db.cachedStatement(sql: "DELETE FROM article_text WHERE id = ?").execute(arguments: [rowid])
     }
 
     /// Creates the index and fills it from the materialised articles (the
-    /// migration of a replica written before search existed).
+    /// migration to schema 6 of a replica written before search existed):
+    /// the text rows first, then the FTS5 index in one pass, then the
+    /// triggers schema 6 had (schema 7 replaces them).
     static func create(_ db: Database) throws {
-        try db.execute(sql: schema)
+        try db.execute(sql: tables)
         for text in try String.fetchAll(db, sql: "SELECT json FROM article WHERE visible = 1 ORDER BY rowid") {
             let article = try JSONDecoder().decode(Article.self, from: Data(text.utf8))
             let document = Document(article)
@@ -339,6 +495,22 @@ enum SearchIndex {
                     document.tags,
                 ])
         }
+        try rebuild(db)
+        try db.execute(sql: version6Triggers)
+    }
+
+    /// Schema 7: the triggers that copied `article_text` into the index give
+    /// way to the materialiser's own statements, and FTS5 gathers more terms
+    /// in memory before writing a segment (``hashSize``).
+    static func dropCopyTriggers(_ db: Database) throws {
+        try db.execute(sql: version7Triggers)
+        try db.execute(sql: "INSERT INTO article_search (article_search, rank) VALUES ('hashsize', ?)", arguments: [hashSize])
+    }
+
+    /// Builds the FTS5 index afresh from `article_text`, in one statement
+    /// (a replica that adopts a snapshot copies the text rows, then calls this).
+    static func rebuild(_ db: Database) throws {
+        try db.execute(sql: "INSERT INTO article_search (article_search) VALUES ('rebuild')")
     }
 
     /// The snippet's text without its markers, and where the marked words are.

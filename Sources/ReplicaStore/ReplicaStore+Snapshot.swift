@@ -170,10 +170,11 @@ extension ReplicaStore {
                 try db.inTransaction(.immediate) {
                     guard try Self.isEmpty(db) else { return .rollback }
                     // Tables of the same shape, copied whole into empty ones: SQLite copies the records (and index entries) as they are.
-                    // (`article_text` fills the search index through its triggers.)
                     for table in ["change_log", "replaced_range", "article", "article_tag", "article_text"] {
                         try db.execute(sql: "INSERT INTO main.\(table) SELECT * FROM snapshot.\(table)")
                     }
+                    // The search index, from the text rows just copied.
+                    try SearchIndex.rebuild(db)
                     try Meta.set("knowledge", knowledge.compactText, db)
                     let ownClock = try Meta.get("hlc", db).flatMap(Int64.init) ?? 0
                     try Meta.set("hlc", String(max(ownClock, clock.flatMap(Int64.init) ?? 0)), db)

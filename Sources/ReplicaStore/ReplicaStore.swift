@@ -131,6 +131,8 @@ public final class ReplicaStore: Sendable {
         })
         // A large pull that stopped (a crash) before its articles were materialised: finish now.
         if materializes { finishInterruptedPass() }
+        // Text and metadata derived with earlier extraction rules: derived again (once per rules version).
+        if materializes { _ = try? rederiveReadableText() }
     }
 
     /// Closes the database (checkpointing its write-ahead log into the file).

@@ -6,7 +6,7 @@ enum Schema {
     /// Written in `replica_meta` as `format`, so that another SQLite file is never mistaken for a replica.
     static let format = "readinglist-replica"
     /// The schema version this build writes and reads. A file with a higher one is refused.
-    static let version = 6
+    static let version = 7
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -177,6 +177,12 @@ enum Schema {
             // body derived from its content) and an FTS5 index over it,
             // filled here from the articles already materialised (see SearchIndex).
             try SearchIndex.create(db)
+        }
+        migrator.registerMigration("v7") { db in
+            // The materialiser writes the FTS5 index itself instead of
+            // triggers on article_text: a trigger's statement journal made
+            // FTS5 write a segment per article (see SearchIndex).
+            try SearchIndex.dropCopyTriggers(db)
         }
         return migrator
     }

@@ -148,7 +148,7 @@ struct ConvergenceTests {
         try cli.copy("me.sqlite", "future.sqlite")
         let sqlite = Process()
         sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        sqlite.arguments = ["sqlite3", cli.path("future.sqlite"), "UPDATE replica_meta SET value = '7' WHERE key = 'schema_version'"]
+        sqlite.arguments = ["sqlite3", cli.path("future.sqlite"), "UPDATE replica_meta SET value = '99' WHERE key = 'schema_version'"]
         try sqlite.run()
         sqlite.waitUntilExit()
         if sqlite.terminationStatus == 0 {

@@ -127,6 +127,47 @@ struct ObservationTests {
         #expect(try a.syncState() == synced)
     }
 
+    @Test func aSearchFollowsSavesEditsDeletesAndSyncs() async throws {
+        let a = try makeReplica(1, clock: clock), b = try makeReplica(2, clock: clock)
+        try b.save(SaveRequest(url: pageA, title: "The harbour at dawn"))
+        try b.save(SaveRequest(url: "https://example.com/z", title: "Unrelated"))
+        let harbour = Observed(b.observeSearch("harbour"))
+        let nothing = Observed(b.observeSearch("-- ()"))
+        #expect(try await harbour.wait(for: 1)[0].map(\.article.url) == [pageA])
+        #expect(try await nothing.wait(for: 1) == [[]])
+
+        // A save that matches: a new value with both, ranked, with snippets.
+        clock.advance(10)
+        try b.save(SaveRequest(url: "https://example.com/b", title: "Boats", note: "seen from the harbour"))
+        let both = try await harbour.wait(for: 2)[1]
+        #expect(both.map(\.article.url) == [pageA, "https://example.com/b"])
+        #expect(both[1].snippet.contains("harbour"))
+
+        // A change to an article the search does not find commits but gives no new value;
+        // one to an article it finds (its progress, shown in the hit's article) does.
+        // (A save or delete of any article moves the scores, which weigh a word by how many articles hold it.)
+        _ = try b.setProgress("https://example.com/z", 0.5)
+        try await harbour.settle()
+        #expect(harbour.values.count == 2)
+        _ = try b.setProgress(pageA, 0.5)
+        #expect(try await harbour.wait(for: 3)[2].first?.article.progress.position == 0.5)
+
+        // An edit that takes the word out, then another replica's save arriving by a sync.
+        _ = try b.edit("https://example.com/b", [Fields.note: "seen from the pier"])
+        #expect(try await harbour.wait(for: 4)[3].map(\.article.url) == [pageA])
+        try a.save(SaveRequest(url: "https://example.com/c", title: "Harbour lights", tags: ["photos"]))
+        try sync(a, b)
+        #expect(Set(try await harbour.wait(for: 5)[4].map(\.article.url)) == [pageA, "https://example.com/c"])
+
+        // A delete.
+        try b.delete(pageA)
+        #expect(try await harbour.wait(for: 6)[5].map(\.article.url) == ["https://example.com/c"])
+        #expect(try await harbour.wait(for: 6)[5] == (try b.search("harbour")))
+        try await nothing.settle()
+        #expect(nothing.values == [[]])
+        #expect(harbour.error == nil && nothing.error == nil)
+    }
+
     @Test func writesThroughAnotherConnectionAreSeen() async throws {
         // Two stores on one file are two SQLite connections, as two processes
         // are: neither's commits reach the other's observers but through the file.

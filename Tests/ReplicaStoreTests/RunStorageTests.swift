@@ -208,7 +208,7 @@ struct RunStorageTests {
                                 change.value.canonicalText, change.context.compactText, Int64(change.hlc.rawValue), id.rawValue])
                 try db.execute(sql: "INSERT INTO own_digest (counter, digest) VALUES (?, ?)", arguments: [Int64(change.dot.counter), Int64(bitPattern: change.digest)])
             }
-            try Materializer.rematerialize(id, changes: changes, db)
+            try materializeAsOldSchema(changes, db)
         }
         try queue.close()
 

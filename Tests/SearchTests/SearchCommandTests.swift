@@ -49,6 +49,29 @@ struct SearchCommandTests {
         }
     }
 
+    @Test func editWithAContentFileFillsTheMetadata() throws {
+        let store = try store()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("edit-\(UUID().uuidString).html")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data("""
+            <html lang="en"><head><title>Proving baskets | Crumb Weekly</title><meta property="og:site_name" content="Crumb Weekly">
+            <meta name="author" content="Ada Baker"></head><body><nav>Home · Recipes · Subscribe</nav>
+            <article><h1>Proving baskets</h1><p>A banneton holds the dough's shape while it proves, and wicks a little moisture from its skin.</p>
+            <p>Dust it with rice flour, which does not absorb water, so the loaf releases cleanly.</p></article></body></html>
+            """.utf8).write(to: file)
+        var output = CommandOutput()
+        let edit = try Edit.parse(["https://example.com/note", "--content-file", file.path, "--language", "fr"])
+        try edit.check()
+        try edit.perform(on: store, output: &output)
+        let article = try store.article("https://example.com/note")
+        // The title and word count the note holds (from its first content) stay; what it lacks is
+        // filled from the new page; the language is as given.
+        #expect(article.title == "Buy rye flour" && article.wordCount == 10)
+        #expect(article.siteName == "Crumb Weekly" && article.author == "Ada Baker" && article.language == "fr")
+        #expect(article.excerpt?.contains("banneton") == true)
+        #expect(try run(["search", "banneton"], on: store).contains("Buy rye flour"))
+    }
+
     @Test func showPrintsTheReadableText() throws {
         let store = try store()
         #expect(try run(["show", "https://example.com/note", "--text"], on: store) == "Buy rye flour\n\nand a proving basket before the weekend\n")

@@ -59,6 +59,30 @@ struct ReadableSaveTests {
         #expect(plain.title == nil && plain.wordCount == nil)
     }
 
+    @Test func anEditWithContentFillsWhatTheArticleLacks() throws {
+        let store = try ReplicaStore.inMemory()
+        let content = try newsPage()
+        try store.save(SaveRequest(url: "https://example.com/a"))
+        try store.save(SaveRequest(url: "https://example.com/b", title: "Kept"))
+        try store.edit("https://example.com/b", [Fields.language: "de"])
+        // An article with nothing: every field the text gives is filled.
+        let filled = try store.edit("https://example.com/a", [Fields.content: .string(content)])
+        #expect(filled.title == "Putin urges West to act quickly to offer security guarantees")
+        #expect(filled.siteName == "NPR" && filled.language == "en")
+        #expect(filled.excerpt?.hasPrefix("MOSCOW (AP)") == true)
+        #expect(filled.wordCount == ReadableText.extract(content).wordCount)
+        #expect(filled.content == content)
+        // What the article holds and what the edit names (set or cleared) are kept.
+        let kept = try store.edit("https://example.com/b", [Fields.content: .string(content), Fields.excerpt: .string("Mine"), Fields.siteName: .null])
+        #expect(kept.title == "Kept" && kept.language == "de" && kept.excerpt == "Mine" && kept.siteName == nil)
+        #expect(kept.wordCount == ReadableText.extract(content).wordCount)
+        // An edit without content fills nothing; editing the same content again writes nothing.
+        let before = try store.liveChanges().count
+        try store.edit("https://example.com/a", [Fields.content: .string(content)])
+        #expect(try store.liveChanges().count == before)
+        #expect(try store.searchIndexProblems() == [])
+    }
+
     @Test func everyReplicaDerivesTheSameText() throws {
         let a = try ReplicaStore.inMemory(replicaID: replicaID(1))
         let b = try ReplicaStore.inMemory(replicaID: replicaID(2))
@@ -232,62 +256,93 @@ struct SearchSnapshotTests {
     }
 }
 
-@Suite("The search index of schema 6")
-struct SearchMigrationTests {
-    @Test func aVersion5FileGetsItsIndex() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("v5-\(UUID().uuidString)")
+@Suite("Text derived again when the extraction rules change")
+struct RederivationTests {
+    /// A replica file as a build with earlier rules left it: an article whose
+    /// content gave no metadata then (written without enrichment here), one
+    /// whose indexed text is stale, and one without content; the rules'
+    /// version recorded as 0.
+    func staleReplica(at path: String) throws {
+        let store = try ReplicaStore.open(path: path, replicaID: replicaID(1))
+        try store.save(SaveRequest(url: "https://example.com/bare"))
+        let bare = try store.article("https://example.com/bare").id
+        let page = try newsPage()
+        try store.transaction { tx in try tx.writeLocal(.article(bare), [(Fields.content, .string(page))]) }
+        try store.save(SaveRequest(url: "https://example.com/stale", title: "Stale", content: "A short note\nabout a mooring rope"))
+        try store.save((0..<7).map { SaveRequest(url: "https://example.com/plain/\($0)", title: "Plain \($0)") })
+        try makeStale(store)
+        #expect(try store.article("https://example.com/bare").title == nil)
+        try store.close()
+    }
+
+    /// Every indexed digest as other rules would have left it, one text
+    /// different ("wharf"), and the rules' version recorded as 0.
+    func makeStale(_ store: ReplicaStore) throws {
+        try store.writer.write { db in
+            try Meta.set(SearchIndex.rulesKey, "0", db)
+            // As other rules would have left them: every digest different, one text different.
+            try db.execute(sql: "UPDATE article_text SET digest = digest + 1")
+            let stale = try #require(try Int64.fetchOne(db, sql: "SELECT t.id FROM article_text t JOIN article a ON a.id = t.article_id WHERE a.json LIKE '%/stale%'"))
+            let old = try #require(try Row.fetchOne(db, sql: "SELECT title, excerpt, body, notes, highlights, tags FROM article_text WHERE id = ?", arguments: [stale]))
+            try db.execute(sql: """
+                INSERT INTO article_search (article_search, rowid, title, excerpt, body, notes, highlights, tags) VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [stale, old[0] as String, old[1] as String, old[2] as String, old[3] as String, old[4] as String, old[5] as String])
+            try db.execute(sql: "UPDATE article_text SET body = 'wharf' WHERE id = ?", arguments: [stale])
+            try db.execute(sql: "INSERT INTO article_search (rowid, title, excerpt, body, notes, highlights, tags) SELECT id, title, excerpt, body, notes, highlights, tags FROM article_text WHERE id = ?", arguments: [stale])
+        }
+        #expect(try store.search("wharf").count == 1)
+        #expect(try !store.searchIndexProblems().isEmpty)
+    }
+
+    @Test func openingWithNewRulesDerivesTextAndMissingMetadataOnce() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("replica.sqlite").path
-        // A list as this version writes it...
-        let source = try ReplicaStore.inMemory(replicaID: replicaID(1))
-        try source.save((0..<30).map { SaveRequest(url: "https://example.com/\($0)", title: "Title \($0)", tags: $0 % 3 == 0 ? ["third"] : []) })
-        try source.save(SaveRequest(url: "https://example.com/news", content: try newsPage()))
-        let changes = try source.liveChanges()
-        let expected = try source.articles()
-        // ...in a file at schema 5 (one change per row, its articles materialised there, no index).
-        let queue = try DatabaseQueue(path: path)
-        try Schema.migrator.migrate(queue, upTo: "v5")
-        try queue.write { db in
-            for (key, value) in [
-                ("format", Schema.format), ("schema_version", "5"), ("replica_id", replicaID(1).rawValue),
-                ("knowledge", try source.knowledge().compactText), ("hlc", String(changes.map(\.hlc.rawValue).max() ?? 0)),
-                ("seq", String(changes.count)),
-            ] {
-                try db.execute(sql: "INSERT OR REPLACE INTO replica_meta (key, value) VALUES (?, ?)", arguments: [key, value])
-            }
-            for (index, change) in changes.enumerated() {
-                try db.execute(
-                    sql: """
-                        INSERT INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [index + 1, change.dot.replica.rawValue, Int64(change.dot.counter), change.entity.type, change.entity.id,
-                                change.field, change.value.canonicalText, change.context.compactText, Int64(change.hlc.rawValue),
-                                change.entity.articleID?.rawValue])
-            }
-            for (id, articleChanges) in Dictionary(grouping: changes, by: { $0.entity.articleID! }) {
-                try Materializer.rematerialize(id, changes: articleChanges, db)
-            }
-            #expect(try !db.tableExists("article_text"))
-        }
-        try queue.close()
+        try staleReplica(at: path)
 
         let store = try ReplicaStore.open(path: path)
-        #expect(try store.articles() == expected)
+        let bare = try store.article("https://example.com/bare")
+        #expect(bare.title == "Putin urges West to act quickly to offer security guarantees")
+        let words = ReadableText.extract(try newsPage()).wordCount
+        #expect(bare.siteName == "NPR" && bare.language == "en" && bare.wordCount == words)
+        // What an article holds is kept; the text is derived again.
+        #expect(try store.article("https://example.com/stale").title == "Stale")
+        #expect(try store.search("wharf").isEmpty)
+        #expect(try store.search("mooring").count == 1)
         #expect(try store.searchIndexProblems() == [])
-        #expect(try store.search("title", limit: 100).count == 30)
-        #expect(try store.search("#third").count == 10)
-        #expect(ids(try store.search("Crimea")) == ["https://example.com/news"])
-        #expect(try store.readableText("https://example.com/news")?.hasPrefix("MOSCOW (AP)") == true)
-        let violations = try store.checkInvariants()
-        #expect(violations == [])
-        // Writing goes on, in step.
-        try store.edit("https://example.com/3", [Fields.title: "Renamed after the migration"])
-        try store.delete("https://example.com/news")
-        #expect(try store.search("renamed").count == 1)
-        #expect(try store.search("Crimea").isEmpty)
+        #expect(try store.read { db in try Meta.get(SearchIndex.rulesKey, db) } == String(ReadableText.rulesVersion))
+        let changes = try store.liveChanges()
+        try store.close()
+        // Done once: opening again writes nothing.
+        let again = try ReplicaStore.open(path: path)
+        #expect(try again.liveChanges() == changes)
+        #expect(try again.rederiveReadableText() == 0)
+        try again.close()
+    }
+
+    @Test func anInterruptedPassFinishesOnTheNextOpen() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("replica.sqlite").path
+        try staleReplica(at: path)
+
+        // Opened (the pass runs whole), made stale again, then a pass stopped
+        // after two chunks of two articles (of nine): the version is not recorded yet.
+        let partial = try ReplicaStore.open(path: path)
+        try makeStale(partial)
+        var chunks = 0
+        try partial.rederiveReadableText(chunk: 2) { chunks += 1; return chunks <= 2 }
+        #expect(try partial.read { db in try Meta.get(SearchIndex.rulesKey, db) } == "0")
+        #expect(try !partial.searchIndexProblems().isEmpty)
+        try partial.close()
+
+        let store = try ReplicaStore.open(path: path)
         #expect(try store.searchIndexProblems() == [])
+        #expect(try store.search("wharf").isEmpty && store.search("mooring").count == 1)
+        #expect(try store.read { db in try Meta.get(SearchIndex.rulesKey, db) } == String(ReadableText.rulesVersion))
+        #expect(try store.checkInvariants() == [])
         try store.close()
     }
 }
