@@ -58,7 +58,7 @@ enum LiveBenchmark {
             let push = PushChannelClient(server: address, token: token, replica: store.replicaID)
             return LiveSync(
                 store: store, transport: transport, partner: server.url,
-                channel: LiveSync.channel { connected in push.notices(connected: { _ in connected() }) })
+                channel: LiveSync.channel(push, store: store))
         }
         let running = engines.map { engine in Task { await engine.run() } }
         defer { for task in running { task.cancel() } }
