@@ -165,10 +165,9 @@ struct LogTransaction {
     private mutating func integrate(_ change: Change) throws {
         dirty = true
         noteTag(change)
-        var register = FieldRegister(siblings: try siblings(of: change.entity, change.field))
-        let outcome = register.apply(change)
+        let outcome = LogRules.integrate(change, siblings: try siblings(of: change.entity, change.field))
         for old in outcome.replaced { try forget(old) }
-        guard outcome.added else {
+        guard outcome.live else {
             // Known already replaced (cannot happen under causal delivery, kept for safety): record the dot only.
             openRun = nil
             try keepOwnDigest(change)
@@ -311,30 +310,36 @@ struct LogTransaction {
         return nextSeq
     }
 
-    /// Adds `from...to` of `replica` to the replaced ranges, merging it with
-    /// adjacent ranges so that their number stays bounded by the live writes.
+    /// Adds `from...to` of `replica` to the replaced ranges, merged with its
+    /// neighbours (``ReplacedRanges/merge(_:below:above:)``).
     private func addReplaced(_ replica: ReplicaID, from: UInt64, to: UInt64, digest: UInt64, seq: Int64) throws {
-        var lower = Int64(from), upper = Int64(to), first = seq, lastDigest = Int64(bitPattern: digest)
+        let new = ReplacedRow(from: from, to: to, seq: seq, digest: digest)
         // Ranges are keyed by their end (ranges of a replica never overlap, so
         // the next one up is the first whose end is above): one B-tree, no index.
-        let delete = try db.cachedStatement(sql: "DELETE FROM replaced_range WHERE replica = ? AND to_counter = ?")
-        if let left = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT from_counter, seq FROM replaced_range WHERE replica = ? AND to_counter = ?"),
-            arguments: [replica.rawValue, lower - 1]) {
-            try delete.execute(arguments: [replica.rawValue, lower - 1])
-            lower = left[0]
-            first = min(first, left[1])
+        let below = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT from_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter = ?"),
+            arguments: [replica.rawValue, Int64(ReplacedRanges.belowEnd(of: new))]
+        ).map { ReplacedRow(from: UInt64($0[0] as Int64), to: ReplacedRanges.belowEnd(of: new), seq: $0[1], digest: UInt64(bitPattern: $0[2] as Int64)) }
+        let above = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY to_counter LIMIT 1"),
+            arguments: [replica.rawValue, Int64(to)]
+        ).flatMap { row -> ReplacedRow? in
+            guard UInt64(row[0] as Int64) == ReplacedRanges.aboveStart(of: new) else { return nil }
+            return ReplacedRow(from: UInt64(row[0] as Int64), to: UInt64(row[1] as Int64), seq: row[2], digest: UInt64(bitPattern: row[3] as Int64))
         }
-        if let right = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT from_counter, to_counter, seq FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY to_counter LIMIT 1"),
-            arguments: [replica.rawValue, upper]), (right[0] as Int64) == upper + 1 {
-            // The range just above keeps its key and digest and grows down.
+        let merged = ReplacedRanges.merge(new, below: below, above: above)
+        if below != nil {
+            try db.cachedStatement(sql: "DELETE FROM replaced_range WHERE replica = ? AND to_counter = ?")
+                .execute(arguments: [replica.rawValue, Int64(ReplacedRanges.belowEnd(of: new))])
+        }
+        if above != nil {
+            // The range just above keeps its key (the end) and digest, and grows down.
             try db.cachedStatement(sql: "UPDATE replaced_range SET from_counter = ?, seq = ? WHERE replica = ? AND to_counter = ?")
-                .execute(arguments: [lower, min(first, right[2]), replica.rawValue, right[1] as Int64])
+                .execute(arguments: [Int64(merged.from), merged.seq, replica.rawValue, Int64(merged.to)])
             return
         }
         try db.cachedStatement(sql: "INSERT INTO replaced_range (replica, from_counter, to_counter, seq, digest) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [replica.rawValue, lower, upper, first, lastDigest])
+            .execute(arguments: [replica.rawValue, Int64(merged.from), Int64(merged.to), merged.seq, Int64(bitPattern: merged.digest)])
     }
 
     // MARK: Reading inside the transaction

@@ -26,13 +26,10 @@ extension ReplicaStore {
             var collected: [ArticleID] = []
             for text in candidates {
                 guard let id = try? ArticleID(validating: text) else { continue }
-                let live = try tx.liveChanges(ofArticle: id)
-                if let (_, visible) = ArticleMaterializer.materialize(id: id, changes: live), visible { continue }
-                let deletes = live.filter { $0.entity == .article(id) && $0.field == Fields.deleted && $0.value == true }
-                guard !deletes.isEmpty, deletes.allSatisfy({ horizon.covers($0.dot) }) || Mutant.is(.horizonIgnored) else { continue }
-                // Everything live is in the deletes' past (the article is invisible), hence within the horizon too.
-                guard live.allSatisfy({ horizon.covers($0.dot) }) || Mutant.is(.horizonIgnored) else { continue }
-                for change in live { try tx.forget(change) }
+                // The rule is SyncCore's (LogRules), shared with the PostgreSQL log.
+                let doomed = LogRules.collected(article: id, live: try tx.liveChanges(ofArticle: id), horizon: horizon)
+                guard !doomed.isEmpty else { continue }
+                for change in doomed { try tx.forget(change) }
                 // (A store that materialises only on demand drops a stored row now: nothing new in the log would say so.)
                 if !materializes { try Materializer.rematerialize(id, changes: [], tx.db) }
                 collected.append(id)
@@ -61,7 +58,7 @@ extension ReplicaStore {
         let materializes = materializes
         return try transaction { tx in
             let live = try tx.liveChanges(ofArticle: article)
-            let doomed = live.filter { horizon.covers($0.dot) }
+            let doomed = LogRules.collected(live: live, within: horizon)
             for change in doomed { try tx.forget(change) }
             if !materializes, !doomed.isEmpty {
                 try Materializer.rematerialize(article, changes: live.filter { !horizon.covers($0.dot) }, tx.db)

@@ -92,8 +92,7 @@ extension ReplicaStore {
     func apply(_ entries: [LogEntry], materializing: Bool) throws(StoreError) -> ApplyResult {
         let faults = faults
         return try transaction(materializing: materializing) { tx in
-            var gate = CausalGate(knowledge: tx.knowledge)
-            var duplicates = 0
+            var steps = LogApply(knowledge: tx.knowledge)
             // Every article the batch writes, read in one statement.
             var articles: Set<ArticleID> = []
             for entry in entries {
@@ -107,25 +106,15 @@ extension ReplicaStore {
             // A run is admitted and applied change by change (the log keeps it as one row again).
             for (index, entry) in entries.lazy.flatMap(\.expanded).enumerated() {
                 try faults?.beforeEntry(index)
-                switch try gate.admit(entry) {
-                case let .apply(.change(change)):
-                    try tx.applyRemote(change)
-                case let .apply(.replaced(range)):
-                    try tx.applyRemote(range)
-                case let .duplicate(.change(change)):
-                    duplicates += 1
-                    // Also where the held change was replaced since: a replaced range keeps its top's digest,
-                    // and a copy that pushes past this log's head of its replica sends that dot too.
-                    if let stored = try tx.storedDigest(at: change.dot), stored != change.digest, !Mutant.is(.copiedReplicaAccepted) {
-                        throw SyncError.conflictingDuplicate(change.dot)
-                    }
-                case .duplicate(.replaced):
-                    duplicates += 1
-                case .apply(.run), .duplicate(.run):
-                    preconditionFailure("runs are expanded before the gate")
+                // The decisions are SyncCore's (LogApply), shared with the PostgreSQL log; this loop does the I/O.
+                switch try steps.step(entry) {
+                case let .integrate(change): try tx.applyRemote(change)
+                case let .record(range): try tx.applyRemote(range)
+                case let .check(change): try LogApply.check(change, stored: try tx.storedDigest(at: change.dot))
+                case .skip: break
                 }
             }
-            return ApplyResult(appliedChanges: tx.appliedChanges, duplicates: duplicates, knowledge: tx.knowledge)
+            return ApplyResult(appliedChanges: tx.appliedChanges, duplicates: steps.duplicates, knowledge: tx.knowledge)
         }
     }
 

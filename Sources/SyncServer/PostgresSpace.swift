@@ -7,7 +7,7 @@ import SyncCore
 import SyncProtocol
 
 /// One user's change log in PostgreSQL: the same rules as a replica's
-/// (`CausalGate`, `FieldRegister`), with the user's row locked for every write.
+/// (`LogApply`, `LogRules`, `ReplacedRanges` in SyncCore), with the user's row locked for every write.
 struct PostgresSpace: SyncSpace {
     let storage: PostgresServerStorage
     let userID: Int64
@@ -38,29 +38,20 @@ struct PostgresSpace: SyncSpace {
         return try await storage.perform {
             try await client.withTransaction(logger: logger) { connection in
                 var log = try await PostgresLog(connection: connection, userID: userID, logger: logger)
-                var gate = CausalGate(knowledge: log.knowledge)
-                var duplicates = 0
+                var steps = LogApply(knowledge: log.knowledge)
                 // Runs are admitted and stored change by change (this log keeps one row per change).
+                // The decisions are SyncCore's (LogApply), shared with the SQLite log; this loop does the I/O.
                 for entry in entries.lazy.flatMap(\.expanded) {
-                    switch try gate.admit(entry) {
-                    case let .apply(.change(change)): try await log.apply(change)
-                    case let .apply(.replaced(range)): try await log.apply(range)
-                    case let .duplicate(.change(change)):
-                        duplicates += 1
-                        // Also where the held change was replaced since: a replaced range keeps its top's digest,
-                        // and a copy that pushes past the server's head of its replica sends that dot too.
-                        if let stored = try await PostgresLog.digest(connection, userID, change.dot, logger), stored != change.digest,
-                            !Mutant.is(.copiedReplicaAccepted)
-                        {
-                            throw SyncError.conflictingDuplicate(change.dot)
-                        }
-                    case .duplicate(.replaced): duplicates += 1
-                    case .apply(.run), .duplicate(.run): preconditionFailure("runs are expanded before the gate")
+                    switch try steps.step(entry) {
+                    case let .integrate(change): try await log.apply(change)
+                    case let .record(range): try await log.apply(range)
+                    case let .check(change): try LogApply.check(change, stored: try await PostgresLog.digest(connection, userID, change.dot, logger))
+                    case .skip: break
                     }
                 }
                 try await log.commit()
                 await beforeCommit?()
-                return ApplyResult(appliedChanges: log.applied, duplicates: duplicates, knowledge: log.knowledge)
+                return ApplyResult(appliedChanges: log.applied, duplicates: steps.duplicates, knowledge: log.knowledge)
             }
         }
     }
@@ -177,11 +168,10 @@ struct PostgresSpace: SyncSpace {
                 var collected = 0
                 for text in candidates {
                     guard let id = try? ArticleID(validating: text) else { continue }
-                    let live = try await log.liveChanges(ofArticle: id)
-                    if let (_, visible) = ArticleMaterializer.materialize(id: id, changes: live), visible { continue }
-                    let deletes = live.filter { $0.entity == .article(id) && $0.field == Fields.deleted && $0.value == true }
-                    guard !deletes.isEmpty, live.allSatisfy({ horizon.covers($0.dot) }) else { continue }
-                    for change in live { try await log.forget(change) }
+                    // The rule is SyncCore's (LogRules), shared with the SQLite log.
+                    let doomed = LogRules.collected(article: id, live: try await log.liveChanges(ofArticle: id), horizon: horizon)
+                    guard !doomed.isEmpty else { continue }
+                    for change in doomed { try await log.forget(change) }
                     try await connection.query(
                         "INSERT INTO rl_collected (user_id, article, horizon, at) VALUES (\(userID), \(text), \(horizonText), \(time))", logger: logger)
                     collected += 1
@@ -297,12 +287,11 @@ struct PostgresLog {
     mutating func apply(_ change: Change) async throws {
         knowledge[change.dot.replica] = change.dot.counter
         changed.insert(change.dot.replica)
-        var register = FieldRegister(siblings: try await changes(
+        let outcome = LogRules.integrate(change, siblings: try await changes(
             "SELECT replica, counter, entity_type, entity_id, field, value, context, hlc FROM rl_change WHERE user_id = \(userID) AND entity_type = \(change.entity.type) AND entity_id = \(change.entity.id) AND field = \(change.field)"))
-        let outcome = register.apply(change)
         for old in outcome.replaced { try await forget(old) }
         let seq = takeSeq()
-        if outcome.added {
+        if outcome.live {
             let counter = Int64(change.dot.counter), hlc = Int64(bitPattern: change.hlc.rawValue)
             let value = change.value.canonicalText, context = SQLiteSpace.encode(change.context), article = change.entity.articleID?.rawValue
             try await connection.query(
@@ -332,26 +321,28 @@ struct PostgresLog {
         try await addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: position)
     }
 
-    /// Adds `from...to` to the replaced ranges, merging adjacent ones.
+    /// Adds `from...to` to the replaced ranges, merged with its neighbours
+    /// (``ReplacedRanges/merge(_:below:above:)``): each is read and dropped in one round trip.
     func addReplaced(_ replica: ReplicaID, from: UInt64, to: UInt64, digest: UInt64, seq: Int64) async throws {
-        var lower = Int64(from), upper = Int64(to), first = seq, lastDigest = Int64(bitPattern: digest)
+        let new = ReplacedRow(from: from, to: to, seq: seq, digest: digest)
+        var below: ReplacedRow?, above: ReplacedRow?
+        let belowEnd = Int64(ReplacedRanges.belowEnd(of: new)), aboveStart = Int64(ReplacedRanges.aboveStart(of: new))
         let left = try await connection.query(
-            "DELETE FROM rl_replaced WHERE user_id = \(userID) AND replica = \(replica.rawValue) AND to_counter = \(lower - 1) RETURNING from_counter, seq",
+            "DELETE FROM rl_replaced WHERE user_id = \(userID) AND replica = \(replica.rawValue) AND to_counter = \(belowEnd) RETURNING from_counter, seq, digest",
             logger: logger)
-        for try await (leftFrom, leftSeq) in left.decode((Int64, Int64).self) {
-            lower = leftFrom
-            first = min(first, leftSeq)
+        for try await (from, seq, digest) in left.decode((Int64, Int64, Int64).self) {
+            below = ReplacedRow(from: UInt64(from), to: UInt64(belowEnd), seq: seq, digest: UInt64(bitPattern: digest))
         }
         let right = try await connection.query(
-            "DELETE FROM rl_replaced WHERE user_id = \(userID) AND replica = \(replica.rawValue) AND from_counter = \(upper + 1) RETURNING to_counter, seq, digest",
+            "DELETE FROM rl_replaced WHERE user_id = \(userID) AND replica = \(replica.rawValue) AND from_counter = \(aboveStart) RETURNING to_counter, seq, digest",
             logger: logger)
-        for try await (rightTo, rightSeq, rightDigest) in right.decode((Int64, Int64, Int64).self) {
-            upper = rightTo
-            first = min(first, rightSeq)
-            lastDigest = rightDigest
+        for try await (to, seq, digest) in right.decode((Int64, Int64, Int64).self) {
+            above = ReplacedRow(from: UInt64(aboveStart), to: UInt64(to), seq: seq, digest: UInt64(bitPattern: digest))
         }
+        let merged = ReplacedRanges.merge(new, below: below, above: above)
+        let (lower, upper, storedDigest) = (Int64(merged.from), Int64(merged.to), Int64(bitPattern: merged.digest))
         try await connection.query(
-            "INSERT INTO rl_replaced (user_id, replica, from_counter, to_counter, seq, digest) VALUES (\(userID), \(replica.rawValue), \(lower), \(upper), \(first), \(lastDigest))",
+            "INSERT INTO rl_replaced (user_id, replica, from_counter, to_counter, seq, digest) VALUES (\(userID), \(replica.rawValue), \(lower), \(upper), \(merged.seq), \(storedDigest))",
             logger: logger)
     }
 

@@ -213,6 +213,44 @@ struct StorageConformanceTests {
         await storage.close()
     }
 
+    /// One log algorithm on three stores: the same pages, with concurrent
+    /// edits that replace changes inside runs and next to each other, leave the
+    /// backend's log and a bare replica's (the third store) holding the same
+    /// live changes and the same merged replaced ranges, and count the same duplicates.
+    @Test(arguments: Backend.available)
+    func theSamePagesLeaveTheSameLogAsAReplica(_ backend: Backend) async throws {
+        let storage = try await backend.makeStorage()
+        let (owner, _) = try await user(storage)
+        let space = try await storage.space(for: owner)
+        let mirror = try ReplicaStore.inMemory()
+        func push(_ from: ReplicaStore) async throws {
+            let page = try from.outgoing(for: try await space.knowledge(), limit: 1000)
+            let stored = try await space.apply(page), mirrored = try mirror.apply(page)
+            #expect(stored.appliedChanges == mirrored.appliedChanges && stored.knowledge == mirrored.knowledge)
+            let storedAgain = try await space.apply(page), mirroredAgain = try mirror.apply(page)
+            #expect(storedAgain.duplicates == mirroredAgain.duplicates && storedAgain.appliedChanges == 0)
+        }
+        let phone = try ReplicaStore.inMemory(), laptop = try ReplicaStore.inMemory()
+        for index in 0..<3 { try phone.save(SaveRequest(url: "https://example.com/\(index)", title: "t\(index)", tags: ["x", "y"])) }
+        // Replaced dots next to each other: each edit of the title replaces the last.
+        for round in 0..<3 { try phone.edit("https://example.com/1", [Fields.title: .string("phone \(round)")]) }
+        try await push(phone)
+        _ = try laptop.apply(try await space.outgoing(for: VersionVector(), limit: 1000))
+        // Replaced dots inside the phone's runs (a save's tag and title), and the phone's last edit.
+        try laptop.edit("https://example.com/0", [Fields.title: "laptop"])
+        try laptop.setTags("https://example.com/0", ["x"], present: false)
+        try laptop.edit("https://example.com/1", [Fields.title: "laptop's"])
+        try laptop.delete("https://example.com/2")
+        try await push(laptop)
+        func log(_ entries: [LogEntry]) -> Set<LogEntry> { Set(entries.flatMap(\.expanded)) }
+        let stored = log(try await space.outgoing(for: VersionVector(), limit: 1000))
+        #expect(stored == log(try mirror.outgoing(for: VersionVector(), limit: 1000)))
+        #expect(stored.contains { if case .replaced = $0 { true } else { false } })
+        #expect(try await space.heads() == (try mirror.heads()))
+        #expect(try mirror.checkInvariants() == [])
+        await storage.close()
+    }
+
     @Test(arguments: Backend.available)
     func usersAreIsolated(_ backend: Backend) async throws {
         let storage = try await backend.makeStorage()
