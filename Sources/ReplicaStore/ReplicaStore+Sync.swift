@@ -110,8 +110,7 @@ extension ReplicaStore {
                 switch try steps.step(entry) {
                 case let .integrate(change): try tx.applyRemote(change)
                 case let .record(range): try tx.applyRemote(range)
-                case let .check(change): try LogApply.check(change, stored: try tx.storedDigest(at: change.dot))
-                case .skip: break
+                case let .check(dot, digest): try LogApply.check(dot, digest: digest, stored: try tx.storedDigest(at: dot))
                 }
             }
             return ApplyResult(appliedChanges: tx.appliedChanges, duplicates: steps.duplicates, knowledge: tx.knowledge)

@@ -30,12 +30,11 @@ package struct LogApply: Sendable {
         /// under a new sequence number, merged with their neighbours
         /// (``ReplacedRanges/merge(_:below:above:)``).
         case record(ReplacedRange)
-        /// A change already known: read the digest the log holds at its dot
-        /// (a live change's, or the top of a replaced range's) and pass it to
-        /// ``check(_:stored:)``.
-        case check(Change)
-        /// Already known replaced dots: nothing to do.
-        case skip
+        /// A dot already known, arriving as a change or as the top of a
+        /// replaced range with the digest of the change it held: read the
+        /// digest the log holds at the dot (a live change's, or the top of a
+        /// replaced range's) and pass it to ``check(_:digest:stored:)``.
+        case check(Dot, digest: UInt64)
     }
 
     /// Admits one entry (a change or a replaced range: runs are expanded
@@ -46,10 +45,11 @@ package struct LogApply: Sendable {
         case let .apply(.replaced(range)): return .record(range)
         case let .duplicate(.change(change)):
             duplicates += 1
-            return .check(change)
-        case .duplicate(.replaced):
+            return .check(change.dot, digest: change.digest)
+        case let .duplicate(.replaced(range)):
+            // A copy whose later write replaced its own earlier one sends that dot as a range.
             duplicates += 1
-            return .skip
+            return .check(Dot(range.replica, range.to), digest: range.digest)
         case .apply(.run), .duplicate(.run): preconditionFailure("runs are expanded before the gate")
         }
     }
@@ -58,10 +58,11 @@ package struct LogApply: Sendable {
     /// file wrote another change under it. Also where the held change was
     /// replaced since: a replaced range keeps its top's digest, and a copy
     /// that pushes past the log's head of its replica sends that dot too.
+    /// The same holds for a replaced range, whose digest is its top's.
     /// `stored` is nil where the log cannot tell (a dot inside a range).
-    package static func check(_ change: Change, stored: UInt64?) throws(SyncError) {
-        if let stored, stored != change.digest, !Mutant.is(.copiedReplicaAccepted) {
-            throw .conflictingDuplicate(change.dot)
+    package static func check(_ dot: Dot, digest: UInt64, stored: UInt64?) throws(SyncError) {
+        if let stored, stored != digest, !Mutant.is(.copiedReplicaAccepted) {
+            throw .conflictingDuplicate(dot)
         }
     }
 }

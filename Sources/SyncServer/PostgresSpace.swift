@@ -45,8 +45,7 @@ struct PostgresSpace: SyncSpace {
                     switch try steps.step(entry) {
                     case let .integrate(change): try await log.apply(change)
                     case let .record(range): try await log.apply(range)
-                    case let .check(change): try LogApply.check(change, stored: try await PostgresLog.digest(connection, userID, change.dot, logger))
-                    case .skip: break
+                    case let .check(dot, digest): try LogApply.check(dot, digest: digest, stored: try await PostgresLog.digest(connection, userID, dot, logger))
                     }
                 }
                 try await log.commit()

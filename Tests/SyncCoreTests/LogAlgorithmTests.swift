@@ -16,7 +16,7 @@ struct LogAlgorithmTests {
         let first = write(1, 1, value: "one"), second = write(1, 2, value: "two")
         #expect(try apply.step(.change(first)) == .integrate(first))
         #expect(try apply.step(.change(second)) == .integrate(second))
-        #expect(try apply.step(.change(first)) == .check(first))
+        #expect(try apply.step(.change(first)) == .check(first.dot, digest: first.digest))
         #expect(apply.duplicates == 1)
         #expect(apply.gate.knowledge == VersionVector([r(1): 2]))
     }
@@ -28,10 +28,11 @@ struct LogAlgorithmTests {
         #expect(apply.duplicates == 0)
     }
 
-    @Test func replacedRangesAreTrimmedToWhatIsNewOrSkipped() throws {
+    @Test func replacedRangesAreTrimmedToWhatIsNewOrCheckedAtTheirTop() throws {
         var apply = LogApply(knowledge: VersionVector([r(1): 3]))
         let known = ReplacedRange(replica: r(1), from: 1, to: 3, digest: 7)
-        #expect(try apply.step(.replaced(known)) == .skip)
+        // Known: its top's digest is compared with the log's (a copy's replaced write is refused).
+        #expect(try apply.step(.replaced(known)) == .check(Dot(r(1), 3), digest: 7))
         #expect(apply.duplicates == 1)
         let overlapping = ReplacedRange(replica: r(1), from: 2, to: 6, digest: 9)
         #expect(try apply.step(.replaced(overlapping)) == .record(ReplacedRange(replica: r(1), from: 4, to: 6, digest: 9)))
@@ -41,9 +42,9 @@ struct LogAlgorithmTests {
 
     @Test func aKnownDotWithOtherContentIsACopiedReplica() throws {
         let change = write(1, 1, value: "one")
-        try LogApply.check(change, stored: change.digest)
-        try LogApply.check(change, stored: nil)  // inside a range: the log cannot tell
-        #expect(throws: SyncError.conflictingDuplicate(change.dot)) { try LogApply.check(change, stored: change.digest &+ 1) }
+        try LogApply.check(change.dot, digest: change.digest, stored: change.digest)
+        try LogApply.check(change.dot, digest: change.digest, stored: nil)  // inside a range: the log cannot tell
+        #expect(throws: SyncError.conflictingDuplicate(change.dot)) { try LogApply.check(change.dot, digest: change.digest, stored: change.digest &+ 1) }
     }
 
     // MARK: Integrating a change
