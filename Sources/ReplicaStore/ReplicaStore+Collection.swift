@@ -73,11 +73,12 @@ extension ReplicaStore {
     ///
     /// Returns this replica's own changes the server had not acknowledged
     /// (`acknowledged`); after pulling the list again, ``replay(_:)`` writes
-    /// those that still apply. Everything else is cleared.
-    public func rejoin(acknowledged: VersionVector) throws(StoreError) -> [Change] {
+    /// those that still apply. Everything else is cleared. `newID` is the
+    /// new identity (nil: a random one).
+    public func rejoin(acknowledged: VersionVector, as newID: ReplicaID? = nil) throws(StoreError) -> [Change] {
         let me = replicaID
         var generator = SystemRandomNumberGenerator()
-        let newID = ReplicaID.random(using: &generator)
+        let newID = newID ?? ReplicaID.random(using: &generator)
         let pending: [Change] = try mapErrors {
             try writer.write { db in
                 // From the run that holds the first unacknowledged change on.

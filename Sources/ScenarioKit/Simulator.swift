@@ -320,6 +320,8 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public var collected = 0
     /// Replicas that joined from a snapshot of the server part-way through.
     public var joinedFromSnapshot = 0
+    /// Replicas that came back after the retention period and rejoined under a new identity.
+    public var rejoined = 0
     /// Checks against the oracle: quiescent points (every replica with the same knowledge), the end,
     /// and each replica right after a completed sync.
     public var oracleChecks = 0
@@ -334,7 +336,7 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
         "seed \(seed): \(passed ? "ok" : "FAILED"): \(operations) operations (\(skippedOperations) found nothing to act on), \(syncs) syncs (\(failedSyncs) cut short by faults), "
             + "faults: \(lostRequests) lost requests, \(lostResponses) lost responses, \(duplicates) duplicates, \(staleReplays) reordered (stale) requests, \(tailsFirst) pushes arriving tail first or pulled pages reordered, "
             + "\(crashes) crashes, \(partitions) partitions, \(skewedReplicas) skewed clocks, \(clones) copied files refused; \(conflictsSeen) conflicts seen, \(collected) tombstones collected, "
-            + "\(joinedFromSnapshot) replica(s) joined from a snapshot"
+            + "\(joinedFromSnapshot) replica(s) joined from a snapshot, \(rejoined) rejoined after the retention period"
     }
 }
 
@@ -620,6 +622,33 @@ public enum Simulator {
             }
         }
         report.violations += try await InvariantChecker.check(world: world, replicas: everyone, written: written)
+        // Every fourth seed: everyone comes back after the retention period. Each replica's next sync
+        // is refused (`rejoin_required`) and it rejoins under a new identity (seeded: the run replays
+        // exactly), pulling the list again; all its writes were acknowledged above, so none is
+        // replayed and the oracle's writes stay the same. Deletes every replica acknowledged are
+        // collected meanwhile.
+        if simulation.seed % 4 == 0, report.violations.isEmpty {
+            let before = try everyone.map { try world.store($0).replicaID }
+            world.clock.advance(Int64(world.service.retention.components.seconds) * 1000 + 86_400_000)
+            for _ in 0..<3 {
+                for name in everyone {
+                    try await world.syncWithServer(name)
+                    try record(name)
+                }
+            }
+            for (name, old) in zip(everyone, before) {
+                if try world.store(name).replicaID == old {
+                    report.violations.append("rejoin: \(name) synced after the retention period under its old identity \(old.short)")
+                } else {
+                    report.rejoined += 1
+                }
+            }
+            if simulation.oracle {
+                report.oracleChecks += 1
+                report.violations += try OracleCheck.check(world: world, replicas: everyone, written: written.values)
+            }
+            report.violations += try await InvariantChecker.check(world: world, replicas: everyone, written: written)
+        }
     }
 
     /// The replica that joins from a snapshot half-way through a run.

@@ -111,8 +111,17 @@ public final class World {
     /// Syncs a replica with the server (no retries: the caller decides).
     @discardableResult
     public func syncWithServer(_ replica: String, transport: ClosureTransport? = nil, pageSize: Int = 1000) async throws(ServerSync.Failure) -> ServerSync.Report {
-        try await ServerSync(pageSize: pageSize, retryPolicy: .none, sleep: { _ in }, jitter: { 0 }, pipelined: false)
-            .run(store: store(replica), transport: transport ?? self.transport(for: replica), partner: "server")
+        var sync = ServerSync(pageSize: pageSize, retryPolicy: .none, sleep: { _ in }, jitter: { 0 }, pipelined: false)
+        sync.rejoinIdentity = Self.rejoinIdentity
+        return try await sync.run(store: store(replica), transport: transport ?? self.transport(for: replica), partner: "server")
+    }
+
+    /// A rejoining replica's new identity, drawn from its old one: a run replays exactly.
+    static let rejoinIdentity: @Sendable (ReplicaID) -> ReplicaID = { old in
+        var seed: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in old.rawValue.utf8 { seed = (seed ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        var generator = SplitMix64(seed: seed)
+        return ReplicaID.random(using: &generator)
     }
 
     /// What a user sees on `replica`: `list --json` with content, as canonical text.

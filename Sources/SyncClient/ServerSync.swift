@@ -65,6 +65,9 @@ public struct ServerSync: Sendable {
     /// with before, so that a replica that belongs elsewhere sends none of its
     /// list (the server would refuse it anyway, but it would have been sent).
     public var confirmsAccountFirst = false
+    /// The identity a replica takes when it must rejoin, given its old one
+    /// (nil: a random one). The simulator's, for runs that replay exactly.
+    package var rejoinIdentity: (@Sendable (ReplicaID) -> ReplicaID)?
     /// Told before each retry of a round trip: the attempt about to be made
     /// (2 and up), the most there will be, and why the last one failed. A
     /// server that is down otherwise means a silent wait of many seconds.
@@ -276,7 +279,7 @@ public struct ServerSync: Sendable {
                     action = machine.prefetchFailed(retries: outcome.retries)
                 }
             case let .rejoin(acknowledged):
-                let pending = try store.rejoin(acknowledged: acknowledged)
+                let pending = try store.rejoin(acknowledged: acknowledged, as: rejoinIdentity?(store.replicaID))
                 action = machine.rejoined(as: store.replicaID, pending: pending)
             case let .replay(pending):
                 dropped = try store.replay(pending)

@@ -79,6 +79,7 @@ struct Simulate: AsyncParsableCommand {
             totals.conflictsSeen += report.conflictsSeen
             totals.collected += report.collected
             totals.joinedFromSnapshot += report.joinedFromSnapshot
+            totals.rejoined += report.rejoined
             if report.passed {
                 if verbose || count == 1 { print(report) }
                 continue
@@ -94,7 +95,7 @@ struct Simulate: AsyncParsableCommand {
             print("  replay: readinglist simulate --seed \(simulation.seed) --replicas \(replicas) --ops \(ops)\(faultText)")
         }
         if count > 1 {
-            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) reordered (stale) requests, \(totals.tailsFirst) pushes arriving tail first or pulled pages reordered, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.clones) copied files refused, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot")
+            print("exercised: \(totals.operations) operations, \(totals.syncs) syncs, \(totals.lostRequests) lost requests, \(totals.lostResponses) lost responses, \(totals.duplicates) duplicates, \(totals.staleReplays) reordered (stale) requests, \(totals.tailsFirst) pushes arriving tail first or pulled pages reordered, \(totals.crashes) crashes, \(totals.partitions) partitions, \(totals.skewedReplicas) skewed clocks, \(totals.clones) copied files refused, \(totals.conflictsSeen) conflicts seen, \(totals.collected) tombstones collected, \(totals.joinedFromSnapshot) replicas joined from a snapshot, \(totals.rejoined) rejoined after the retention period")
         }
         print("\(count - failed.count) passed, \(failed.count) failed")
         if !failed.isEmpty { throw ExitCode(1) }
