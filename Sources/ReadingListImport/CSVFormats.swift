@@ -2,12 +2,33 @@ import Foundation
 import ReadingListModel
 import ReplicaStore
 import SyncCore
+import Synchronization
 
 /// The CSV exports: Pocket, Instapaper, Readwise (Reader library and
 /// highlights) and Wallabag (semicolon-separated).
 enum CSVFormats {
     /// Runs `build` on every row (see ``ParsedFile/collect(_:_:)``).
-    static func read(_ table: inout CSVTable, _ build: (CSVTable.Row, inout RowBuilder) -> ImportedArticle?) -> ParsedFile {
+    ///
+    /// A large file is cut into parts of whole rows read on every core
+    /// (``CSVTable/parts(_:)``), their results joined in file order: the same
+    /// rows, locations and messages as reading it from start to end.
+    static func read(
+        _ table: inout CSVTable, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+        _ build: @escaping @Sendable (CSVTable.Row, inout RowBuilder) -> ImportedArticle?
+    ) -> ParsedFile {
+        if let parts = table.parts(cores) {
+            let results = Mutex([ParsedFile](repeating: ParsedFile(), count: parts.count))
+            DispatchQueue.concurrentPerform(iterations: parts.count) { index in
+                var part = CSVTable(part: parts[index])
+                let parsed = read(&part, cores: 1, build)
+                results.withLock { $0[index] = parsed }
+            }
+            return results.withLock { all in
+                var joined = ParsedFile()
+                for parsed in all { joined.append(parsed) }
+                return joined
+            }
+        }
         let file = table.file
         // Row by row, as the reader streams them.
         let rows = sequence(state: table) { table in table.next().map { (SourceLocation(file: file, line: $0.line), $0.row) } }

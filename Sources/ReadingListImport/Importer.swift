@@ -40,7 +40,7 @@ public struct ImportReport: Sendable, Hashable {
 /// archives of parts included) and merges the rows that name one page; a file
 /// it cannot read at all fails the whole import before anything is written.
 /// ``write(_:into:batchSize:progress:)`` then saves the articles in batches,
-/// one transaction each, through ``ReplicaStore/importArticles(_:)``.
+/// one transaction each, through ``ReplicaStore/importArticles(_:batchSize:batchWritten:)``.
 public enum Importer {
     /// Rows parsed and merged, ready to write.
     public struct Plan: Sendable {
@@ -323,31 +323,30 @@ public enum Importer {
     ) throws(ImportError) -> ImportReport {
         var report = plan.report
         let size = max(1, batchSize)
+        // Where the batch being written starts (the articles before it are written).
         var start = 0
-        while start < plan.articles.count {
-            let end = min(start + size, plan.articles.count)
-            let outcomes: [ImportOutcome]
-            do {
-                outcomes = try store.importArticles(Array(plan.articles[start..<end]))
-            } catch {
-                throw ImportError(
-                    file: nil,
-                    "\(error.description) (articles \(start + 1) to \(end) were not written; the \(start) before them were)")
-            }
-            for (offset, outcome) in outcomes.enumerated() {
-                switch outcome {
-                case .created:
-                    report.created += 1
-                    report.highlights += plan.articles[start + offset].highlights.count
-                case let .updated(_, highlights):
-                    report.updated += 1
-                    report.highlights += highlights
-                case .unchanged: report.unchanged += 1
-                case let .refused(reason): report.skipped.append(ImportIssue(plan.locations[start + offset], "skipped: \(reason)"))
+        do {
+            try store.importArticles(plan.articles, batchSize: size) { range, outcomes in
+                for (offset, outcome) in outcomes.enumerated() {
+                    switch outcome {
+                    case .created:
+                        report.created += 1
+                        report.highlights += plan.articles[range.lowerBound + offset].highlights.count
+                    case let .updated(_, highlights):
+                        report.updated += 1
+                        report.highlights += highlights
+                    case .unchanged: report.unchanged += 1
+                    case let .refused(reason): report.skipped.append(ImportIssue(plan.locations[range.lowerBound + offset], "skipped: \(reason)"))
+                    }
                 }
+                start = range.upperBound
+                progress?(ImportProgress(written: range.upperBound, total: plan.articles.count))
             }
-            start = end
-            progress?(ImportProgress(written: end, total: plan.articles.count))
+        } catch {
+            let end = min(start + size, plan.articles.count)
+            throw ImportError(
+                file: nil,
+                "\(error.description) (articles \(start + 1) to \(end) were not written; the \(start) before them were)")
         }
         report.skipped.sort { ($0.location.file, $0.location.line) < ($1.location.file, $1.location.line) }
         return report

@@ -463,9 +463,16 @@ struct LogTransaction {
             // A fresh article has no row to compare with (a save, a first pull):
             // no lookup, unless a deferred pass may have left rows behind.
             let rowsMayLinger = !fresh.isEmpty && passPending
-            for id in touched {
-                let article = try Materializer.rematerialize(
-                    id, changes: try liveChanges(ofArticle: id), db, known: rowsMayLinger || !fresh.contains(id),
+            // The articles are computed from their live changes alone, so a
+            // batch (an import, a large save) computes them on every core
+            // first, as a pull's pass does; only the writes are sequential.
+            var items: [(id: ArticleID, changes: [Change])] = []
+            items.reserveCapacity(touched.count)
+            for id in touched { items.append((id, try liveChanges(ofArticle: id))) }
+            for prepared in Materializer.prepareAll(items) {
+                let id = prepared.id
+                let article = try Materializer.write(
+                    prepared, db, known: rowsMayLinger || !fresh.contains(id),
                     // (While a pass is pending a row may be older than the
                     // log, its tags too: the pass leaves a row this commit
                     // brought up to date alone, so its tags are compared now.)

@@ -107,10 +107,56 @@ extension ReplicaStore {
     /// rule is `refused` (with the reason) and the rest of the batch goes on.
     @discardableResult
     public func importArticles(_ items: [ImportedArticle]) throws(StoreError) -> [ImportOutcome] {
+        try importChecked(items, Self.checkAll(items))
+    }
+
+    /// Imports `items` in batches of `batchSize`, each as
+    /// ``importArticles(_:)`` imports it (one transaction, all or nothing),
+    /// in order; `batchWritten` is told each batch's range in `items` and its
+    /// outcomes once it is committed. A database error stops the import at
+    /// the batch it happened in: the batches before it stay written.
+    ///
+    /// While a batch is written, the checks of the next one that need no
+    /// database (URL, id, tags, limits) run on another core.
+    public func importArticles(
+        _ items: [ImportedArticle], batchSize: Int, batchWritten: (Range<Int>, [ImportOutcome]) -> Void
+    ) throws(StoreError) {
+        let size = max(1, batchSize)
+        let ranges = stride(from: 0, to: items.count, by: size).map { $0..<min($0 + size, items.count) }
+        guard let first = ranges.first else { return }
+        var checked = Self.checkAll(Array(items[first]))
+        for (number, range) in ranges.enumerated() {
+            let next = CheckedBatch()
+            let checking = DispatchGroup()
+            if number + 1 < ranges.count {
+                let batch = Array(items[ranges[number + 1]])
+                // One core: the other writes this batch.
+                DispatchQueue.global().async(group: checking) {
+                    let results = Self.checkAll(batch, cores: 1)
+                    next.results.withLock { $0 = results }
+                }
+            }
+            let outcomes: [ImportOutcome]
+            do {
+                outcomes = try importChecked(Array(items[range]), checked)
+            } catch {
+                checking.wait()
+                throw error
+            }
+            checking.wait()
+            batchWritten(range, outcomes)
+            checked = next.results.withLock { $0 }
+        }
+    }
+
+    /// Writes `items` in one transaction, `checked` being ``checkAll(_:cores:)`` of them.
+    private func importChecked(
+        _ items: [ImportedArticle], _ checked: [Result<(ArticleID, [String]), Refusal>]
+    ) throws(StoreError) -> [ImportOutcome] {
         var outcomes = [ImportOutcome](repeating: .unchanged, count: items.count)
         var accepted: [(index: Int, item: ImportedArticle, id: ArticleID, tags: [String])] = []
         accepted.reserveCapacity(items.count)
-        for (index, checked) in Self.checkAll(items).enumerated() {
+        for (index, checked) in checked.enumerated() {
             switch checked {
             case let .success((id, tags)): accepted.append((index, items[index], id, tags))
             case let .failure(problem): outcomes[index] = .refused(problem.reason)
@@ -129,6 +175,11 @@ extension ReplicaStore {
     }
 
     private struct Refusal: Error { var reason: String }
+
+    /// The checks of the next batch, handed over from the core that ran them.
+    private final class CheckedBatch: Sendable {
+        let results = Mutex<[Result<(ArticleID, [String]), Refusal>]>([])
+    }
 
     /// Each item's id and validated tags, or why it is refused: the checks
     /// that need no database (URL normalisation, the id's digest, tags, the
