@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "SyncProtocol", targets: ["SyncProtocol"]),
         .library(name: "SyncClient", targets: ["SyncClient"]),
         .library(name: "SyncClientHTTP", targets: ["SyncClientHTTP"]),
+        .library(name: "SyncServerCore", targets: ["SyncServerCore"]),
+        .library(name: "SyncServerPostgres", targets: ["SyncServerPostgres"]),
         .library(name: "SyncServer", targets: ["SyncServer"]),
         .executable(name: "readinglist", targets: ["readinglist"]),
         .executable(name: "readinglist-server", targets: ["readinglist-server"]),
@@ -38,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // The push hub is a Service (graceful shutdown) without the HTTP stack (Hummingbird brings it already).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // The major version postgres-nio resolves (it accepts 3 to 5).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -86,20 +90,40 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
-        // The sync server as a library: routes, auth, per-user spaces, storage behind a protocol.
+        // The sync service without HTTP: auth, per-user spaces, storage behind a protocol, its SQLite storage,
+        // the push hub, metrics. The simulator runs it in process; no Hummingbird, no PostgresNIO.
         .target(
-            name: "SyncServer",
+            name: "SyncServerCore",
             dependencies: [
                 "SyncProtocol", "SyncCore", "ReplicaStore", "ReadingListModel",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // The server storage on PostgreSQL (several server processes on one database).
+        .target(
+            name: "SyncServerPostgres",
+            dependencies: [
+                "SyncServerCore", "SyncProtocol", "SyncCore", "ReplicaStore", "ReadingListModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strict),
+        // The sync server's HTTP layer (Hummingbird): routes, the push channel, the JSON log, the metrics middleware.
+        .target(
+            name: "SyncServer",
+            dependencies: [
+                "SyncServerCore", "SyncProtocol", "SyncCore", "ReadingListModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),
         // The `readinglist` command tree (swift-argument-parser): each command parses, calls the library and prints.
@@ -115,7 +139,7 @@ let package = Package(
         .target(
             name: "ScenarioKit",
             dependencies: [
-                "ReplicaStore", "SyncClient", "SyncServer", "SyncProtocol", "SyncCore", "ReadingListModel", "ReadingListCommands",
+                "ReplicaStore", "SyncClient", "SyncServerCore", "SyncProtocol", "SyncCore", "ReadingListModel", "ReadingListCommands",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -130,7 +154,7 @@ let package = Package(
         .executableTarget(
             name: "readinglist-server",
             dependencies: [
-                "SyncServer",
+                "SyncServer", "SyncServerCore", "SyncServerPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -170,7 +194,8 @@ let package = Package(
         .testTarget(
             name: "SyncServerTests",
             dependencies: [
-                "SyncServer", "SyncClient", "SyncClientHTTP", "SyncProtocol", "ReplicaStore", "SyncCore", "ReadingListModel",
+                "SyncServer", "SyncServerCore", "SyncServerPostgres", "SyncClient", "SyncClientHTTP", "SyncProtocol", "ReplicaStore", "SyncCore",
+                "ReadingListModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),

@@ -4,7 +4,7 @@ import ReplicaStore
 import SyncClient
 import SyncCore
 import SyncProtocol
-import SyncServer
+import SyncServerCore
 import Synchronization
 
 /// The simulated time of a world: one base clock, an offset per replica.

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import SyncCore
 import SyncProtocol
+import SyncServerCore
 
 /// How to run the server.
 public struct ServerConfiguration: Sendable {

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
 import ReadingListModel
+import SyncServerCore
 
 /// Structured logs: one JSON object per line, on stderr unless given another
-/// ``LogWriter``: `ts` (ISO 8601, UTC, milliseconds), `level`, `label` (the
+/// `LogWriter` (SyncServerCore): `ts` (ISO 8601, UTC, milliseconds), `level`, `label` (the
 /// logger's), `msg`, then the metadata by key. Metadata that is an integer, a
 /// floating-point number (finite) or a Bool is written as a JSON number or
 /// boolean (`status`, `ms`); arrays and dictionaries as JSON arrays and

@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import SyncCore
 import SyncProtocol
+import SyncServerCore
 
 /// `GET /v1/events`: the push channel, a WebSocket. Authenticated like
 /// `POST /v1/sync`, bounded per user and in all, refused before the upgrade
@@ -163,7 +164,7 @@ struct PushChannelRoute: Sendable {
                         case let .changed(changes):
                             try await outbound.writeTextMessage(String(decoding: jsonData(PushNotice(changes: changes)), as: UTF8.self))
                         case let .close(code, reason):
-                            try await outbound.close(code, reason: reason)
+                            try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
                             return
                         }
                     }

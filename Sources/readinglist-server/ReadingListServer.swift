@@ -8,6 +8,8 @@ import ReplicaStore
 import ServiceLifecycle
 import SyncProtocol
 import SyncServer
+import SyncServerCore
+import SyncServerPostgres
 import Synchronization
 
 @main

@@ -5,6 +5,7 @@ import SyncClient
 import SyncCore
 import SyncProtocol
 import SyncServer
+import SyncServerCore
 import Synchronization
 import Testing
 

@@ -7,6 +7,7 @@ import ReadingListModel
 import SyncCore
 import SyncProtocol
 @testable import SyncServer
+@testable import SyncServerCore
 import Synchronization
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-@testable import SyncServer
+@testable import SyncServerCore
 import Synchronization
 import Testing
 

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Logging
 import ReplicaStore
 @testable import SyncServer
+@testable import SyncServerCore
 import Testing
 
 #if canImport(Glibc)

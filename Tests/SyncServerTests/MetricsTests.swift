@@ -7,6 +7,7 @@ import ReadingListModel
 import SyncCore
 import SyncProtocol
 import SyncServer
+import SyncServerCore
 import Testing
 
 /// `GET /metrics`: swift-prometheus's text, one registry per server.

@@ -6,6 +6,7 @@ import ReplicaStore
 import SyncCore
 import SyncProtocol
 import SyncServer
+import SyncServerCore
 import Testing
 import Yams
 

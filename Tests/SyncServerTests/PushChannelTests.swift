@@ -9,6 +9,7 @@ import SyncClientHTTP
 import SyncCore
 import SyncProtocol
 @testable import SyncServer
+@testable import SyncServerCore
 import Testing
 
 /// The push hub and route in process, on real SQLite storage (the real
@@ -66,7 +67,7 @@ struct PushChannelTests {
         for (registration, user) in [(phone, alice.id), (laptop, alice.id), (bobs, bob.id)] { await hub.close(registration.id, user: user) }
         #expect(await Self.drain(phone.signals) == [])
         #expect(await Self.drain(laptop.signals) == ["changed 2"])
-        #expect(await Self.drain(bobs.signals) == ["close policyViolation"])
+        #expect(await Self.drain(bobs.signals) == ["close 1008"])  // 1008: policy violation.
         #expect(await hub.connectionCount == 0)
     }
 
@@ -82,7 +83,7 @@ struct PushChannelTests {
             return seen
         }
         await hub.closeAll(timeout: .seconds(5))
-        #expect(await task.value == ["close goingAway"])
+        #expect(await task.value == ["close 1001"])  // 1001: going away.
         do {
             try await hub.admit(user: alice.id)
             Issue.record("a connection was admitted during shutdown")

@@ -10,6 +10,7 @@ import SyncClient
 import SyncCore
 import SyncProtocol
 @testable import SyncServer
+@testable import SyncServerCore
 import Testing
 
 /// How the server hands out snapshots: never keeping a client waiting in

@@ -7,6 +7,8 @@ import ReplicaStore
 import SyncCore
 import SyncProtocol
 import SyncServer
+import SyncServerCore
+import SyncServerPostgres
 import Testing
 
 /// The PostgreSQL URL the tests use (`scripts/with-postgres` sets it; CI always does).

@@ -5,6 +5,7 @@ import ReadingListModel
 import ReplicaStore
 import SyncCore
 import SyncProtocol
+import SyncServerCore
 import Synchronization
 
 /// Server storage on PostgreSQL, for several server processes sharing one
@@ -19,7 +20,7 @@ import Synchronization
 /// never wait for each other. Schema migrations run at start under a
 /// transaction-scoped advisory lock, so processes starting at the same moment
 /// migrate once.
-public final class PostgresServerStorage: ServerStorage {
+public final class PostgresServerStorage: ServerStorage, PushRelay {
     static let schemaVersion = 1
     static let operationTimeout = 20
     static let migrationLock: Int64 = 0x7265_6164_6c69_7374  // "readlist"
@@ -279,7 +280,7 @@ extension PostgresServerStorage {
     static let pushChannel = "readinglist_push"
 
     /// Sends `payload` to every process listening (this one included).
-    func notifyPush(_ payload: String) async throws {
+    package func notifyPush(_ payload: String) async throws {
         try await Self.withTimeout(seconds: Self.operationTimeout) {
             // (Read to the end: the connection goes back to the pool only then.)
             for try await _ in try await self.client.query("SELECT pg_notify(\(Self.pushChannel), \(payload))", logger: self.logger) {}
@@ -289,7 +290,7 @@ extension PostgresServerStorage {
     /// Listens on a connection of its own and hands every payload to `deliver`,
     /// until the task is cancelled; a broken connection is made again after a
     /// pause (events sent meanwhile are lost: devices sync on reconnecting anyway).
-    func listenPush(_ deliver: @escaping @Sendable (String) async -> Void) async {
+    package func listenPush(_ deliver: @escaping @Sendable (String) async -> Void) async {
         var attempt = 0
         while !Task.isCancelled {
             do {

@@ -2,8 +2,6 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-import HummingbirdWebSocket
-import NIOWebSocket
 import Logging
 import ServiceLifecycle
 import SyncCore
@@ -19,9 +17,26 @@ public enum PushEvent: Sendable, Hashable {
 }
 
 /// What one connection's task is told to do.
-enum PushSignal: Sendable {
+package enum PushSignal: Sendable {
     case changed(Int)
-    case close(WebSocketErrorCode, String)
+    /// Close with this WebSocket close code (RFC 6455 section 7.4) and reason.
+    case close(code: UInt16, reason: String)
+
+    /// 1001: the server is going away.
+    package static let goingAway: UInt16 = 1001
+    /// 1008: the connection broke a policy (its token no longer authenticates).
+    package static let policyViolation: UInt16 = 1008
+}
+
+/// A storage shared by several server processes (PostgreSQL), which hands push
+/// events between them: each process publishes through it and listens to it.
+/// (A storage of one process, SQLite, is not one: its events stay in process.)
+package protocol PushRelay: ServerStorage {
+    /// Sends `payload` to every process listening, this one included.
+    func notifyPush(_ payload: String) async throws
+    /// Calls `deliver` with each payload sent, until the task is cancelled
+    /// (reconnecting when the connection breaks).
+    func listenPush(_ deliver: @escaping @Sendable (String) async -> Void) async
 }
 
 /// The server process's registry of open push connections (`GET /v1/events`),
@@ -65,7 +80,7 @@ public actor PushHub: Service {
     public func connectionCount(of user: Int64) -> Int { byUser[user]?.count ?? 0 }
 
     /// Refuses past the bounds (checked before the upgrade; ``open(user:replica:tokenHash:)`` checks again).
-    func admit(user: Int64) throws(ServerError) {
+    package func admit(user: Int64) throws(ServerError) {
         if shuttingDown { throw .refused(.unavailable, "the server is shutting down") }
         let mine = byUser[user]?.count ?? 0
         if mine >= limits.maxConnectionsPerUser {
@@ -77,7 +92,7 @@ public actor PushHub: Service {
     }
 
     /// Registers a connection; its signals end with a close, or when it is unregistered.
-    func open(user: Int64, replica: ReplicaID, tokenHash: String) throws(ServerError) -> (id: UInt64, signals: AsyncStream<PushSignal>) {
+    package func open(user: Int64, replica: ReplicaID, tokenHash: String) throws(ServerError) -> (id: UInt64, signals: AsyncStream<PushSignal>) {
         try admit(user: user)
         nextID += 1
         // A few signals at most wait for a slow peer: a notice only says "sync", and a close comes last.
@@ -88,7 +103,7 @@ public actor PushHub: Service {
     }
 
     /// Unregisters a connection whose task ended.
-    func close(_ id: UInt64, user: Int64) {
+    package func close(_ id: UInt64, user: Int64) {
         guard let connection = byUser[user]?.removeValue(forKey: id) else { return }
         connection.signals.finish()
         if byUser[user]?.isEmpty == true { byUser[user] = nil }
@@ -102,9 +117,9 @@ public actor PushHub: Service {
     /// Announces an event to every process serving this database (SQLite: this one).
     /// (Off the actor: a `NOTIFY` round trip holds no one else up.)
     public nonisolated func publish(_ event: PushEvent) async {
-        if let postgres = storage as? PostgresServerStorage {
+        if let relay = storage as? any PushRelay {
             do {
-                try await postgres.notifyPush(Self.payload(event))
+                try await relay.notifyPush(Self.payload(event))
                 return
             } catch {
                 // The database is unreachable: at least this process's devices hear of it.
@@ -115,7 +130,7 @@ public actor PushHub: Service {
     }
 
     /// Wakes this process's connections concerned by `event`.
-    func deliver(_ event: PushEvent) async {
+    package func deliver(_ event: PushEvent) async {
         switch event {
         case let .changed(user, replica, changes):
             guard let connections = byUser[user] else { return }
@@ -135,14 +150,14 @@ public actor PushHub: Service {
             // (The actor may have changed while the storage answered: look the connections up again.)
             for (id, connection) in byUser[user] ?? [:] where valid[connection.tokenHash] == false && !connection.closing {
                 byUser[user]?[id]?.closing = true
-                connection.signals.yield(.close(.policyViolation, "the token was revoked or replaced"))
+                connection.signals.yield(.close(code: PushSignal.policyViolation, reason: "the token was revoked or replaced"))
                 logger.info("push connection closed: token revoked", metadata: ["user": .stringConvertible(user)])
             }
         }
     }
 
     /// Checks every connected user's tokens again (after a token changed somewhere).
-    func revalidateAll() async {
+    package func revalidateAll() async {
         for user in byUser.keys { await deliver(.tokensChanged(user: user)) }
     }
 
@@ -153,7 +168,7 @@ public actor PushHub: Service {
         for (user, connections) in byUser {
             for (id, connection) in connections where !connection.closing {
                 byUser[user]?[id]?.closing = true
-                connection.signals.yield(.close(.goingAway, "the server is shutting down"))
+                connection.signals.yield(.close(code: PushSignal.goingAway, reason: "the server is shutting down"))
             }
         }
         guard count > 0 else { return }
@@ -177,9 +192,9 @@ public actor PushHub: Service {
     public func run() async throws {
         // (A hub may serve again after a shutdown: an application built anew on the same service.)
         shuttingDown = false
-        if let postgres = storage as? PostgresServerStorage {
+        if let relay = storage as? any PushRelay {
             await cancelWhenGracefulShutdown {
-                await postgres.listenPush { [weak self] payload in
+                await relay.listenPush { [weak self] payload in
                     guard let self, let event = Self.event(payload) else { return }
                     await self.deliver(event)
                 }
@@ -199,14 +214,14 @@ public actor PushHub: Service {
 
     // MARK: The NOTIFY payload: `c USER REPLICA CHANGES` or `t USER`.
 
-    static func payload(_ event: PushEvent) -> String {
+    package static func payload(_ event: PushEvent) -> String {
         switch event {
         case let .changed(user, replica, changes): "c \(user) \(replica.rawValue) \(changes)"
         case let .tokensChanged(user): "t \(user)"
         }
     }
 
-    static func event(_ payload: String) -> PushEvent? {
+    package static func event(_ payload: String) -> PushEvent? {
         let parts = payload.split(separator: " ")
         switch parts.first {
         case "c":

@@ -24,7 +24,7 @@ public final class LogWriter: @unchecked Sendable {
     // @unchecked Sendable: every `var` below is read and written only with
     // `condition` locked; `droppedCount` is an Atomic; the rest are `let`s.
 
-    /// The writer behind ``JSONLogHandler`` by default: standard error (fd 2).
+    /// The writer behind `JSONLogHandler` (SyncServer) by default: standard error (fd 2).
     public static let standardError = LogWriter(fileDescriptor: 2)
 
     /// The descriptor lines are written to (never closed by the writer).

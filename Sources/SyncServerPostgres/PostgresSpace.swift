@@ -5,6 +5,7 @@ import ReadingListModel
 import ReplicaStore
 import SyncCore
 import SyncProtocol
+import SyncServerCore
 
 /// One user's change log in PostgreSQL: the same rules as a replica's
 /// (`LogApply`, `LogRules`, `ReplacedRanges` in SyncCore), with the user's row locked for every write.
@@ -108,7 +109,7 @@ struct PostgresSpace: SyncSpace {
         let userID = userID, logger = logger
         try await storage.perform {
             if let acknowledged {
-                let text = SQLiteSpace.encode(acknowledged)
+                let text = StoredVector.encode(acknowledged)
                 try await client.query(
                     "INSERT INTO rl_replica (user_id, replica, knowledge, last_seen) VALUES (\(userID), \(replica.rawValue), \(text), \(time)) ON CONFLICT (user_id, replica) DO UPDATE SET knowledge = excluded.knowledge, last_seen = excluded.last_seen",
                     logger: logger)
@@ -147,15 +148,15 @@ struct PostgresSpace: SyncSpace {
             var acks: [VersionVector] = []
             let rows = try await client.query(
                 "SELECT knowledge FROM rl_replica WHERE user_id = \(userID) AND last_seen >= \(activeSince)", logger: logger)
-            for try await text in rows.decode(String.self) { acks.append(try SQLiteSpace.decode(text)) }
-            return SQLiteSpace.minimum(acks)
+            for try await text in rows.decode(String.self) { acks.append(try StoredVector.decode(text)) }
+            return StoredVector.minimum(acks)
         }
     }
 
     func collectGarbage(horizon: VersionVector, at time: Int64, keepSince: Int64) async throws(ServerError) -> Int {
         guard !horizon.isEmpty else { return 0 }
         let userID = userID, logger = logger
-        let horizonText = SQLiteSpace.encode(horizon)
+        let horizonText = StoredVector.encode(horizon)
         return try await storage.perform {
             try await client.withTransaction(logger: logger) { connection in
                 var log = try await PostgresLog(connection: connection, userID: userID, logger: logger)
@@ -189,7 +190,7 @@ struct PostgresSpace: SyncSpace {
             let rows = try await client.query(
                 "SELECT seq, article, horizon FROM rl_collected WHERE user_id = \(userID) AND seq > \(seq ?? 0) ORDER BY seq", logger: logger)
             for try await (seq, article, horizon) in rows.decode((Int64, String, String).self) {
-                result.append(CollectedArticle(seq: seq, article: article, horizon: try SQLiteSpace.decode(horizon)))
+                result.append(CollectedArticle(seq: seq, article: article, horizon: try StoredVector.decode(horizon)))
             }
             return result
         }
@@ -261,7 +262,7 @@ struct PostgresLog {
         do { decoded = try JSONDecoder().decode(JSONValue.self, from: Data(value.utf8)) } catch { throw ServerError.storage("corrupt value in rl_change") }
         return Change(
             dot: Dot(replicaID, UInt64(counter)), entity: EntityRef(type: type, id: id), field: field, value: decoded,
-            context: try SQLiteSpace.decode(context), hlc: HLC(rawValue: UInt64(bitPattern: hlc)))
+            context: try StoredVector.decode(context), hlc: HLC(rawValue: UInt64(bitPattern: hlc)))
     }
 
     func changes(_ query: PostgresQuery) async throws -> [Change] {
@@ -292,7 +293,7 @@ struct PostgresLog {
         let seq = takeSeq()
         if outcome.live {
             let counter = Int64(change.dot.counter), hlc = Int64(bitPattern: change.hlc.rawValue)
-            let value = change.value.canonicalText, context = SQLiteSpace.encode(change.context), article = change.entity.articleID?.rawValue
+            let value = change.value.canonicalText, context = StoredVector.encode(change.context), article = change.entity.articleID?.rawValue
             try await connection.query(
                 "INSERT INTO rl_change (user_id, replica, counter, seq, entity_type, entity_id, field, value, context, hlc, article_id) VALUES (\(userID), \(change.dot.replica.rawValue), \(counter), \(seq), \(change.entity.type), \(change.entity.id), \(change.field), \(value), \(context), \(hlc), \(article))",
                 logger: logger)

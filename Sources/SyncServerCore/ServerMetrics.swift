@@ -1,4 +1,3 @@
-import Hummingbird
 import Metrics
 import Prometheus
 import Synchronization
@@ -10,8 +9,8 @@ import Synchronization
 /// apart, and nothing needs `MetricsSystem.bootstrap`, which a process may call
 /// only once. What records through swift-metrics while a request is handled
 /// (Hummingbird's `MetricsMiddleware` among them) reaches this registry through
-/// ``factory``, which ``MetricsFactoryMiddleware`` sets as the request's
-/// task-local factory.
+/// ``factory``, which the HTTP layer's `MetricsFactoryMiddleware` (SyncServer) sets as
+/// the request's task-local factory.
 ///
 /// The server's own `readinglist_*` metrics are made on the registry directly, not
 /// through swift-metrics' `Counter(label:)`, because only the registry writes their
@@ -39,7 +38,7 @@ public final class ServerMetrics: Sendable {
     /// The log's writer, whose dropped lines are counted here.
     private let logWriter: LogWriter
 
-    /// `logWriter`: the writer the server's log handler uses (``JSONLogHandler``'s default).
+    /// `logWriter`: the writer the server's log handler uses (`JSONLogHandler`'s default, in SyncServer).
     /// `registry`: where the metrics are kept (a new one unless given).
     public init(logWriter: LogWriter = .standardError, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.logWriter = logWriter
@@ -55,23 +54,23 @@ public final class ServerMetrics: Sendable {
         droppedLogLines = registry.makeCounter(descriptor: Self.droppedLogLinesName)
     }
 
-    func recordRequest(route: String, status: Int, seconds: Double) {
+    package func recordRequest(route: String, status: Int, seconds: Double) {
         registry.makeCounter(descriptor: Self.requestsName, labels: [("route", route), ("status", String(status))]).increment()
         registry.makeDurationHistogram(descriptor: Self.latencyName, labels: [("route", route)], buckets: Self.buckets)
             .record(.nanoseconds(Int64((seconds * 1e9).rounded())))
     }
 
-    func recordSync(stored: Int, pulled: Int) {
+    package func recordSync(stored: Int, pulled: Int) {
         syncs.increment()
         changesStored.increment(by: Int64(stored))
         entriesPulled.increment(by: Int64(pulled))
     }
 
-    func recordCollection() {
+    package func recordCollection() {
         collections.increment()
     }
 
-    func recordError(code: String) {
+    package func recordError(code: String) {
         registry.makeCounter(descriptor: Self.errorsName, labels: [("code", code)]).increment()
     }
 
@@ -116,27 +115,5 @@ public final class ServerMetrics: Sendable {
 
     private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "readinglist", metricName: metric, unitName: unit, helpText: help)
-    }
-}
-
-/// Runs the rest of a request, the writing of its response body included, with
-/// `factory` as swift-metrics' task-local factory: what records through
-/// swift-metrics meanwhile (Hummingbird's `MetricsMiddleware`, placed after this
-/// one) lands in that server's registry rather than in the process-wide `MetricsSystem`.
-struct MetricsFactoryMiddleware<Context: RequestContext>: RouterMiddleware {
-    let factory: PrometheusMetricsFactory
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let factory = factory
-        var response = try await withMetricsFactory(factory) { try await next(request, context) }
-        // The body is written after this returns; `MetricsMiddleware` records when it has been.
-        let body = response.body
-        response.body = ResponseBody(contentLength: body.contentLength) { writer in
-            // The writer never leaves this task: `withMetricsFactory` runs the closure in it, at once, and
-            // returns when it has. (The checker cannot see that: Hummingbird's `write` is `@concurrent`.)
-            nonisolated(unsafe) let writer = writer
-            try await withMetricsFactory(factory) { try await body.write(writer) }
-        }
-        return response
     }
 }

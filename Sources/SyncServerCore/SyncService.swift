@@ -7,7 +7,7 @@ import SyncProtocol
 public struct SyncService: Sendable {
     public let storage: any ServerStorage
     public let limits: SyncLimits
-    let metrics: ServerMetrics
+    package let metrics: ServerMetrics
     let now: @Sendable () -> Int64
     /// How long a replica may stay away. Deleted articles are forgotten once
     /// every replica seen within this time has acknowledged the delete; a

@@ -101,7 +101,7 @@ public final class ServerSnapshot: Sendable {
     }
 
     /// The next part of the file (empty at its end).
-    func read(upTo count: Int) throws -> Data { try file.read(upToCount: count) ?? Data() }
+    package func read(upTo count: Int) throws -> Data { try file.read(upToCount: count) ?? Data() }
 
     /// Writes the rest of the file to a new file at `path` (an in-process client).
     public func copy(to path: String) throws {
@@ -151,5 +151,26 @@ extension SyncSpace {
         let horizon = try await horizon(activeSince: activeSince)
         let collected = try await collectGarbage(horizon: horizon, at: time, keepSince: keepSince)
         return Settlement(horizon: horizon, collectedNow: collected, collections: try await collections(after: collectedAfter))
+    }
+}
+
+/// Version vectors as both backends store them (``VersionVector/compactText``).
+package enum StoredVector {
+    package static func encode(_ vector: VersionVector) -> String { vector.compactText }
+
+    package static func decode(_ text: String) throws -> VersionVector {
+        guard let vector = VersionVector(compactText: text) else { throw ServerError.storage("corrupt knowledge in the replica table") }
+        return vector
+    }
+
+    /// The pointwise minimum; a replica missing from any vector counts 0 there.
+    package static func minimum(_ vectors: [VersionVector]) -> VersionVector {
+        guard var result = vectors.first else { return VersionVector() }
+        for vector in vectors.dropFirst() {
+            var next: [ReplicaID: UInt64] = [:]
+            for (replica, counter) in result.counters { next[replica] = min(counter, vector[replica]) }
+            result = VersionVector(next)
+        }
+        return result
     }
 }

@@ -316,7 +316,7 @@ struct SQLiteSpace: SyncSpace {
     }
 
     func recordReplica(_ replica: ReplicaID, acknowledged: VersionVector?, at time: Int64) async throws(ServerError) {
-        let text = acknowledged.map(Self.encode)
+        let text = acknowledged.map(StoredVector.encode)
         try await bookkeeping.write { [userID] db in
             if let text {
                 try db.cachedStatement(
@@ -359,7 +359,7 @@ struct SQLiteSpace: SyncSpace {
             let acks = try users.read { db in
                 try String.fetchAll(db.cachedStatement(sql: "SELECT knowledge FROM replica WHERE user_id = ? AND last_seen >= ?"), arguments: [userID, activeSince])
             }
-            return try Self.minimum(acks.map(Self.decode))
+            return try StoredVector.minimum(acks.map(StoredVector.decode))
         }
     }
 
@@ -377,7 +377,7 @@ struct SQLiteSpace: SyncSpace {
                  try Self.collections(after: collectedAfter, userID: userID, db))
             }
         }
-        let horizon = try inline { try Self.minimum(acks.map(Self.decode)) }
+        let horizon = try inline { try StoredVector.minimum(acks.map(StoredVector.decode)) }
         if !expired, try await offload(on: lane, { [store] in try !store.holdsDeletes() }) {
             return Settlement(horizon: horizon, collectedNow: 0, collections: collections)
         }
@@ -386,7 +386,7 @@ struct SQLiteSpace: SyncSpace {
     }
 
     func collectGarbage(horizon: VersionVector, at time: Int64, keepSince: Int64) async throws(ServerError) -> Int {
-        let text = Self.encode(horizon)
+        let text = StoredVector.encode(horizon)
         // The list's lane for the list only: its next requests need not wait for the shared database's write.
         let collected = try await offload(on: lane) { [store] in try store.collectGarbage(horizon: horizon) }
         return try await offload { [users, userID] in
@@ -417,26 +417,7 @@ struct SQLiteSpace: SyncSpace {
         try Row.fetchAll(
             db.cachedStatement(sql: "SELECT seq, article, horizon FROM collected WHERE user_id = ? AND seq > ? ORDER BY seq"),
             arguments: [userID, seq ?? 0]
-        ).map { CollectedArticle(seq: $0[0], article: $0[1], horizon: try Self.decode($0[2])) }
-    }
-
-    /// Version vectors as stored in both backends (``VersionVector/compactText``).
-    static func encode(_ vector: VersionVector) -> String { vector.compactText }
-
-    static func decode(_ text: String) throws -> VersionVector {
-        guard let vector = VersionVector(compactText: text) else { throw ServerError.storage("corrupt knowledge in the replica table") }
-        return vector
-    }
-
-    /// The pointwise minimum; a replica missing from any vector counts 0 there.
-    static func minimum(_ vectors: [VersionVector]) -> VersionVector {
-        guard var result = vectors.first else { return VersionVector() }
-        for vector in vectors.dropFirst() {
-            var next: [ReplicaID: UInt64] = [:]
-            for (replica, counter) in result.counters { next[replica] = min(counter, vector[replica]) }
-            result = VersionVector(next)
-        }
-        return result
+        ).map { CollectedArticle(seq: $0[0], article: $0[1], horizon: try StoredVector.decode($0[2])) }
     }
 }
 
@@ -458,7 +439,7 @@ func inline<T>(_ body: () throws -> T) throws(ServerError) -> T {
 /// Runs blocking SQLite work (a write that waits for fsync, anything on a
 /// connection such a write holds) off the cooperative thread pool, with
 /// `inline`'s error mapping; with a `lane`, after that lane's earlier work.
-func offload<T: Sendable>(
+package func offload<T: Sendable>(
     on lane: BlockingPool.Lane? = nil, _ body: @escaping @Sendable () throws -> T
 ) async throws(ServerError) -> T {
     let result: Result<T, ServerError> = await withCheckedContinuation { continuation in

@@ -8,7 +8,7 @@ import Synchronization
 /// pushes waiting for their disk flushes held every other push back while
 /// the CPU sat idle (W5, Docs/Performance.md). A flush costs the CPU nothing,
 /// so many may wait at once; the CPU work between them is what the cores share.
-final class BlockingPool: @unchecked Sendable {
+package final class BlockingPool: @unchecked Sendable {
     static let shared = BlockingPool(threads: 32)
 
     /// How many jobs run at once.
@@ -76,7 +76,7 @@ extension BlockingPool {
     /// holding no thread: requests for a list a long write holds take one of
     /// the pool's threads between them, not one each (which would leave
     /// none for the other lists' pushes).
-    final class Lane: Sendable {
+    package final class Lane: Sendable {
         private struct State {
             var queue: [@Sendable () -> Void] = []
             var head = 0
