@@ -628,7 +628,7 @@ public enum Simulator {
         // replayed and the oracle's writes stay the same. Deletes every replica acknowledged are
         // collected meanwhile.
         if simulation.seed % 4 == 0, report.violations.isEmpty {
-            let before = try everyone.map { try world.store($0).replicaID }
+            let before = everyone.map { world.store($0).replicaID }
             world.clock.advance(Int64(world.service.retention.components.seconds) * 1000 + 86_400_000)
             for _ in 0..<3 {
                 for name in everyone {
@@ -637,7 +637,7 @@ public enum Simulator {
                 }
             }
             for (name, old) in zip(everyone, before) {
-                if try world.store(name).replicaID == old {
+                if world.store(name).replicaID == old {
                     report.violations.append("rejoin: \(name) synced after the retention period under its old identity \(old.short)")
                 } else {
                     report.rejoined += 1

@@ -72,6 +72,7 @@ struct ListAndInputTests {
         try cli.on("me.sqlite", "unfavorite", "https://example.com/a")
         try cli.on("me.sqlite", "tag", "https://example.com/a", "x")
         try cli.on("me.sqlite", "edit", "https://example.com/a", "--clear", "word-count")  // never set
+        #expect(try cli.on("me.sqlite", "log", "--json") == log)  // none of the above wrote anything
         try cli.on("me.sqlite", "add", "https://example.com/b")
         let logB = try cli.on("me.sqlite", "log", "--json")
         try cli.on("me.sqlite", "progress", "https://example.com/b", "0")  // where it starts
