@@ -11,24 +11,24 @@ import SyncCore
 /// Fed every write a run made (with the context each was made with), it
 /// says what every replica that has seen them all must display: the visible
 /// articles, each field's value, the conflicts and the highlights.
-public struct Oracle: Sendable {
+package struct Oracle: Sendable {
     /// A displayed value that disagrees with the contract.
-    public struct Violation: Sendable, Hashable, CustomStringConvertible {
-        public var replica: String
+    package struct Violation: Sendable, Hashable, CustomStringConvertible {
+        package var replica: String
         /// The article's URL (as the contract or the replica shows it) and id prefix.
-        public var article: String
-        public var field: String
-        public var expected: String
-        public var seen: String
+        package var article: String
+        package var field: String
+        package var expected: String
+        package var seen: String
 
-        public var description: String {
+        package var description: String {
             "oracle: on \(replica), article \(article), field \(field): expected \(expected), saw \(seen)"
         }
     }
 
     /// What one article displays, field by field (`conflicts.FIELD` and
     /// `highlight:ID` are fields of their own, so a violation names them).
-    public typealias Display = [String: JSONValue]
+    package typealias Display = [String: JSONValue]
 
     /// Writes of one field of one entity.
     struct Key: Hashable {
@@ -41,7 +41,7 @@ public struct Oracle: Sendable {
     let writes: [Key: [Change]]
     let live: [Key: [Change]]
 
-    public init(writes: some Sequence<Change>) {
+    package init(writes: some Sequence<Change>) {
         var grouped: [Key: [Change]] = [:]
         var seen: Set<Dot> = []
         for write in writes where seen.insert(write.dot).inserted {
@@ -59,7 +59,7 @@ public struct Oracle: Sendable {
     /// seen the write (an invisible article collected at the horizon; the
     /// delete itself may since have been replaced, by a fresh save). A write
     /// missing for any other reason stays in the model: it was lost.
-    public func forgotten(held: Set<Dot>) -> Set<Dot> {
+    package func forgotten(held: Set<Dot>) -> Set<Dot> {
         var deletes: [String: [Change]] = [:]
         for (key, changes) in writes where key.type == "article" && key.field == "deleted" {
             deletes[key.id] = changes.filter { $0.value == .bool(true) && !held.contains($0.dot) }
@@ -184,7 +184,7 @@ public struct Oracle: Sendable {
     }
 
     /// What every replica must display, by article id, leaving out the writes in `forgotten`.
-    public func expected(forgetting forgotten: Set<Dot> = []) -> [String: Display] {
+    package func expected(forgetting forgotten: Set<Dot> = []) -> [String: Display] {
         // Live writes per entity, then per article.
         var articles: [String: [String: [Change]]] = [:]
         var highlights: [String: [String: [String: [Change]]]] = [:]  // article -> highlight id -> field -> live
@@ -249,7 +249,7 @@ public struct Oracle: Sendable {
     }
 
     /// An article as a replica displays it, in the form of ``expected(forgetting:)``.
-    public static func display(of article: Article) -> Display {
+    package static func display(of article: Article) -> Display {
         var display: Display = [:]
         func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
         display["url"] = .string(article.url)
@@ -282,7 +282,7 @@ public struct Oracle: Sendable {
     }
 
     /// Compares what `replica` displays (`articles()` with content) with `expected`.
-    public static func compare(replica: String, shows articles: [Article], expected: [String: Display]) -> [Violation] {
+    package static func compare(replica: String, shows articles: [Article], expected: [String: Display]) -> [Violation] {
         var violations: [Violation] = []
         let seen = Dictionary(articles.map { ($0.id.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
         func name(_ id: String, _ display: Display?) -> String {

@@ -2,21 +2,21 @@ import ReadingListModel
 
 /// A conflict-resolution scenario: named replicas, `readinglist` commands as steps, syncs,
 /// partitions, clock offsets and expectations. Parsed from YAML by ``ScenarioParser``.
-public struct Scenario: Sendable {
-    public struct ReplicaSpec: Sendable, Hashable {
-        public var name: String
+package struct Scenario: Sendable {
+    package struct ReplicaSpec: Sendable, Hashable {
+        package var name: String
         /// Milliseconds this replica's clock is ahead (negative: behind).
-        public var clockOffset: Int64
+        package var clockOffset: Int64
     }
 
     /// Where something was written, for messages.
-    public struct Location: Sendable, Hashable, CustomStringConvertible {
-        public var file: String
-        public var line: Int
-        public var description: String { "\(file):\(line)" }
+    package struct Location: Sendable, Hashable, CustomStringConvertible {
+        package var file: String
+        package var line: Int
+        package var description: String { "\(file):\(line)" }
     }
 
-    public enum SyncTarget: Sendable, Hashable {
+    package enum SyncTarget: Sendable, Hashable {
         /// Every replica through the server, twice round, so all converge.
         case all
         /// These replicas through the server, in this order.
@@ -25,7 +25,7 @@ public struct Scenario: Sendable {
         case peers(String, String)
     }
 
-    public enum Action: Sendable {
+    package enum Action: Sendable {
         /// A `readinglist` command on a replica (parsed by the CLI's own command types); `fails` expects an error containing it.
         case command(replica: String, arguments: [String], fails: String?)
         case sync(SyncTarget)
@@ -46,43 +46,43 @@ public struct Scenario: Sendable {
     /// containing it (the deliveries after the refused one are not made). `again`: the
     /// pages are those of the previous `deliver` from `from` to `to`, as cut then (a late
     /// copy of pages already delivered).
-    public struct Delivery: Sendable, Hashable {
-        public var from: String
-        public var to: String
-        public var pageSize: Int
-        public var order: [Int]
-        public var fails: String?
-        public var again = false
+    package struct Delivery: Sendable, Hashable {
+        package var from: String
+        package var to: String
+        package var pageSize: Int
+        package var order: [Int]
+        package var fails: String?
+        package var again = false
     }
 
-    public struct Step: Sendable {
-        public var action: Action
-        public var location: Location
+    package struct Step: Sendable {
+        package var action: Action
+        package var location: Location
     }
 
-    public var name: String
-    public var file: String
-    public var replicas: [ReplicaSpec]
+    package var name: String
+    package var file: String
+    package var replicas: [ReplicaSpec]
     /// How long the server keeps a replica's place (default 90 days).
-    public var retentionDays: Int
-    public var steps: [Step]
+    package var retentionDays: Int
+    package var steps: [Step]
 }
 
 /// What a scenario expects of the replicas' lists.
-public struct Expectation: Sendable {
-    public var location: Scenario.Location
+package struct Expectation: Sendable {
+    package var location: Scenario.Location
     /// Replicas the article expectations apply to (nil: all).
-    public var replicas: [String]?
+    package var replicas: [String]?
     /// All (listed) replicas show the identical list, conflicts included.
-    public var converged: Bool?
+    package var converged: Bool?
     /// How many articles are visible.
-    public var articleCount: Int?
-    public var articles: [ArticleExpectation]
+    package var articleCount: Int?
+    package var articles: [ArticleExpectation]
 }
 
 /// Expectations on one article, designated by a URL (any variant).
-public struct ArticleExpectation: Sendable {
-    public enum Value: Sendable, Hashable, CustomStringConvertible {
+package struct ArticleExpectation: Sendable {
+    package enum Value: Sendable, Hashable, CustomStringConvertible {
         case equals(JSONValue)
         case oneOf([JSONValue])
 
@@ -93,7 +93,7 @@ public struct ArticleExpectation: Sendable {
             }
         }
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .equals(value): value.canonicalText
             case let .oneOf(values): "one of " + JSONValue.array(values).canonicalText
@@ -101,14 +101,14 @@ public struct ArticleExpectation: Sendable {
         }
     }
 
-    public var url: String
-    public var location: Scenario.Location
+    package var url: String
+    package var location: Scenario.Location
     /// nil: the article must be visible (any other key implies it); false: must not be.
-    public var visible: Bool?
+    package var visible: Bool?
     /// Field (as `show --json` names it) -> expected value.
-    public var fields: [(String, Value, Scenario.Location)]
+    package var fields: [(String, Value, Scenario.Location)]
     /// nil: not checked; empty: no conflicts; else field -> values (any order).
-    public var conflicts: [String: [JSONValue]]?
+    package var conflicts: [String: [JSONValue]]?
 }
 
 extension JSONValue {

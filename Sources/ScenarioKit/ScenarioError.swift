@@ -1,16 +1,16 @@
 /// A scenario file that cannot run: the file, the line, and what was expected there.
-public struct ScenarioError: Error, Sendable, CustomStringConvertible {
-    public var file: String
-    public var line: Int?
-    public var message: String
+package struct ScenarioError: Error, Sendable, CustomStringConvertible {
+    package var file: String
+    package var line: Int?
+    package var message: String
 
-    public init(file: String, line: Int?, _ message: String) {
+    package init(file: String, line: Int?, _ message: String) {
         self.file = file
         self.line = line
         self.message = message
     }
 
-    public var description: String { "\(file)\(line.map { ":\($0)" } ?? ""): \(message)" }
+    package var description: String { "\(file)\(line.map { ":\($0)" } ?? ""): \(message)" }
 }
 
 /// Parses `5m`, `2d`, `+1y`, `-3h`, `90s`, `500ms` into milliseconds.

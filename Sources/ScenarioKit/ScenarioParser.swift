@@ -6,25 +6,25 @@ import Yams
 
 /// Reads scenario files (YAML), checking names, verbs and expectation keys
 /// up front so a mistake is reported with its file and line before anything runs.
-public enum ScenarioParser {
+package enum ScenarioParser {
     /// Verbs a replica step accepts: the `readinglist` commands that work on a replica, and `sync`
     /// (parsed by the CLI's own command types; see Docs/Testing.md).
-    public static var verbs: Set<String> { Set(StepCommand.verbs) }
+    package static var verbs: Set<String> { Set(StepCommand.verbs) }
 
     /// Article fields an expectation may name (as `show --json` prints them).
-    public static let fields: Set<String> = [
+    package static let fields: Set<String> = [
         "url", "title", "excerpt", "author", "siteName", "imageURL", "language", "wordCount", "note", "tags",
         "isRead", "isArchived", "isFavorite", "progress", "readEpoch", "highlights", "content", "addedAt", "updatedAt", "normalizedURL",
     ]
 
-    public static func parse(file: String) throws(ScenarioError) -> Scenario {
+    package static func parse(file: String) throws(ScenarioError) -> Scenario {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
             throw ScenarioError(file: file, line: nil, "cannot read the file")
         }
         return try parse(yaml: text, file: file)
     }
 
-    public static func parse(yaml: String, file: String) throws(ScenarioError) -> Scenario {
+    package static func parse(yaml: String, file: String) throws(ScenarioError) -> Scenario {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: yaml) else { throw ScenarioError(file: file, line: nil, "the file is empty") }

@@ -6,29 +6,29 @@ import SyncClient
 import SyncCore
 
 /// One expectation that did not hold: where, what, on which replica, and what was seen.
-public struct ScenarioFailure: Sendable, CustomStringConvertible {
-    public var location: Scenario.Location
-    public var expected: String
-    public var replica: String?
-    public var saw: String
+package struct ScenarioFailure: Sendable, CustomStringConvertible {
+    package var location: Scenario.Location
+    package var expected: String
+    package var replica: String?
+    package var saw: String
 
-    public var description: String {
+    package var description: String {
         "\(location): expected \(expected)\(replica.map { " on \($0)" } ?? ""), saw \(saw)"
     }
 }
 
 /// The outcome of one scenario.
-public struct ScenarioResult: Sendable {
-    public var name: String
-    public var file: String
-    public var failures: [ScenarioFailure]
-    public var passed: Bool { failures.isEmpty }
+package struct ScenarioResult: Sendable {
+    package var name: String
+    package var file: String
+    package var failures: [ScenarioFailure]
+    package var passed: Bool { failures.isEmpty }
 }
 
 /// Runs scenarios through real replica stores (SQLite files) and the real
 /// server code, in process.
-public enum ScenarioRunner {
-    public static func run(_ scenario: Scenario) async throws -> ScenarioResult {
+package enum ScenarioRunner {
+    package static func run(_ scenario: Scenario) async throws -> ScenarioResult {
         let world = try await World(retentionDays: scenario.retentionDays)
         do {
             let failures = try await run(scenario, in: world)

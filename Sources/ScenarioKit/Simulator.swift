@@ -7,7 +7,7 @@ import SyncProtocol
 import Synchronization
 
 /// The faults a simulation can inject.
-public enum SimulationFault: String, Sendable, CaseIterable, Hashable {
+package enum SimulationFault: String, Sendable, CaseIterable, Hashable {
     /// Requests lost before the server applied them, or responses lost after.
     case drop
     /// A request delivered twice.
@@ -28,16 +28,16 @@ public enum SimulationFault: String, Sendable, CaseIterable, Hashable {
 
 /// A seeded run: replicas, user operations and syncs through a faulty
 /// network to the real server code, with a deterministic scheduler.
-public struct Simulation: Sendable {
-    public var seed: UInt64
-    public var replicas: Int
-    public var operations: Int
-    public var faults: Set<SimulationFault>
+package struct Simulation: Sendable {
+    package var seed: UInt64
+    package var replicas: Int
+    package var operations: Int
+    package var faults: Set<SimulationFault>
     /// Whether every quiescent point and the end are checked against the
     /// ``Oracle`` (an independent model of the merge contract).
-    public var oracle: Bool
+    package var oracle: Bool
 
-    public init(
+    package init(
         seed: UInt64, replicas: Int = 3, operations: Int = 100, faults: Set<SimulationFault> = Set(SimulationFault.allCases), oracle: Bool = true
     ) {
         self.seed = seed
@@ -49,7 +49,7 @@ public struct Simulation: Sendable {
 
     /// One scheduled event. A trace of events is generated from the seed, then
     /// executed; shrinking removes events and executes again.
-    public enum Event: Sendable, Hashable, CustomStringConvertible {
+    package enum Event: Sendable, Hashable, CustomStringConvertible {
         case operation(replica: Int, UserOperation)
         case sync(replica: Int, SyncPlan)
         case partition(replica: Int)
@@ -60,7 +60,7 @@ public struct Simulation: Sendable {
         /// replica replaces the original's write on the server; then the copy must be refused.
         case clone(replica: Int, copyWrites: Int, replace: Bool)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .operation(replica, operation): "r\(replica): \(operation)"
             case let .sync(replica, plan): "r\(replica): sync \(plan)"
@@ -75,34 +75,34 @@ public struct Simulation: Sendable {
     }
 
     /// What goes wrong during one sync, decided when the trace is generated.
-    public struct SyncPlan: Sendable, Hashable, CustomStringConvertible {
-        public var pageSize: Int
+    package struct SyncPlan: Sendable, Hashable, CustomStringConvertible {
+        package var pageSize: Int
         /// Round trips (0-based) whose request is lost before reaching the server.
-        public var dropBefore: Set<Int> = []
+        package var dropBefore: Set<Int> = []
         /// Round trips whose response is lost after the server applied the request.
-        public var dropAfter: Set<Int> = []
+        package var dropAfter: Set<Int> = []
         /// Round trips delivered twice.
-        public var duplicate: Set<Int> = []
+        package var duplicate: Set<Int> = []
         /// Deliver a stale earlier request of this replica again before round trip 0.
-        public var replayStale = false
+        package var replayStale = false
         /// Crash while applying the pulled page of round trip `.0`, before entry `.1`.
-        public var crash: (Int, Int)?
+        package var crash: (Int, Int)?
         /// Round trips whose push arrives in two parts, the later part first (reordered
         /// pages: its first entry is missing, a gap the server must refuse), then whole.
-        public var tailFirst: Set<Int> = []
+        package var tailFirst: Set<Int> = []
 
         /// With either reorder fault (from round trip 0 with a stale request, else from the first
         /// push tail first), every pulled page arrives reordered at the replica before it arrives
         /// whole; the replica must refuse whatever needs an entry held back (a gap, or a change
         /// whose context names it).
-        public var pullsReorderedFrom: Int? { replayStale ? 0 : tailFirst.min() }
+        package var pullsReorderedFrom: Int? { replayStale ? 0 : tailFirst.min() }
 
-        public static func == (a: SyncPlan, b: SyncPlan) -> Bool {
+        package static func == (a: SyncPlan, b: SyncPlan) -> Bool {
             a.pageSize == b.pageSize && a.dropBefore == b.dropBefore && a.dropAfter == b.dropAfter && a.duplicate == b.duplicate
                 && a.replayStale == b.replayStale && a.crash?.0 == b.crash?.0 && a.crash?.1 == b.crash?.1 && a.tailFirst == b.tailFirst
         }
 
-        public func hash(into hasher: inout Hasher) {
+        package func hash(into hasher: inout Hasher) {
             hasher.combine(pageSize)
             hasher.combine(dropBefore)
             hasher.combine(dropAfter)
@@ -110,7 +110,7 @@ public struct Simulation: Sendable {
             hasher.combine(tailFirst)
         }
 
-        public var description: String {
+        package var description: String {
             var parts = ["page \(pageSize)"]
             if !dropBefore.isEmpty { parts.append("lose requests \(dropBefore.sorted())") }
             if !dropAfter.isEmpty { parts.append("lose responses \(dropAfter.sorted())") }
@@ -125,13 +125,13 @@ public struct Simulation: Sendable {
 
     /// A user action, concrete but tolerant: it names pages, not articles, and
     /// does nothing when the page is not in the replica's list.
-    public struct UserOperation: Sendable, Hashable, CustomStringConvertible {
-        public var kind: Int
-        public var page: Int
-        public var variant: Int
-        public var word: Int
-        public var tag: Int
-        public var fraction: Int
+    package struct UserOperation: Sendable, Hashable, CustomStringConvertible {
+        package var kind: Int
+        package var page: Int
+        package var variant: Int
+        package var word: Int
+        package var tag: Int
+        package var fraction: Int
 
         static let pages = ["https://example.com/a", "https://example.com/b", "https://news.example.org/story", "http://blog.example.net/post/1", "https://example.com/c"]
         static let variants = ["", "?utm_source=phone", "#top", "/", "?fbclid=xyz&utm_medium=mail"]
@@ -148,7 +148,7 @@ public struct Simulation: Sendable {
             return suffix == "/" ? base + "/" : base + suffix
         }
 
-        public var description: String {
+        package var description: String {
             "\(Self.kinds[kind]) \(url) [\(Self.words[word]), #\(Self.tags[tag]), \(fraction * 10)%]"
         }
 
@@ -210,7 +210,7 @@ public struct Simulation: Sendable {
     }
 
     /// The trace this seed generates.
-    public func trace() -> [Event] {
+    package func trace() -> [Event] {
         var generator = SplitMix64(seed: seed)
         var events: [Event] = []
         var partitioned: Set<Int> = []
@@ -299,40 +299,40 @@ public struct Simulation: Sendable {
 }
 
 /// What a simulation exercised, and whether the invariants held.
-public struct SimulationReport: Sendable, CustomStringConvertible {
-    public var seed: UInt64
-    public var operations = 0
-    public var skippedOperations = 0
-    public var syncs = 0
-    public var failedSyncs = 0
-    public var lostRequests = 0
-    public var lostResponses = 0
-    public var duplicates = 0
-    public var staleReplays = 0
+package struct SimulationReport: Sendable, CustomStringConvertible {
+    package var seed: UInt64
+    package var operations = 0
+    package var skippedOperations = 0
+    package var syncs = 0
+    package var failedSyncs = 0
+    package var lostRequests = 0
+    package var lostResponses = 0
+    package var duplicates = 0
+    package var staleReplays = 0
     /// Pushes whose later entries arrived before their first, and pulled pages delivered reordered.
-    public var tailsFirst = 0
-    public var crashes = 0
-    public var partitions = 0
-    public var skewedReplicas = 0
+    package var tailsFirst = 0
+    package var crashes = 0
+    package var partitions = 0
+    package var skewedReplicas = 0
     /// Copied replica files whose sync was refused.
-    public var clones = 0
-    public var conflictsSeen = 0
-    public var collected = 0
+    package var clones = 0
+    package var conflictsSeen = 0
+    package var collected = 0
     /// Replicas that joined from a snapshot of the server part-way through.
-    public var joinedFromSnapshot = 0
+    package var joinedFromSnapshot = 0
     /// Replicas that came back after the retention period and rejoined under a new identity.
-    public var rejoined = 0
+    package var rejoined = 0
     /// Checks against the oracle: quiescent points (every replica with the same knowledge), the end,
     /// and each replica right after a completed sync.
-    public var oracleChecks = 0
+    package var oracleChecks = 0
     /// Invariant violations after the final sync (empty: the run passed).
-    public var violations: [String] = []
+    package var violations: [String] = []
 
-    public var passed: Bool { violations.isEmpty }
+    package var passed: Bool { violations.isEmpty }
 
-    public init(seed: UInt64) { self.seed = seed }
+    package init(seed: UInt64) { self.seed = seed }
 
-    public var description: String {
+    package var description: String {
         "seed \(seed): \(passed ? "ok" : "FAILED"): \(operations) operations (\(skippedOperations) found nothing to act on), \(syncs) syncs (\(failedSyncs) cut short by faults), "
             + "faults: \(lostRequests) lost requests, \(lostResponses) lost responses, \(duplicates) duplicates, \(staleReplays) reordered (stale) requests, \(tailsFirst) pushes arriving tail first or pulled pages reordered, "
             + "\(crashes) crashes, \(partitions) partitions, \(skewedReplicas) skewed clocks, \(clones) copied files refused; \(conflictsSeen) conflicts seen, \(collected) tombstones collected, "
@@ -341,18 +341,18 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
 }
 
 /// Runs simulations, checks the invariants, and shrinks failing traces.
-public enum Simulator {
+package enum Simulator {
     struct SimulatedCrash: Error, CustomStringConvertible {
         var description: String { "simulated crash" }
     }
 
     /// Runs the seed's trace.
-    public static func run(_ simulation: Simulation) async throws -> SimulationReport {
+    package static func run(_ simulation: Simulation) async throws -> SimulationReport {
         try await execute(simulation, trace: simulation.trace())
     }
 
     /// Finds a shorter trace that still fails (removing chunks of events, then single events).
-    public static func shrink(_ simulation: Simulation, budget: Int = 150) async throws -> [Simulation.Event] {
+    package static func shrink(_ simulation: Simulation, budget: Int = 150) async throws -> [Simulation.Event] {
         var trace = simulation.trace()
         var attempts = 0
         var chunk = max(1, trace.count / 2)
@@ -376,7 +376,7 @@ public enum Simulator {
     }
 
     /// Executes a trace and checks the invariants of the merge contract.
-    public static func execute(_ simulation: Simulation, trace: [Simulation.Event]) async throws -> SimulationReport {
+    package static func execute(_ simulation: Simulation, trace: [Simulation.Event]) async throws -> SimulationReport {
         var report = SimulationReport(seed: simulation.seed)
         let world = try await World()
         do {
@@ -678,7 +678,7 @@ public enum Simulator {
 extension World {
     /// Makes a new replica from the server's snapshot of the list (as
     /// `readinglist sync` does for a new device), registered under `replica`.
-    public func joinFromSnapshot(_ replica: String) async throws {
+    package func joinFromSnapshot(_ replica: String) async throws {
         guard let snapshot = try await storage.snapshot(for: user) else { throw StoreError.invalidOperation("the server made no snapshot") }
         let download = path(of: replica) + ".snapshot"
         try snapshot.copy(to: download)
@@ -698,8 +698,8 @@ extension World {
 }
 
 /// The five invariants of the merge contract, checked on a world after a full sync.
-public enum InvariantChecker {
-    public static func check(world: World, replicas: [String], written: [Dot: Change]) async throws -> [String] {
+package enum InvariantChecker {
+    package static func check(world: World, replicas: [String], written: [Dot: Change]) async throws -> [String] {
         var violations: [String] = []
         // 1. Convergence.
         let states = try replicas.map { try world.visibleState($0) }
@@ -756,9 +756,9 @@ public enum InvariantChecker {
 }
 
 /// Compares every replica's display with the ``Oracle`` at a quiescent point.
-public enum OracleCheck {
+package enum OracleCheck {
     /// Every replica has the same knowledge: each has applied every write made so far.
-    public static func quiescent(world: World, replicas: [String]) throws -> Bool {
+    package static func quiescent(world: World, replicas: [String]) throws -> Bool {
         let first = try world.store(replicas[0]).knowledge()
         return try replicas.dropFirst().allSatisfy { try world.store($0).knowledge() == first }
     }
@@ -768,7 +768,7 @@ public enum OracleCheck {
     /// hold came as a replaced dot only, its replacer not yet here (a push cut between the two
     /// leaves the server so), and the replica cannot show what the writes it holds would.
     /// (The end of the run checks everything.)
-    public static func check(world: World, replica name: String, written: some Sequence<Change>) throws -> [String]? {
+    package static func check(world: World, replica name: String, written: some Sequence<Change>) throws -> [String]? {
         let store = world.store(name)
         let knowledge = try store.knowledge()
         let held = Set(try store.liveChanges().map(\.dot))
@@ -789,7 +789,7 @@ public enum OracleCheck {
     }
 
     /// The violations (named article, field, expected and seen value) of every replica.
-    public static func check(world: World, replicas: [String], written: some Sequence<Change>) throws -> [String] {
+    package static func check(world: World, replicas: [String], written: some Sequence<Change>) throws -> [String] {
         let oracle = Oracle(writes: written)
         var violations: [String] = []
         var cache: [Set<Dot>: [String: Oracle.Display]] = [:]

@@ -8,39 +8,39 @@ import SyncServerCore
 import Synchronization
 
 /// The simulated time of a world: one base clock, an offset per replica.
-public final class WorldClock: Sendable {
+package final class WorldClock: Sendable {
     private let state = Mutex<(base: Int64, offsets: [String: Int64])>((1_780_000_000_000, [:]))
 
-    public init() {}
+    package init() {}
 
-    public var now: Int64 { state.withLock { $0.base } }
-    public func advance(_ millis: Int64) { state.withLock { $0.base += millis } }
-    public func setOffset(_ millis: Int64, for replica: String) { state.withLock { $0.offsets[replica] = millis } }
+    package var now: Int64 { state.withLock { $0.base } }
+    package func advance(_ millis: Int64) { state.withLock { $0.base += millis } }
+    package func setOffset(_ millis: Int64, for replica: String) { state.withLock { $0.offsets[replica] = millis } }
 
     /// The wall clock `replica` reads.
-    public func source(for replica: String) -> @Sendable () -> Int64 {
+    package func source(for replica: String) -> @Sendable () -> Int64 {
         { [self] in self.state.withLock { $0.base + ($0.offsets[replica] ?? 0) } }
     }
 
     /// The server's wall clock.
-    public var serverSource: @Sendable () -> Int64 { { [self] in self.now } }
+    package var serverSource: @Sendable () -> Int64 { { [self] in self.now } }
 }
 
 /// Replicas (SQLite files), the real server code in process, a clock and a
 /// network that can be partitioned: what scenarios and the simulator run on.
-public final class World {
-    public let folder: String
-    public let clock = WorldClock()
-    public private(set) var stores: [String: ReplicaStore] = [:]
-    public var partitioned: Set<String> = []
+package final class World {
+    package let folder: String
+    package let clock = WorldClock()
+    package private(set) var stores: [String: ReplicaStore] = [:]
+    package var partitioned: Set<String> = []
     let storage: SQLiteServerStorage
-    public let service: SyncService
-    public let user: ServerUser
+    package let service: SyncService
+    package let user: ServerUser
     var faults: [String: ReplicaFaults] = [:]
     /// The pages of each scenario `deliver` step, by "from -> to", for a later `again`.
     var deliveredPages: [String: [[LogEntry]]] = [:]
 
-    public init(retentionDays: Int = 90) async throws {
+    package init(retentionDays: Int = 90) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("readinglist-world-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         storage = try SQLiteServerStorage(path: folder + "/server.sqlite", now: clock.serverSource)
@@ -49,33 +49,33 @@ public final class World {
     }
 
     /// Removes every file of the world.
-    public func tearDown() async {
+    package func tearDown() async {
         for store in stores.values { try? store.close() }
         stores.removeAll()
         await storage.close()
         try? FileManager.default.removeItem(atPath: folder)
     }
 
-    public func path(of replica: String) -> String { "\(folder)/\(replica).sqlite" }
+    package func path(of replica: String) -> String { "\(folder)/\(replica).sqlite" }
 
     /// Opens (creating) a replica's file.
-    public func open(_ replica: String, faults: ReplicaFaults? = nil) throws(StoreError) {
+    package func open(_ replica: String, faults: ReplicaFaults? = nil) throws(StoreError) {
         if let faults { self.faults[replica] = faults }
         stores[replica] = try ReplicaStore.open(path: path(of: replica), now: clock.source(for: replica), faults: self.faults[replica])
     }
 
     /// Closes and reopens a replica from its file (a restart after a crash).
-    public func restart(_ replica: String) throws(StoreError) {
+    package func restart(_ replica: String) throws(StoreError) {
         try? stores[replica]?.close()
         try open(replica)
     }
 
-    public func store(_ replica: String) -> ReplicaStore { stores[replica]! }
+    package func store(_ replica: String) -> ReplicaStore { stores[replica]! }
 
     func register(_ replica: String, _ store: ReplicaStore) { stores[replica] = store }
 
     /// Copies a replica's file to a new replica (a cloned database).
-    public func copy(_ from: String, to: String) throws(StoreError) {
+    package func copy(_ from: String, to: String) throws(StoreError) {
         try store(from).close()
         do { try FileManager.default.copyItem(atPath: path(of: from), toPath: path(of: to)) } catch {
             throw .database("cannot copy \(from): \(error)")
@@ -86,7 +86,7 @@ public final class World {
     }
 
     /// The in-process transport from a replica to the server; cut while partitioned.
-    public func transport(for replica: String) -> ClosureTransport {
+    package func transport(for replica: String) -> ClosureTransport {
         let service = service, user = user
         let cut = partitioned.contains(replica)
         return ClosureTransport { request throws(SyncTransportError) in
@@ -110,7 +110,7 @@ public final class World {
 
     /// Syncs a replica with the server (no retries: the caller decides).
     @discardableResult
-    public func syncWithServer(_ replica: String, transport: ClosureTransport? = nil, pageSize: Int = 1000) async throws(ServerSync.Failure) -> ServerSync.Report {
+    package func syncWithServer(_ replica: String, transport: ClosureTransport? = nil, pageSize: Int = 1000) async throws(ServerSync.Failure) -> ServerSync.Report {
         var sync = ServerSync(pageSize: pageSize, retryPolicy: .none, sleep: { _ in }, jitter: { 0 }, pipelined: false)
         sync.rejoinIdentity = Self.rejoinIdentity
         return try await sync.run(store: store(replica), transport: transport ?? self.transport(for: replica), partner: "server")
@@ -125,7 +125,7 @@ public final class World {
     }
 
     /// What a user sees on `replica`: `list --json` with content, as canonical text.
-    public func visibleState(_ replica: String) throws(StoreError) -> String {
+    package func visibleState(_ replica: String) throws(StoreError) -> String {
         JSONValue.array(try store(replica).articles(includeContent: true).map { $0.jsonValue(includeContent: true) }).canonicalText
     }
 }

@@ -160,7 +160,7 @@ public final class LiveSync: Sendable {
     /// `channel` opens the server's push channel once per call: a stream that
     /// yields ``ChannelEvent/connected`` once open, then ``ChannelEvent/changed``
     /// per announcement, and finishes or throws when the connection ends; it is
-    /// called again (after a backoff) to reconnect. ``channel(_:)`` builds one
+    /// called again (after a backoff) to reconnect. ``channel(reportsConnection:_:)`` builds one
     /// from any sequence of notices. Without a channel, the engine pulls only at
     /// start, after local changes, and every ``Configuration/pullInterval``.
     ///

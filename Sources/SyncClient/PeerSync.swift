@@ -3,7 +3,7 @@ import SyncCore
 import SyncProtocol
 
 /// Syncs two replica databases directly (file to file), both ways, through
-/// the same ``SyncSession`` state machine a server sync uses: exchange
+/// the same `SyncSession` state machine a server sync uses: exchange
 /// knowledge, push what the other lacks page by page, then pull.
 public enum PeerSync {
     /// What one `run` moved, as seen from `local`.

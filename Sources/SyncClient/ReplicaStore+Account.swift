@@ -5,7 +5,7 @@ import SyncProtocol
 /// Which list a replica belongs to.
 ///
 /// A replica belongs to one user of one server from its first server sync
-/// on: the server says whose list a token opens (``SyncResponse/account``),
+/// on: the server says whose list a token opens (`SyncResponse.account`),
 /// the replica records it, and every later request names it, so that a
 /// replica given another user's token, or pointed at another server, is
 /// refused before anything is sent or applied. Moving a list elsewhere is

@@ -14,13 +14,13 @@ import SyncProtocol
 /// The HTTP transport: `POST {server}/v1/sync` with a bearer token, JSON both ways.
 ///
 /// Failures are described in one line that names the URL and what went wrong
-/// (``SyncTransportError``): nothing answering (connection refused), a timeout,
+/// (`SyncTransportError`): nothing answering (connection refused), a timeout,
 /// a host name that does not resolve, HTTPS asked of a port that speaks plain
 /// HTTP, a URL whose path is not where the sync API is.
 public final class HTTPSyncTransport: SyncTransport {
     let client: HTTPClient
     /// The server's address; nil when the text given to ``init(server:token:timeout:connectTimeout:compression:retriesConnections:)``
-    /// is not one (every round trip then fails with ``SyncTransportError/wrongAddress(_:)``).
+    /// is not one (every round trip then fails with `SyncTransportError.wrongAddress(_:)`).
     public let address: ServerAddress?
     let invalidAddress: ServerAddress.Invalid?
     let endpoint: String
@@ -44,7 +44,7 @@ public final class HTTPSyncTransport: SyncTransport {
     public var traffic: Traffic { counters.withLock { $0 } }
 
     /// `address` is the server's base URL, checked (``ServerAddress``).
-    /// `connectTimeout` bounds each connection attempt; ``ServerSync`` retries whole round trips.
+    /// `connectTimeout` bounds each connection attempt; `ServerSync` retries whole round trips.
     /// With `compression` (the default), request bodies over 1 KiB are sent
     /// gzipped and the server is asked to gzip its responses.
     /// With `retriesConnections` (the default), a connection that cannot be
@@ -61,7 +61,7 @@ public final class HTTPSyncTransport: SyncTransport {
 
     /// `server` is the base URL (`http://127.0.0.1:8080`), checked as a
     /// ``ServerAddress``: when it is not a valid one, every round trip fails
-    /// with ``SyncTransportError/wrongAddress(_:)`` saying what is wrong
+    /// with `SyncTransportError.wrongAddress(_:)` saying what is wrong
     /// (check it first with ``ServerAddress/init(validating:)`` to refuse it earlier).
     public convenience init(
         server: String, token: String, timeout: Duration = .seconds(60), connectTimeout: Duration = .seconds(3), compression: Bool = true,

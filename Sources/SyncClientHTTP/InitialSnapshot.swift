@@ -6,7 +6,7 @@ import SyncProtocol
 
 /// An initial sync in one download: a replica that holds nothing starts from
 /// the server's snapshot of the list (``HTTPSyncTransport/downloadSnapshot(to:compressed:progress:)``),
-/// then syncs as usual (``ServerSync``) for what came after it. Pulling a
+/// then syncs as usual (`ServerSync`) for what came after it. Pulling a
 /// large list page by page merges it change by change; the snapshot is the
 /// server's merged state, already materialised.
 public enum InitialSnapshot {
@@ -46,7 +46,7 @@ public enum InitialSnapshot {
         }
     }
 
-    /// Fills `store`, which must hold nothing (``ReplicaStore/isEmpty()``),
+    /// Fills `store`, which must hold nothing (`ReplicaStore.isEmpty()`),
     /// from the server's snapshot, keeping its identity. False when the
     /// server makes no snapshots or the replica holds something by then.
     public static func adopt(

@@ -22,7 +22,7 @@ import SyncProtocol
 ///
 /// Each call of ``notices(knowledge:connected:)`` opens one connection.
 /// Notices are not replayed: after every (re)connection, sync unless the
-/// hello says the replica is not ``PushHello/behind`` (state the replica's
+/// hello says the replica is not `PushHello.behind` (state the replica's
 /// knowledge to learn that), then on every notice.
 public final class PushChannelClient: Sendable {
     /// The server's address.
@@ -37,7 +37,7 @@ public final class PushChannelClient: Sendable {
 
     /// `heartbeat`: how often this end pings the server (a server that
     /// answers no ping within the next interval is taken for dead: the
-    /// stream then throws ``SyncTransportError/unreachable(_:)``).
+    /// stream then throws `SyncTransportError.unreachable(_:)`).
     ///
     /// `executor`: where the connection's task runs, nil for the global
     /// concurrent executor (the default). That executor has as many threads
@@ -66,11 +66,11 @@ public final class PushChannelClient: Sendable {
         return socket + "?replica=" + replica.rawValue
     }
 
-    /// Connects, and yields a ``PushNotice`` for every `changed` frame.
+    /// Connects, and yields a `PushNotice` for every `changed` frame.
     ///
     /// The stream finishes when the server closes the channel cleanly (it is
     /// shutting down: reconnect with a backoff). It throws a
-    /// ``SyncTransportError``: `rejected` when the server refuses the channel
+    /// `SyncTransportError`: `rejected` when the server refuses the channel
     /// (`unauthorized`: a missing, wrong or revoked token, also when a token is
     /// revoked while connected; `too_many_connections`), `unreachable` when
     /// nothing answers or the connection is lost, `invalidResponse` when the
@@ -84,7 +84,7 @@ public final class PushChannelClient: Sendable {
     /// open: a sync started from then on cannot miss a change (one that
     /// lands later wakes a notice). With `knowledge` (what the replica has,
     /// read just before), the hello says whether the list on the server holds
-    /// anything more (``PushHello/behind``); a knowledge too large for a
+    /// anything more (`PushHello.behind`); a knowledge too large for a
     /// request header (over 48 KiB of text, some 1 000 replicas) is not sent.
     public func notices(
         knowledge: VersionVector? = nil, connected: (@Sendable (PushHello) -> Void)? = nil
@@ -196,9 +196,9 @@ extension LiveSync {
     /// The push channel of `client` for an engine keeping `store` in sync:
     /// each connection states the replica's knowledge, so that the server's
     /// hello says whether the list holds anything the replica lacks (or the
-    /// reverse). When neither, the connection is ``ChannelEvent/connectedUpToDate`` and the
+    /// reverse). When neither, the connection is `ChannelEvent.connectedUpToDate` and the
     /// engine skips the round it would run to catch up (unless local changes
-    /// wait to be pushed); otherwise ``ChannelEvent/connected``.
+    /// wait to be pushed); otherwise `ChannelEvent.connected`.
     ///
     /// ```swift
     /// let push = PushChannelClient(server: address, token: token, replica: store.replicaID)

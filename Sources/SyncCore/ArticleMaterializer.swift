@@ -1,7 +1,7 @@
 import ReadingListModel
 
 /// Turns the live writes of an article and its highlights into the
-/// ``Article`` every replica displays. Pure: same writes, same article.
+/// `Article` every replica displays. Pure: same writes, same article.
 public enum ArticleMaterializer {
     /// The article with its visibility, or nil when no write of its URL is
     /// live (nothing to display; only writes of types this version does not know).

@@ -2,7 +2,7 @@ import ReadingListModel
 
 /// Which entity a change writes: its type and id.
 ///
-/// Known types are `article` (id: the ``ArticleID``) and `highlight` (id:
+/// Known types are `article` (id: the `ArticleID`) and `highlight` (id:
 /// `ARTICLEID/HEX`, so the parent article is part of its identity). Any other
 /// type is one a newer version knows: stored and passed on, never dropped.
 public struct EntityRef: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {

@@ -12,7 +12,7 @@ public enum FieldPolicy: Sendable, Hashable {
     case progress
     /// One tag's membership: add-wins (any live `true` keeps the tag).
     case addWinsFlag
-    /// The entity's `deleted` flag, resolved together with every other field (see ``EntityVisibility``).
+    /// The entity's `deleted` flag, resolved together with every other field (see ``EntityState``).
     case deleted
 
     /// The policy of `field` on entities of type `entityType`; fields this

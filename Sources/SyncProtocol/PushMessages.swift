@@ -22,7 +22,7 @@ public enum PushFrameType {
 public struct PushHello: Sendable, Hashable, Codable {
     /// Always `hello`.
     public var type: String
-    /// ``SyncProtocolVersion/current`` of the server.
+    /// ``SyncProtocol/SyncProtocolVersion/current`` of the server.
     public var protocolVersion: Int
     /// The token's list (the same as a sync response's `account`).
     public var account: SyncAccount
@@ -60,7 +60,7 @@ public struct PushHello: Sendable, Hashable, Codable {
 
 extension PushHello {
     /// The request header in which a client opening the push channel states
-    /// what its replica has (``VersionVector/compactText``: `replica:counter,...`),
+    /// what its replica has (`VersionVector.compactText`: `replica:counter,...`),
     /// so that the hello can say whether it is ``behind`` (or ``ahead``). Optional; a
     /// malformed value is refused with 400 `malformed_request`.
     public static let knowledgeHeader = "Readinglist-Knowledge"
