@@ -40,7 +40,7 @@ public struct ImportReport: Sendable, Hashable {
 /// archives of parts included) and merges the rows that name one page; a file
 /// it cannot read at all fails the whole import before anything is written.
 /// ``write(_:into:batchSize:progress:)`` then saves the articles in batches,
-/// one transaction each, through ``ReplicaStore/importArticles(_:batchSize:batchWritten:)``.
+/// one transaction each, through `ReplicaStore.importArticles(_:batchSize:batchWritten:)`.
 public enum Importer {
     /// Rows parsed and merged, ready to write.
     public struct Plan: Sendable {

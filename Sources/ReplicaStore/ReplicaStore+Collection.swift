@@ -101,7 +101,7 @@ extension ReplicaStore {
         return pending
     }
 
-    /// Writes again the pending changes ``rejoin(acknowledged:)`` returned,
+    /// Writes again the pending changes ``rejoin(acknowledged:as:)`` returned,
     /// for entities that are still visible; returns those that were not
     /// (their articles were deleted and forgotten meanwhile).
     public func replay(_ pending: [Change]) throws(StoreError) -> [Change] {

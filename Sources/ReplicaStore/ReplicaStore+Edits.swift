@@ -42,7 +42,7 @@ extension ReplicaStore {
     /// - Already visible: nothing is reset; `deleted = false` and what
     ///   `request` gives are written, so that a save concurrent with a delete
     ///   on another device keeps the article.
-    /// - With `content`: what the content says of itself (``ReadableText``)
+    /// - With `content`: what the content says of itself (`ReadableText`)
     ///   fills, in the same run, the title, author, site name, excerpt,
     ///   language and word count that neither `request` nor the article holds.
     @discardableResult
@@ -60,7 +60,7 @@ extension ReplicaStore {
     }
 
     /// Saves many URLs in one transaction (an import, a first launch): all of
-    /// them, or (on any invalid request) none. Each is saved as ``save(_:)``
+    /// them, or (on any invalid request) none. Each is saved as ``save(_:)-(SaveRequest)``
     /// saves one, in order, so a URL given twice is created then updated.
     @discardableResult
     public func save(_ requests: [SaveRequest]) throws(StoreError) -> [(id: ArticleID, outcome: SaveOutcome)] {
@@ -152,7 +152,7 @@ extension ReplicaStore {
     /// An edit that gives new content also fills, from the content's readable
     /// text, the title, author (byline), site name, excerpt, language and word
     /// count that the article lacks and the edit does not name (set or
-    /// clear), as ``save(_:)`` does: see `SaveRequest.readableFields(keeping:)`.
+    /// clear), as ``save(_:)-(SaveRequest)`` does: see `SaveRequest.readableFields(keeping:)`.
     @discardableResult
     public func edit(_ idOrURL: String, _ fields: [String: JSONValue]) throws(StoreError) -> Article {
         for field in fields.keys where !Self.editableFields.contains(field) {

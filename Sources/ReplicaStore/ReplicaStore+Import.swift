@@ -81,7 +81,7 @@ extension ReplicaStore {
     /// Imports a batch of articles in one transaction: all the accepted ones
     /// or, on a database error, none (a crash leaves whole batches).
     ///
-    /// Each article goes through the rules of ``save(_:)``: URL normalisation,
+    /// Each article goes through the rules of ``save(_:)-(SaveRequest)``: URL normalisation,
     /// credentials stripped from the stored URL, the size and text limits of
     /// every field, `deleted = false`. An article not in the list (or deleted)
     /// is a fresh save, with the import's added time. For one already in the
@@ -97,7 +97,7 @@ extension ReplicaStore {
     ///   overwrites what the user has);
     /// - the readable text of the content (title, byline, site, excerpt,
     ///   language, word count) fills what neither the import nor the list
-    ///   holds, as ``save(_:)`` does;
+    ///   holds, as ``save(_:)-(SaveRequest)`` does;
     /// - a highlight whose quote the article already has is left alone.
     ///   Imported highlights get ids derived from the article and the quote,
     ///   so two devices importing the same file write the same highlights.
@@ -251,7 +251,7 @@ extension ReplicaStore {
     /// ENRICHMENT CALL SITE: the one place an import enriches an article from
     /// its content. The readable text of `request.content` fills the fields
     /// that neither the import (`writes`) nor the article (`existing`) holds,
-    /// as ``save(_:)`` does (see `SaveRequest.readableFields`); a value that
+    /// as ``save(_:)-(SaveRequest)`` does (see `SaveRequest.readableFields`); a value that
     /// would break a write rule is left out rather than failing the batch.
     static func enrichment(_ request: SaveRequest, existing: Article?, besides writes: [(String, JSONValue)]) -> [(String, JSONValue)] {
         guard request.content != nil else { return [] }

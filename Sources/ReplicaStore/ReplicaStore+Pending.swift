@@ -37,7 +37,7 @@ enum PendingMaterialization {
 
 extension ReplicaStore {
     /// Applies a batch like ``apply(_:)``, but leaves the `article` table for
-    /// ``materializePending(chunk:)``: for a large pull (an initial sync), whose
+    /// ``materializePending(chunk:while:)``: for a large pull (an initial sync), whose
     /// articles arrive in the order they were written, at random places of the
     /// table. Materialising them afterwards in id order writes each page of the
     /// id index and the tag table once (and appends the new rows), instead of
@@ -94,7 +94,7 @@ extension ReplicaStore {
         _ = try? materializePending()
     }
 
-    /// Whether articles wait for ``materializePending(chunk:)``.
+    /// Whether articles wait for ``materializePending(chunk:while:)``.
     public func hasPendingMaterialization() throws(StoreError) -> Bool {
         try read { db in try Meta.get(PendingMaterialization.key, db) != nil }
     }

@@ -61,7 +61,7 @@ extension ReplicaStore {
     }
 
     /// The readable text of a visible article: its content without the
-    /// page's clutter (see ``ReadableText``), derived on this replica from
+    /// page's clutter (see `ReadableText`), derived on this replica from
     /// the synced content. Nil when the article has no content.
     public func readableText(_ idOrURL: String) throws(StoreError) -> String? {
         try read { db in
@@ -72,7 +72,7 @@ extension ReplicaStore {
     }
 
     /// Derives again what this replica derived from articles' content with
-    /// an earlier version of the extraction rules (``ReadableText/rulesVersion``):
+    /// an earlier version of the extraction rules (`ReadableText.rulesVersion`):
     /// run when the replica is opened, a no-op once done for the current rules.
     ///
     /// - The readable text in the search index: every visible article whose
@@ -163,14 +163,14 @@ extension ReplicaStore {
 
 extension SaveRequest {
     /// What the content of this save says of itself (nil without content):
-    /// see ``ReadableText/extract(_:)``.
+    /// see `ReadableText.extract(_:)`.
     public var readableDocument: ReadableDocument? { content.map(ReadableText.extract) }
 
     /// The metadata fields a save of this request fills from its content:
     /// title, author (the byline), site name, excerpt, language and word
     /// count, each only when this request does not give it and `existing`
     /// (the article as it is, when the save updates one) does not hold it.
-    /// ``ReplicaStore/save(_:)`` writes them in the same run as the save; an
+    /// ``ReplicaStore/save(_:)-(SaveRequest)`` writes them in the same run as the save; an
     /// import that builds its own writes calls this for the same result.
     public func readableFields(keeping existing: Article?) -> [(String, JSONValue)] {
         guard let document = readableDocument else { return [] }
@@ -251,7 +251,7 @@ enum SearchQuery {
 ///
 /// The materialiser writes both (``write(_:_:known:)``) in the same
 /// transaction as the article's row, rather than triggers on `article`:
-/// the body comes from Swift code (``ReadableText``), which a trigger could
+/// the body comes from Swift code (`ReadableText`), which a trigger could
 /// only reach through an application-defined SQL function, and then any
 /// other SQLite client writing the file (the benchmark's replay of a
 /// replica's SQL, the `sqlite3` shell) would fail on it; the materialiser

@@ -88,7 +88,7 @@ extension ReplicaStore {
     /// Makes a new replica at `path` from a downloaded snapshot file, which
     /// it moves there: the replica gets an identity of its own, knows what
     /// the snapshot holds, and remembers `partner` (the server) as having it.
-    /// Refuses when `path` exists (use ``adoptSnapshot(_:partner:)`` on an
+    /// Refuses when `path` exists (use ``adoptSnapshot(_:partner:expecting:)`` on an
     /// empty replica). The file is checked, changed and closed before it
     /// takes the replica's name in one rename: a crash leaves either no
     /// replica or the whole one.
@@ -278,7 +278,7 @@ extension ReplicaStore {
     static let catchUpByPassRows: Int64 = 20_000
 
     /// Whether catching up would be long: a pass under way or interrupted, or
-    /// more than ``catchUpByPassRows`` log sequence numbers past the mark (a
+    /// more than `catchUpByPassRows` log sequence numbers past the mark (a
     /// bulk push). A snapshot is then not made while the client waits.
     public func needsLongCatchUp() throws(StoreError) -> Bool {
         try read { db in

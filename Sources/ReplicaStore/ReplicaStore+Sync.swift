@@ -81,7 +81,7 @@ extension ReplicaStore {
     /// Applies a batch in one transaction: all of it, or (on any refusal) none of it.
     ///
     /// Each replica's entries must continue its counters without a gap and
-    /// each change's context must be known (``CausalGate``). An entry already
+    /// each change's context must be known (`CausalGate`). An entry already
     /// known is skipped, but a stored change whose dot arrives with different
     /// content is refused as a copied replica.
     @discardableResult
@@ -296,7 +296,7 @@ extension ReplicaStore {
 }
 
 extension ReplicaStore {
-    /// The digest of this replica's latest known change of every replica (see ``ForkCheck``).
+    /// The digest of this replica's latest known change of every replica (see `ForkCheck`).
     public func heads() throws(StoreError) -> [ForkCheck.Head] {
         let me = replicaID
         return try read { db in try Self.heads(me, db) }

@@ -22,7 +22,7 @@ extension ReplicaStore {
     /// `url-v2` into the article of that id, as local writes, and returns
     /// how many it merged. Looks at the articles touched since the last pass
     /// (the first pass of a list, at all of them). Does nothing on a replica
-    /// that plays a `url-v1` one (``setMergesURLVariants(_:)``), on a
+    /// that plays a `url-v1` one (`setMergesURLVariants(_:)`), on a
     /// server's copy of a list, or while a deferred materialisation is pending
     /// (the sync that deferred finishes it, then runs the pass).
     @discardableResult

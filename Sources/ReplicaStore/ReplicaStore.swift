@@ -23,7 +23,7 @@ public struct ReplicaFaults: Sendable {
 /// leaves the database before or after it, never between.
 public final class ReplicaStore: Sendable {
     let writer: any DatabaseWriter
-    /// This replica's identity, created with the database (changed only by ``rejoin()``).
+    /// This replica's identity, created with the database (changed only by ``rejoin(acknowledged:as:)``).
     public var replicaID: ReplicaID { identity.withLock { $0 } }
     let identity: Mutex<ReplicaID>
     /// The database file, or nil for an in-memory replica.

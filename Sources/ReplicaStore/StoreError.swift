@@ -25,7 +25,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// SQLite failed (disk full, file locked, corrupted...); the cause keeps GRDB's `DatabaseError`
     /// where there is one (its `resultCode` says which).
     case database(Cause)
-    /// A text value larger than its field takes (``FieldLimits``); `entity` names the article or highlight.
+    /// A text value larger than its field takes (`FieldLimits`); `entity` names the article or highlight.
     case tooLarge(entity: EntityRef, field: String, bytes: Int, limit: Int)
     /// A text value that is empty or only whitespace: text fields hold text, and clearing one is explicit (null).
     case blank(field: String)

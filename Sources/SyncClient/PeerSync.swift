@@ -17,7 +17,7 @@ public enum PeerSync {
     /// remembers the partner (its path); `localName` how `remote` remembers `local`.
     ///
     /// At the end both replicas run the variant pass
-    /// (``ReplicaStore/mergeURLVariants()``); when it merged anything, the
+    /// (`ReplicaStore.mergeURLVariants()`); when it merged anything, the
     /// session runs once more so that the merges leave with this sync.
     @discardableResult
     public static func run(

@@ -51,7 +51,7 @@ public struct ServerSync: Sendable {
     public var pipelined: Bool
     /// Whether a large pull into a replica that holds little (an initial
     /// sync) writes the log first and materialises the articles once at the
-    /// end, in id order (``ReplicaStore/applyDeferringMaterialization(_:)``).
+    /// end, in id order (`ReplicaStore.applyDeferringMaterialization(_:)`).
     public var defersMaterialization = true
     /// A deliberate move of this replica's list into the account the
     /// transport's token opens (another user, or another server): the list

@@ -22,7 +22,7 @@ public enum PushFrameType {
 public struct PushHello: Sendable, Hashable, Codable {
     /// Always `hello`.
     public var type: String
-    /// ``SyncProtocol/SyncProtocolVersion/current`` of the server.
+    /// `SyncProtocolVersion.current` of the server.
     public var protocolVersion: Int
     /// The token's list (the same as a sync response's `account`).
     public var account: SyncAccount

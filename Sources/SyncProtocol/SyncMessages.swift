@@ -10,7 +10,7 @@ public enum SyncProtocolVersion {
 /// `POST /v1/sync`: one round trip that pushes a page of what the server
 /// lacks and pulls a page of what the client lacks.
 public struct SyncRequest: Sendable, Hashable, Codable {
-    /// Must be ``SyncProtocol/SyncProtocolVersion/current``.
+    /// Must be `SyncProtocolVersion.current`.
     public var protocolVersion: Int
     /// The client replica.
     public var replica: ReplicaID

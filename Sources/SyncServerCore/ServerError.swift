@@ -7,7 +7,7 @@ public enum ServerError: Error, Sendable, CustomStringConvertible {
     /// A request the protocol refuses (code and message go to the client).
     case refused(SyncErrorCode, String)
     /// The storage failed (disk, connection): a retryable 503. The cause keeps the
-    /// store's error (a ``StoreError``, a `PSQLError`...).
+    /// store's error (a `StoreError`, a `PSQLError`...).
     case storage(Cause)
     /// A user that already exists, or another admin mistake.
     case invalidAdminRequest(String)
