@@ -509,7 +509,8 @@ package enum Simulator {
                     completed = result.pulled > 0 || result.collected > 0
                 } catch {
                     report.failedSyncs += 1
-                    if "\(error)".contains("simulated crash") {
+                    // (The crash is thrown inside the store's transaction: it comes back as the database's cause.)
+                    if case let .store(.database(cause)) = error, cause.underlying is SimulatedCrash {
                         report.crashes += 1
                         try world.restart(name)  // restart from the database file
                     }

@@ -185,10 +185,8 @@ public final class PushChannelClient: Sendable {
 
     static func describe(_ error: any Error, url: String) -> SyncTransportError {
         if let error = error as? SyncTransportError { return error }
-        if let error = error as? IOError, error.errnoCode == ECONNREFUSED { return .unreachable("nothing answers at \(url) (connection refused)") }
-        let text = String(describing: error)
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return .unreachable("nothing answers at \(url) (connection refused)") }
-        return .unreachable("the push channel at \(url) failed: \(text)")
+        if HTTPSyncTransport.socketErrno(error) == ECONNREFUSED { return .unreachable("nothing answers at \(url) (connection refused)") }
+        return .unreachable("the push channel at \(url) failed: \(error)")
     }
 }
 

@@ -202,9 +202,7 @@ struct Serve: AsyncParsableCommand {
             default: return String(cString: strerror(error.errnoCode)).lowercased()
             }
         }
-        let text = String(describing: error)
-        if text.contains("Address already in use") { return busy }
-        if text.contains("UnknownHost") || text.contains("Name or service not known") { return "the host name does not resolve" }
+        if error is SocketAddressError { return "the host name does not resolve" }
         return "the server could not start (\(String(describing: type(of: error))))"
     }
 
