@@ -115,6 +115,24 @@ struct LiveSyncTests {
 
     static let unreachable = ServerSync.Failure.transport(.unreachable("connection refused"), attempts: 1)
 
+    /// The channel connections an engine made, one continuation each, in order: the test drives them.
+    final class Channels: Sendable {
+        let connections = Mutex<[AsyncThrowingStream<LiveSync.ChannelEvent, any Error>.Continuation]>([])
+    }
+
+    /// An engine whose rounds are `script`'s and whose channel connections the test drives.
+    func scriptedEngine(_ store: ReplicaStore, _ script: Script, _ waits: Waits) -> (live: LiveSync, channels: Channels) {
+        let channels = Channels()
+        let live = LiveSync(
+            store: store, configuration: configuration(waits), round: { () throws(ServerSync.Failure) in try script.round() },
+            connect: {
+                let (stream, continuation) = AsyncThrowingStream.makeStream(of: LiveSync.ChannelEvent.self, throwing: (any Error).self)
+                channels.connections.withLock { $0.append(continuation) }
+                return stream
+            })
+        return (live, channels)
+    }
+
     @Test func theRetryDelayDoublesUpToItsCeilingWithEqualJitter() {
         let delays = (1...8).map { LiveSync.retryDelay(afterFailures: $0, jitter: 1, base: .seconds(1), max: .seconds(60)) }
         #expect(delays == [1, 2, 4, 8, 16, 32, 60, 60].map { Duration.seconds($0) })
@@ -220,33 +238,26 @@ struct LiveSyncTests {
         let store = try makeReplica(1, clock: clock)
         let script = Script()
         let waits = Waits()
-        let channels = Mutex<[AsyncThrowingStream<LiveSync.ChannelEvent, any Error>.Continuation]>([])
-        let live = LiveSync(
-            store: store, configuration: configuration(waits), round: { () throws(ServerSync.Failure) in try script.round() },
-            connect: {
-                let (stream, continuation) = AsyncThrowingStream.makeStream(of: LiveSync.ChannelEvent.self, throwing: (any Error).self)
-                channels.withLock { $0.append(continuation) }
-                return stream
-            })
+        let (live, channels) = scriptedEngine(store, script, waits)
         let follower = Follower(live)
         let engine = Task { await live.run() }
         defer { engine.cancel() }
         try await follower.waitForRounds(1)
-        try await Self.waitUntil { channels.withLock { $0.count } == 1 }
-        channels.withLock { $0[0] }.yield(.changed)
+        try await Self.waitUntil { channels.connections.withLock { $0.count } == 1 }
+        channels.connections.withLock { $0[0] }.yield(.changed)
         try await follower.waitForRounds(2)
         #expect(follower.roundTriggers[1] == [.serverNotice])
         #expect(waits.asked.isEmpty, "a notice is not delayed")
         // The connection breaks: a round at once says whether the server is away (here it is not); after a
         // backoff the channel reconnects, and a round catches up once it is open.
-        channels.withLock { $0[0] }.finish(throwing: SyncTransportError.unreachable("connection reset"))
+        channels.connections.withLock { $0[0] }.finish(throwing: SyncTransportError.unreachable("connection reset"))
         try await follower.waitForRounds(3)
         #expect(follower.roundTriggers[2] == [.channelLost])
-        try await Self.waitUntil { channels.withLock { $0.count } == 2 }
+        try await Self.waitUntil { channels.connections.withLock { $0.count } == 2 }
         #expect(waits.asked == [.milliseconds(750)])
         try await Task.sleep(for: .milliseconds(100))
         #expect(follower.roundTriggers.count == 3, "no catch-up round before the channel is open")
-        channels.withLock { $0[1] }.yield(.connected)
+        channels.connections.withLock { $0[1] }.yield(.connected)
         try await follower.waitForRounds(4)
         #expect(follower.roundTriggers[3] == [.reconnect])
     }
@@ -257,31 +268,24 @@ struct LiveSyncTests {
         let store = try makeReplica(1, clock: clock)
         let script = Script()
         let waits = Waits(holding: { $0 > .milliseconds(30) })
-        let channels = Mutex<[AsyncThrowingStream<LiveSync.ChannelEvent, any Error>.Continuation]>([])
-        let live = LiveSync(
-            store: store, configuration: configuration(waits), round: { () throws(ServerSync.Failure) in try script.round() },
-            connect: {
-                let (stream, continuation) = AsyncThrowingStream.makeStream(of: LiveSync.ChannelEvent.self, throwing: (any Error).self)
-                channels.withLock { $0.append(continuation) }
-                return stream
-            })
+        let (live, channels) = scriptedEngine(store, script, waits)
         let follower = Follower(live)
         let engine = Task { await live.run() }
         defer { engine.cancel() }
         try await follower.waitForRounds(1)
-        try await Self.waitUntil { channels.withLock { $0.count } == 1 }
+        try await Self.waitUntil { channels.connections.withLock { $0.count } == 1 }
         // Up to date, nothing to push (the start round pushed nothing: this replica has no edits yet): no round.
         #expect(try store.syncState().pendingChanges == 0)
-        channels.withLock { $0[0] }.yield(.connectedUpToDate)
+        channels.connections.withLock { $0[0] }.yield(.connectedUpToDate)
         try await Task.sleep(for: .milliseconds(200))
         #expect(follower.roundTriggers == [[.start]], "a replica up to date with nothing to push ran a round")
         #expect(live.state == .idle)
         // A later notice still runs one.
-        channels.withLock { $0[0] }.yield(.changed)
+        channels.connections.withLock { $0[0] }.yield(.changed)
         try await follower.waitForRounds(2)
         #expect(follower.roundTriggers[1] == [.serverNotice])
         // Not up to date: a round.
-        channels.withLock { $0[0] }.yield(.connected)
+        channels.connections.withLock { $0[0] }.yield(.connected)
         try await follower.waitForRounds(3)
         #expect(follower.roundTriggers[2] == [.reconnect])
     }
@@ -292,22 +296,15 @@ struct LiveSyncTests {
         let store = try makeReplica(1, clock: clock)
         let script = Script()
         let waits = Waits()
-        let channels = Mutex<[AsyncThrowingStream<LiveSync.ChannelEvent, any Error>.Continuation]>([])
         try store.save(SaveRequest(url: pageA))
-        let live = LiveSync(
-            store: store, configuration: configuration(waits), round: { () throws(ServerSync.Failure) in try script.round() },
-            connect: {
-                let (stream, continuation) = AsyncThrowingStream.makeStream(of: LiveSync.ChannelEvent.self, throwing: (any Error).self)
-                channels.withLock { $0.append(continuation) }
-                return stream
-            })
+        let (live, channels) = scriptedEngine(store, script, waits)
         let follower = Follower(live)
         let engine = Task { await live.run() }
         defer { engine.cancel() }
         try await follower.waitForRounds(1)
-        try await Self.waitUntil { channels.withLock { $0.count } == 1 }
+        try await Self.waitUntil { channels.connections.withLock { $0.count } == 1 }
         #expect(try store.syncState().pendingChanges > 0)
-        channels.withLock { $0[0] }.yield(.connectedUpToDate)
+        channels.connections.withLock { $0[0] }.yield(.connectedUpToDate)
         try await follower.waitForRounds(2)
         #expect(follower.roundTriggers[1] == [.reconnect])
     }
