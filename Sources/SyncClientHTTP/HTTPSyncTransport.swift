@@ -326,6 +326,10 @@ public final class HTTPSyncTransport: SyncTransport {
         if error is SocketAddressError {
             return .unreachable("the host name '\(address.host)' does not resolve (DNS lookup failed); check the URL, or the network")
         }
+        if error is ChannelError {
+            // The connection went away under the request (a server killed while it was open).
+            return .unreachable("the connection to \(base) closed before it answered \(path)")
+        }
         if let code = socketErrno(error) {
             if let reason = Self.socketReasons[code] { return .unreachable(reason(base)) }
             return .unreachable("the connection to \(base) failed (\(String(cString: strerror(code)).lowercased()))")
