@@ -66,7 +66,13 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
     /// is not a credential, and `NormalizedURL(removingCredentials(url))`
     /// equals `NormalizedURL(url)`. Text without a `scheme://` is returned
     /// trimmed, otherwise unchanged (it is no URL ``init(_:)`` accepts).
-    public static func removingCredentials(_ raw: String) -> String {
+    package static func removingCredentials(_ raw: String) -> String {
+        // Almost every URL has no `@` and no space around it: returned as it is,
+        // without trimming or scanning (an import calls this for every row).
+        if let first = raw.utf8.first, let last = raw.utf8.last, first > 0x20, first < 0x7f, last > 0x20, last < 0x7f,
+           !raw.utf8.contains(UInt8(ascii: "@")) {
+            return raw
+        }
         let text = raw.trimmingWhitespace()
         guard let colon = text.firstIndex(of: ":"), isScheme(text[..<colon].utf8), text[colon...].hasPrefix("://") else {
             return text

@@ -126,6 +126,8 @@ struct LogTransaction {
             }
         }
         let hlc = clock.tick(now: now)
+        // The entity's article, read once for all its writes (it is parsed from the id).
+        let article = entity.articleID
         var changes: [Change] = []
         changes.reserveCapacity(writes.count)
         for (field, value) in writes {
@@ -133,7 +135,7 @@ struct LogTransaction {
             let change = Change(dot: Dot(replica, counter), entity: entity, field: field, value: value, context: knowledge, hlc: hlc)
             knowledge[replica] = counter
             knowledgeChanged = true
-            try integrate(change)
+            try integrate(change, article: article)
             changes.append(change)
         }
         return changes
@@ -144,7 +146,7 @@ struct LogTransaction {
         knowledge[change.dot.replica] = change.dot.counter
         knowledgeChanged = true
         clock.observe(change.hlc, now: now)
-        try integrate(change)
+        try integrate(change, article: change.entity.articleID)
     }
 
     /// Records a range of replaced dots the gate admitted.
@@ -158,48 +160,52 @@ struct LogTransaction {
 
     /// Whether a change may be kept in a run with others. A delete stays a row
     /// of its own, so that garbage collection finds tombstones by index.
-    private static func joinsRuns(_ change: Change) -> Bool {
-        change.entity.articleID != nil && !(change.field == Fields.deleted && change.value == true)
+    /// (`article`: the change's ``EntityRef/articleID``, which the caller has.)
+    private static func joinsRuns(_ change: Change, article: ArticleID?) -> Bool {
+        article != nil && !(change.field == Fields.deleted && change.value == true)
     }
 
-    private mutating func integrate(_ change: Change) throws {
+    /// `article` is `change.entity.articleID`, which the caller has read once.
+    private mutating func integrate(_ change: Change, article: ArticleID?) throws {
         dirty = true
-        noteTag(change)
-        let outcome = LogRules.integrate(change, siblings: try siblings(of: change.entity, change.field))
+        noteTag(change, article: article)
+        let outcome = LogRules.integrate(change, siblings: try siblings(of: change.entity, change.field, article: article))
         for old in outcome.replaced { try forget(old) }
         guard outcome.live else {
             // Known already replaced (cannot happen under causal delivery, kept for safety): record the dot only.
             openRun = nil
             try keepOwnDigest(change)
             try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: takeSeq())
-            if let article = change.entity.articleID { touched.insert(article) }
+            if let article { touched.insert(article) }
             return
         }
         appliedChanges += 1
-        guard let article = change.entity.articleID else {
+        guard let article else {
             openRun = nil
-            try writeRow(seq: takeSeq(), [change])
+            try writeRow(seq: takeSeq(), [change], article: nil)
             return
         }
         touched.insert(article)
         let seq: Int64
-        if let run = openRun, run.article == article, Self.joinsRuns(change), ChangeRun.extends(run.last, with: change) {
+        let joins = Self.joinsRuns(change, article: article)
+        if joins, let run = openRun, run.article == article, ChangeRun.extends(run.last, with: change) {
             seq = run.seq
         } else {
             seq = takeSeq()
         }
         working[article, default: []].append(Live(seq: seq, change: change))
         pendingRows[seq] = article
-        openRun = Self.joinsRuns(change) ? (seq, article, change) : nil
+        openRun = joins ? (seq, article, change) : nil
     }
 
     /// Turns a live change into a replaced dot, kept at its place in the local
     /// order: a later change replaced it, or garbage collection forgot it.
     mutating func forget(_ change: Change) throws {
         dirty = true
-        noteTag(change)
+        let article = change.entity.articleID
+        noteTag(change, article: article)
         try keepOwnDigest(change)
-        if let article = change.entity.articleID {
+        if let article {
             touched.insert(article)
             _ = try live(article)
             var seq: Int64
@@ -223,8 +229,8 @@ struct LogTransaction {
         try addReplaced(change.dot.replica, from: change.dot.counter, to: change.dot.counter, digest: change.digest, seq: seq)
     }
 
-    private mutating func noteTag(_ change: Change) {
-        if change.field.hasPrefix(Fields.tagPrefix), let article = change.entity.articleID { tagsTouched.insert(article) }
+    private mutating func noteTag(_ change: Change, article: ArticleID?) {
+        if let article, change.field.hasPrefix(Fields.tagPrefix) { tagsTouched.insert(article) }
     }
 
     /// Keeps the digest of a change made here that leaves the log: a live
@@ -257,7 +263,7 @@ struct LogTransaction {
                 try db.cachedStatement(sql: "UPDATE change_log SET counter = ?, field = ?, value = ?, context = ? WHERE seq = ?")
                     .execute(arguments: [Int64(first.dot.counter), field, value, Self.encode(first.context), seq])
             case nil:
-                try writeRow(seq: seq, members, text: (field, value))
+                try writeRow(seq: seq, members, article: article, text: (field, value))
             }
             storedFirst[seq] = first.dot.counter
         }
@@ -268,7 +274,7 @@ struct LogTransaction {
     /// of changes (field NULL, value `[[counter, field, value], ...]`). The
     /// context is the first change's; a run's later changes differ from it
     /// only in their own replica's entry, the previous counter.
-    private func writeRow(seq: Int64, _ changes: [Change], text: (field: String?, value: String)? = nil) throws {
+    private func writeRow(seq: Int64, _ changes: [Change], article: ArticleID?, text: (field: String?, value: String)? = nil) throws {
         let first = changes[0]
         let (field, value) = text ?? Self.rowText(changes)
         try db.cachedStatement(sql: """
@@ -276,7 +282,7 @@ struct LogTransaction {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
                 seq, first.dot.replica.rawValue, Int64(first.dot.counter), first.entity.type, first.entity.id,
-                field, value, Self.encode(first.context), Int64(bitPattern: first.hlc.rawValue), first.entity.articleID?.rawValue,
+                field, value, Self.encode(first.context), Int64(bitPattern: first.hlc.rawValue), article?.rawValue,
             ])
     }
 
@@ -364,7 +370,12 @@ struct LogTransaction {
     }
 
     mutating func siblings(of entity: EntityRef, _ field: String) throws -> [Change] {
-        guard let article = entity.articleID else {
+        try siblings(of: entity, field, article: entity.articleID)
+    }
+
+    /// (`article`: `entity.articleID`, which the caller has.)
+    private mutating func siblings(of entity: EntityRef, _ field: String, article: ArticleID?) throws -> [Change] {
+        guard let article else {
             return try Self.decodeChanges(Row.fetchAll(
                 db.cachedStatement(sql: "SELECT \(Self.columns) FROM change_log WHERE article_id IS NULL AND entity_type = ? AND entity_id = ? AND field = ?"),
                 arguments: [entity.type, entity.id, field]))

@@ -377,15 +377,13 @@ enum SearchIndex {
         /// FNV-1a over the searched fields (the content as given) and the
         /// extraction rules' version: stable across processes and platforms.
         static func digest(_ article: Article) -> Int64 {
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            func add(_ text: String?) {
-                for byte in (text ?? "").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-                hash = (hash ^ 0xFF) &* 0x100_0000_01b3 // a separator no UTF-8 text holds
-            }
+            var hash = FNV1a()
             let (title, excerpt, notes, highlights, tags) = fields(article)
-            add(String(ReadableText.rulesVersion))
-            for text in [title, excerpt, notes, highlights, tags, article.content ?? ""] { add(text) }
-            return Int64(bitPattern: hash)
+            for text in [String(ReadableText.rulesVersion), title, excerpt, notes, highlights, tags, article.content ?? ""] {
+                hash.add(text)
+                hash.separate()
+            }
+            return Int64(bitPattern: hash.value)
         }
     }
 

@@ -118,9 +118,9 @@ package final class World {
 
     /// A rejoining replica's new identity, drawn from its old one: a run replays exactly.
     static let rejoinIdentity: @Sendable (ReplicaID) -> ReplicaID = { old in
-        var seed: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in old.rawValue.utf8 { seed = (seed ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        var generator = SplitMix64(seed: seed)
+        var seed = FNV1a()
+        seed.add(old.rawValue)
+        var generator = SplitMix64(seed: seed.value)
         return ReplicaID.random(using: &generator)
     }
 

@@ -42,29 +42,21 @@ public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
     /// hashed digit by digit, without building their text (a save hashes
     /// every change it writes).
     public var digest: UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func byte(_ byte: UInt8) {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        func end() { byte(0xff) }
-        func bytes(_ text: String) { for unit in text.utf8 { byte(unit) } }
-        func decimal(_ number: UInt64) {
-            if number >= 10 { decimal(number / 10) }
-            byte(UInt8(truncatingIfNeeded: 48 + number % 10))
-        }
-        bytes(entity.type); end()
-        bytes(entity.id); end()
-        bytes(field); end()
-        bytes(value.canonicalText); end()
+        var hash = FNV1a()
+        hash.add(entity.type); hash.separate()
+        hash.add(entity.id); hash.separate()
+        hash.add(field); hash.separate()
+        hash.add(value.canonicalText); hash.separate()
         let counters = context.counters
         if counters.count == 1, let (replica, counter) = counters.first {
-            bytes(replica.rawValue); byte(58); decimal(counter); end()
+            hash.add(replica.rawValue); hash.add(58); hash.addDecimal(counter); hash.separate()
         } else {
-            for (replica, counter) in counters.sorted(by: { $0.key < $1.key }) { bytes(replica.rawValue); byte(58); decimal(counter); end() }
+            for (replica, counter) in counters.sorted(by: { $0.key < $1.key }) {
+                hash.add(replica.rawValue); hash.add(58); hash.addDecimal(counter); hash.separate()
+            }
         }
-        decimal(hlc.rawValue); end()
-        return hash
+        hash.addDecimal(hlc.rawValue); hash.separate()
+        return hash.value
     }
 
     /// Everything but the dot, as compared when a dot arrives that is already stored:
