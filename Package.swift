@@ -165,7 +165,8 @@ let package = Package(
         .executableTarget(
             name: "readinglist-bench",
             dependencies: [
-                "ReplicaStore", "ReadingListImport", "SyncClient", "SyncClientHTTP", "SyncProtocol", "SyncCore", "ReadingListModel", "ServerHarness",
+                "ReplicaStore", "ReadingListImport", "ReadableText", "SyncClient", "SyncClientHTTP", "SyncProtocol", "SyncCore", "ReadingListModel",
+                "ServerHarness",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -480,7 +480,8 @@ struct LogTransaction {
             var items: [(id: ArticleID, changes: [Change])] = []
             items.reserveCapacity(touched.count)
             for id in touched { items.append((id, try liveChanges(ofArticle: id))) }
-            for prepared in Materializer.prepareAll(items) {
+            let fresh = self.fresh
+            for prepared in Materializer.prepareAll(items, searchText: { !rowsMayLinger && fresh.contains($0) }) {
                 let id = prepared.id
                 let article = try Materializer.write(
                     prepared, db, known: rowsMayLinger || !fresh.contains(id),
@@ -645,31 +646,41 @@ enum Materializer {
         /// In the order of ``columns``.
         var values: [DatabaseValue]
         var tags: [String]
+        /// Its searched text (the readable body is the costly part), derived
+        /// here for an article that has no row yet, so that a batch derives it
+        /// on every core; nil otherwise (``SearchIndex`` derives it only when
+        /// the stored digest differs).
+        var document: SearchIndex.Document?
     }
 
-    static func prepare(_ id: ArticleID, changes: [Change]) -> Prepared {
+    /// `searchText`: derive the searched text too (for an article with no row yet).
+    static func prepare(_ id: ArticleID, changes: [Change], searchText: Bool = false) -> Prepared {
         guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
-            return Prepared(id: id, article: nil, visible: false, values: [], tags: [])
+            return Prepared(id: id, article: nil, visible: false, values: [], tags: [], document: nil)
         }
         let values: [DatabaseValue] = [
             visible.databaseValue, article.normalizedURL.databaseValue, article.isRead.databaseValue, article.isArchived.databaseValue,
             article.isFavorite.databaseValue, article.addedAt.databaseValue, article.conflicts.count.databaseValue,
             article.storageJSON.databaseValue,
         ]
-        return Prepared(id: id, article: article, visible: visible, values: values, tags: visible ? article.tags : [])
+        return Prepared(
+            id: id, article: article, visible: visible, values: values, tags: visible ? article.tags : [],
+            document: searchText && visible ? SearchIndex.Document(article) : nil)
     }
 
     /// Prepares every article of `items`, spread over the processor's cores
-    /// (the articles are independent; results come back in order).
+    /// (the articles are independent; results come back in order);
+    /// `searchText` says which have no row yet (see ``prepare(_:changes:searchText:)``).
     static func prepareAll(
-        _ items: [(id: ArticleID, changes: [Change])], cores: Int = ProcessInfo.processInfo.activeProcessorCount
+        _ items: [(id: ArticleID, changes: [Change])], searchText: @Sendable (ArticleID) -> Bool = { _ in false },
+        cores: Int = ProcessInfo.processInfo.activeProcessorCount
     ) -> [Prepared] {
         let parts = min(cores, items.count / 64)
-        guard parts > 1 else { return items.map { prepare($0.id, changes: $0.changes) } }
+        guard parts > 1 else { return items.map { prepare($0.id, changes: $0.changes, searchText: searchText($0.id)) } }
         let results = Mutex([[Prepared]](repeating: [], count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let range = (items.count * part / parts)..<(items.count * (part + 1) / parts)
-            let prepared = items[range].map { prepare($0.id, changes: $0.changes) }
+            let prepared = items[range].map { prepare($0.id, changes: $0.changes, searchText: searchText($0.id)) }
             results.withLock { $0[part] = prepared }
         }
         return results.withLock { $0.flatMap { $0 } }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ReadableText
 import ReadingListModel
 import SyncCore
 import Synchronization
@@ -150,24 +151,22 @@ extension ReplicaStore {
     }
 
     /// Writes `items` in one transaction, `checked` being ``checkAll(_:cores:)`` of them.
-    private func importChecked(
-        _ items: [ImportedArticle], _ checked: [Result<(ArticleID, [String]), Refusal>]
-    ) throws(StoreError) -> [ImportOutcome] {
+    private func importChecked(_ items: [ImportedArticle], _ checked: [Result<Checked, Refusal>]) throws(StoreError) -> [ImportOutcome] {
         var outcomes = [ImportOutcome](repeating: .unchanged, count: items.count)
-        var accepted: [(index: Int, item: ImportedArticle, id: ArticleID, tags: [String])] = []
+        var accepted: [(index: Int, item: ImportedArticle, checked: Checked)] = []
         accepted.reserveCapacity(items.count)
         for (index, checked) in checked.enumerated() {
             switch checked {
-            case let .success((id, tags)): accepted.append((index, items[index], id, tags))
+            case let .success(checked): accepted.append((index, items[index], checked))
             case let .failure(problem): outcomes[index] = .refused(problem.reason)
             }
         }
         guard !accepted.isEmpty else { return outcomes }
         let written: [(Int, ImportOutcome)] = try transaction { tx in
             // A batch asks the log about all its articles in one query, not one each.
-            try tx.preload(Set(accepted.map(\.id)))
+            try tx.preload(Set(accepted.map(\.checked.id)))
             return try accepted.map { entry in
-                (entry.index, try Self.importOne(entry.item, id: entry.id, tags: entry.tags, in: &tx))
+                (entry.index, try Self.importOne(entry.item, entry.checked, in: &tx))
             }
         }
         for (index, outcome) in written { outcomes[index] = outcome }
@@ -176,32 +175,42 @@ extension ReplicaStore {
 
     private struct Refusal: Error { var reason: String }
 
-    /// The checks of the next batch, handed over from the core that ran them.
-    private final class CheckedBatch: Sendable {
-        let results = Mutex<[Result<(ArticleID, [String]), Refusal>]>([])
+    /// What the checks outside the transaction found for an accepted item.
+    private struct Checked: Sendable {
+        var id: ArticleID
+        /// Its tags, validated.
+        var tags: [String]
+        /// The readable text of its content (nil without content).
+        var document: ReadableDocument?
     }
 
-    /// Each item's id and validated tags, or why it is refused: the checks
-    /// that need no database (URL normalisation, the id's digest, tags, the
-    /// write rules), spread over the processor's cores for a large batch
-    /// (the items are independent; results come back in order), outside the
-    /// write transaction.
+    /// The checks of the next batch, handed over from the core that ran them.
+    private final class CheckedBatch: Sendable {
+        let results = Mutex<[Result<Checked, Refusal>]>([])
+    }
+
+    /// Each item's id, validated tags and readable text, or why it is
+    /// refused: the work that needs no database (URL normalisation, the id's
+    /// digest, tags, the write rules, extracting the content's readable
+    /// text), spread over the processor's cores for a large batch (the items
+    /// are independent; results come back in order), outside the write
+    /// transaction.
     private static func checkAll(
         _ items: [ImportedArticle], cores: Int = ProcessInfo.processInfo.activeProcessorCount
-    ) -> [Result<(ArticleID, [String]), Refusal>] {
-        @Sendable func check(_ item: ImportedArticle) -> Result<(ArticleID, [String]), Refusal> {
+    ) -> [Result<Checked, Refusal>] {
+        @Sendable func check(_ item: ImportedArticle) -> Result<Checked, Refusal> {
             do {
                 let url = try NormalizedURL(item.request.url)
                 let tags = try item.request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
                 if let problem = importProblem(item) { return .failure(Refusal(reason: problem)) }
-                return .success((ArticleID(url: url), tags))
+                return .success(Checked(id: ArticleID(url: url), tags: tags, document: item.request.readableDocument))
             } catch {
                 return .failure(Refusal(reason: error.description))
             }
         }
         let parts = min(cores, items.count / 256)
         guard parts > 1 else { return items.map(check) }
-        let results = Mutex([[Result<(ArticleID, [String]), Refusal>]](repeating: [], count: parts))
+        let results = Mutex([[Result<Checked, Refusal>]](repeating: [], count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let checked = items[(items.count * part / parts)..<(items.count * (part + 1) / parts)].map(check)
             results.withLock { $0[part] = checked }
@@ -253,10 +262,12 @@ extension ReplicaStore {
     /// that neither the import (`writes`) nor the article (`existing`) holds,
     /// as ``save(_:)-(SaveRequest)`` does (see `SaveRequest.readableFields`); a value that
     /// would break a write rule is left out rather than failing the batch.
-    static func enrichment(_ request: SaveRequest, existing: Article?, besides writes: [(String, JSONValue)]) -> [(String, JSONValue)] {
+    static func enrichment(
+        _ request: SaveRequest, _ document: ReadableDocument?, existing: Article?, besides writes: [(String, JSONValue)]
+    ) -> [(String, JSONValue)] {
         guard request.content != nil else { return [] }
         let written = Set(writes.map(\.0))
-        return request.readableFields(keeping: existing).filter { field, value in
+        return request.readableFields(of: document, keeping: existing).filter { field, value in
             guard !written.contains(field) else { return false }
             if case let .string(text) = value { return textProblem(field, text) == nil }
             return true
@@ -271,7 +282,8 @@ extension ReplicaStore {
         return "\(article.rawValue)/" + digest.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
     }
 
-    private static func importOne(_ item: ImportedArticle, id: ArticleID, tags: [String], in tx: inout LogTransaction) throws -> ImportOutcome {
+    private static func importOne(_ item: ImportedArticle, _ checked: Checked, in tx: inout LogTransaction) throws -> ImportOutcome {
+        let (id, tags) = (checked.id, checked.tags)
         let entity = EntityRef.article(id)
         let live = try tx.liveChanges(ofArticle: id)
         let materialized = live.isEmpty ? nil : ArticleMaterializer.materialize(id: id, changes: live)
@@ -291,7 +303,7 @@ extension ReplicaStore {
                 Fields.language: current.language != nil, Fields.wordCount: current.wordCount != nil,
             ]
             for case let (field, value?) in texts where held[field] != true { writes.append((field, value)) }
-            writes += enrichment(request, existing: current, besides: writes)
+            writes += enrichment(request, checked.document, existing: current, besides: writes)
             if let note = request.note {
                 if let existing = current.note {
                     if !existing.contains(note) { writes.append((Fields.note, .string(existing + "\n\n---\n\n" + note))) }
@@ -324,7 +336,7 @@ extension ReplicaStore {
         ]
         var given: [(String, JSONValue)] = []
         for case let (field, value?) in texts { given.append((field, value)) }
-        given += enrichment(request, existing: nil, besides: given)
+        given += enrichment(request, checked.document, existing: nil, besides: given)
         if let note = request.note { given.append((Fields.note, .string(note))) }
         for tag in Set(tags) { given.append((Fields.tag(tag), true)) }
         if item.isRead { given.append((Fields.isRead, true)) }

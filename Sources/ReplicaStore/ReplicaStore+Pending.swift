@@ -136,7 +136,7 @@ extension ReplicaStore {
                     // (a batch, not the chunk, in memory: articles may carry their full text).
                     var batch: [(id: ArticleID, changes: [Change])] = []
                     func flush() throws {
-                        for prepared in Materializer.prepareAll(batch) {
+                        for prepared in Materializer.prepareAll(batch, searchText: { [stored] in !stored.contains($0.rawValue) }) {
                             try Materializer.write(prepared, db, known: stored.contains(prepared.id.rawValue))
                         }
                         batch.removeAll(keepingCapacity: true)

@@ -173,7 +173,14 @@ extension SaveRequest {
     /// ``ReplicaStore/save(_:)-(SaveRequest)`` writes them in the same run as the save; an
     /// import that builds its own writes calls this for the same result.
     public func readableFields(keeping existing: Article?) -> [(String, JSONValue)] {
-        guard let document = readableDocument else { return [] }
+        readableFields(of: readableDocument, keeping: existing)
+    }
+
+    /// ``readableFields(keeping:)`` from `document`, this request's
+    /// ``readableDocument`` computed before (an import extracts it on every
+    /// core, outside the write transaction).
+    func readableFields(of document: ReadableDocument?, keeping existing: Article?) -> [(String, JSONValue)] {
+        guard let document else { return [] }
         var fields: [(String, JSONValue)] = []
         func fill(_ field: String, _ value: String?, given: String?, held: String?) {
             guard given == nil, held == nil, let value, !value.allSatisfy(\.isWhitespace) else { return }
@@ -348,7 +355,7 @@ enum SearchIndex {
         """
 
     /// The searched text of an article.
-    struct Document: Equatable {
+    struct Document: Equatable, Sendable {
         var digest: Int64
         var title: String
         var excerpt: String
@@ -427,12 +434,13 @@ enum SearchIndex {
             if (row[1] as Int64) == Document.digest(article) { return }
             rowid = row[0]
         }
-        if let rowid { try update(rowid: rowid, Document(article), db) } else { try insert(article, db) }
+        if let rowid { try update(rowid: rowid, prepared.document ?? Document(article), db) } else { try insert(article, db, prepared.document) }
     }
 
-    /// Writes the text row of `article`, which has none, and indexes it.
-    private static func insert(_ article: Article, _ db: Database) throws {
-        let document = Document(article)
+    /// Writes the text row of `article`, which has none, and indexes it
+    /// (`document`: its ``Document``, when the caller derived it already).
+    private static func insert(_ article: Article, _ db: Database, _ document: Document? = nil) throws {
+        let document = document ?? Document(article)
         try db.cachedStatement(sql: """
             INSERT INTO article_text (article_id, digest, title, excerpt, body, notes, highlights, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [

@@ -10,7 +10,7 @@ import SyncCore
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "readinglist-bench",
-        abstract: "Benchmarks W1-W7 against baselines measured in the same run; prints one JSON line per measurement, then a table.",
+        abstract: "Benchmarks W1-W10 against baselines measured in the same run; prints one JSON line per measurement, then a table.",
         discussion: "Build with `swift build -c release` first: the benchmark starts the release readinglist-server and readinglist beside it.")
 
     enum Size: String, ExpressibleByArgument, CaseIterable {
@@ -72,7 +72,7 @@ struct Bench: AsyncParsableCommand {
 
     func wants(_ workload: String) -> Bool {
         guard let only else { return true }
-        return only.uppercased().split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == workload }
+        return only.uppercased().split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == workload.uppercased() }
     }
 
     func run() async throws {
@@ -146,6 +146,10 @@ struct Bench: AsyncParsableCommand {
         if wants("W9") {
             let rows = size == .full ? 100_000 : size == .small ? 20_000 : 1000
             try ImportBenchmark.run(rows: rows, repetitions: size == .tiny ? 1 : 3, folder: folder, report: report)
+        }
+        if wants("W9c") {
+            let entries = size == .full ? 10_000 : size == .small ? 2_000 : 200
+            try ContentImportBenchmark.run(entries: entries, repetitions: size == .tiny ? 1 : 3, folder: folder, report: report)
         }
         if wants("W2") || wants("W3") || wants("W6") || wants("W7") {
             try await sizedRuns(plan, folder: folder, report: report)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ReadableText
 import ReadingListImport
 import ReadingListModel
 import ReplicaStore
@@ -80,4 +81,88 @@ enum ImportBenchmark {
                 "read_merge_seconds": String(format: "%.3f", median(reading)), "write_seconds": String(format: "%.3f", median(writing)),
             ]))
     }
+}
+
+/// W9c: `readinglist import` of a Wallabag JSON export whose entries carry
+/// their page as HTML (navigation, share and subscribe prompts around the
+/// story), end to end into a new replica: the import extracts each page's
+/// readable text (to fill title, byline, excerpt, language and word count,
+/// and to index the body for search). The baseline: the same pages through
+/// `ReadableText.extract` one after the other on one core, plus raw inserts
+/// of the same rows (URL, title, page) in one transaction, in the same run.
+enum ContentImportBenchmark {
+    /// A page of about 6 KB: a header with navigation, six to ten paragraphs,
+    /// a share prompt and a footer; the story's words drawn from `generator`.
+    static func page(_ generator: inout ArticleGenerator, title: String) -> String {
+        var html = "<html><head><title>\(title) | Example News</title><meta property=\"og:site_name\" content=\"Example News\"></head><body>"
+        html += "<nav><a href=\"/\">Home</a> <a href=\"/world\">World</a> <a href=\"/tech\">Tech</a> <a href=\"/subscribe\">Subscribe</a></nav>"
+        html += "<article><h1>\(title)</h1><p class=\"byline\">By A. Reporter</p>"
+        for _ in 0..<generator.int(6...10) {
+            html += "<p>" + (0..<4).map { _ in generator.sentence(12...20).capitalizedFirst + "." }.joined(separator: " ") + "</p>"
+        }
+        html += "</article><aside class=\"share\">Share this story on social media. Sign up for our newsletter.</aside>"
+        html += "<footer>Support independent journalism: donate today. © Example News</footer></body></html>"
+        return html
+    }
+
+    static func run(entries: Int, repetitions: Int, folder: WorkFolder, report: Report) throws {
+        var generator = ArticleGenerator(seed: 19)
+        var items: [JSONValue] = []
+        var rows: [(url: String, title: String, page: String)] = []
+        for index in 0..<entries {
+            let article = generator.article(index)
+            let title = article.title ?? "Untitled \(index)"
+            let html = page(&generator, title: title)
+            rows.append((article.url, title, html))
+            items.append(.object([
+                "id": .number(Double(index + 1)), "url": .string(article.url), "title": .string(title), "content": .string(html),
+                "is_archived": .number(Double(index % 3 == 0 ? 1 : 0)), "is_starred": .number(0), "mimetype": .string("text/html"),
+                "created_at": .string("2021-03-0\(1 + index % 9)T10:00:00+0000"), "tags": .array(article.tags.map(JSONValue.string)),
+            ]))
+        }
+        let json = JSONValue.array(items).canonicalText
+        let path = folder.file("w9c-wallabag.json")
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        var ours: [Double] = [], extraction: [Double] = [], inserts: [Double] = []
+        for round in 0..<repetitions {
+            extraction.append(try seconds { for row in rows { _ = ReadableText.extract(row.page) } }.1)
+            let rawTable = try RawTable(path: folder.file("w9c-raw-\(round).sqlite"))
+            inserts.append(try seconds {
+                try rawTable.queue.write { db in
+                    for row in rows {
+                        try db.cachedStatement(sql: "INSERT INTO article (id, url, title, excerpt, tags, added_at) VALUES (?, ?, ?, ?, '', 0)")
+                            .execute(arguments: [row.url, row.url, row.title, row.page])
+                    }
+                }
+            }.1)
+            try rawTable.queue.close()
+            let replica = folder.file("w9c-replica-\(round).sqlite")
+            let (imported, elapsed) = try seconds {
+                let store = try ReplicaStore.open(path: replica)
+                let report = try Importer.importFiles([path], into: store)
+                try store.close()
+                return report
+            }
+            ours.append(elapsed)
+            guard imported.created == entries, imported.skipped.isEmpty else {
+                throw BenchError("W9c: the import created \(imported.created) of \(entries) articles, skipped \(imported.skipped.count)")
+            }
+        }
+        let baseline = median(extraction) + median(inserts)
+        report.add(Measurement(
+            id: "W9c", name: "import of a \(entries)-entry Wallabag JSON with HTML pages (end to end, into a new replica)",
+            value: median(ours), unit: "s",
+            baseline: baseline, baselineName: "s extracting the pages on one core + raw INSERT of the same rows", higherIsBetter: false,
+            detail: [
+                "entries": "\(entries)", "json_bytes": "\(json.utf8.count)", "repetitions": "\(repetitions)",
+                "extract_one_core_seconds": String(format: "%.3f", median(extraction)),
+                "raw_insert_seconds": String(format: "%.3f", median(inserts)),
+                "entries_per_second": String(format: "%.0f", Double(entries) / median(ours)),
+            ]))
+    }
+}
+
+extension String {
+    /// The text with its first character upper-cased.
+    fileprivate var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
 }
