@@ -128,31 +128,21 @@ struct Serve: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: levelText) else {
             throw Failure(description: "unknown log level '\(levelText)' (expected trace, debug, info, notice, warning or error)")
         }
-        let resolvedPort = try number(port, "--port", "READINGLIST_SERVER_PORT") ?? 8080
-        guard (0...65535).contains(resolvedPort) else { throw Failure(description: "--port must be 0 to 65535, not \(resolvedPort)") }
+        let resolvedPort = try number(port, "--port", "READINGLIST_SERVER_PORT", in: 0...65535) ?? 8080
         var limits = SyncLimits()
-        if let value = try number(maxBodyBytes, "--max-body-bytes", "READINGLIST_SERVER_MAX_BODY_BYTES") {
-            guard value >= 1024 else { throw Failure(description: "--max-body-bytes must be at least 1024, not \(value)") }
-            limits.maxBodyBytes = value
-        }
-        if let value = try number(maxPush, "--max-push", "READINGLIST_SERVER_MAX_PUSH") {
-            guard value >= 1 else { throw Failure(description: "--max-push must be at least 1, not \(value)") }
-            limits.maxPushEntries = value
-        }
-        let days = try number(retentionDays, "--retention-days", "READINGLIST_SERVER_RETENTION_DAYS") ?? 90
+        if let value = try number(maxBodyBytes, "--max-body-bytes", "READINGLIST_SERVER_MAX_BODY_BYTES", in: 1024...) { limits.maxBodyBytes = value }
+        if let value = try number(maxPush, "--max-push", "READINGLIST_SERVER_MAX_PUSH", in: 1...) { limits.maxPushEntries = value }
         // (At most about 100 years: the retention in seconds must not overflow.)
-        guard (1...36_500).contains(days) else { throw Failure(description: "--retention-days must be 1 to 36500, not \(days)") }
+        let days = try number(retentionDays, "--retention-days", "READINGLIST_SERVER_RETENTION_DAYS", in: 1...36_500) ?? 90
         var push = PushLimits()
-        if let value = try number(maxPushConnectionsPerUser, "--max-push-connections-per-user", "READINGLIST_SERVER_MAX_PUSH_CONNECTIONS_PER_USER") {
-            guard value >= 1 else { throw Failure(description: "--max-push-connections-per-user must be at least 1, not \(value)") }
+        if let value = try number(
+            maxPushConnectionsPerUser, "--max-push-connections-per-user", "READINGLIST_SERVER_MAX_PUSH_CONNECTIONS_PER_USER", in: 1...) {
             push.maxConnectionsPerUser = value
         }
-        if let value = try number(maxPushConnections, "--max-push-connections", "READINGLIST_SERVER_MAX_PUSH_CONNECTIONS") {
-            guard value >= 1 else { throw Failure(description: "--max-push-connections must be at least 1, not \(value)") }
+        if let value = try number(maxPushConnections, "--max-push-connections", "READINGLIST_SERVER_MAX_PUSH_CONNECTIONS", in: 1...) {
             push.maxConnections = value
         }
-        if let value = try number(pushHeartbeatSeconds, "--push-heartbeat-seconds", "READINGLIST_SERVER_PUSH_HEARTBEAT_SECONDS") {
-            guard (1...3600).contains(value) else { throw Failure(description: "--push-heartbeat-seconds must be 1 to 3600, not \(value)") }
+        if let value = try number(pushHeartbeatSeconds, "--push-heartbeat-seconds", "READINGLIST_SERVER_PUSH_HEARTBEAT_SECONDS", in: 1...3600) {
             push.heartbeatSeconds = value
         }
         let address = host ?? environment("READINGLIST_SERVER_HOST") ?? "127.0.0.1"
@@ -227,13 +217,28 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// A number from its option, else from its environment variable (refused when that is not a number), else nil.
-    func number(_ option: Int?, _ flag: String, _ variable: String) throws -> Int? {
-        if let option { return option }
-        guard let text = environment(variable) else { return nil }
-        guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
-            throw Failure(description: "$\(variable) must be a whole number (for \(flag)), not '\(text)'")
+    /// The value of `flag`, or else of the environment's `variable`, or nil;
+    /// a value outside `range` is refused, naming the flag.
+    func number(_ option: Int?, _ flag: String, _ variable: String, in range: ClosedRange<Int>) throws -> Int? {
+        let (value, source): (Int, String)
+        if let option {
+            (value, source) = (option, flag)
+        } else {
+            guard let text = environment(variable) else { return nil }
+            guard let number = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw Failure(description: "$\(variable) must be a whole number (for \(flag)), not '\(text)'")
+            }
+            (value, source) = (number, "$\(variable) (for \(flag))")
+        }
+        guard range.contains(value) else {
+            let bounds = range.upperBound == .max ? "at least \(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)"
+            throw Failure(description: "\(source) must be \(bounds), not \(value)")
         }
         return value
+    }
+
+    func number(_ option: Int?, _ flag: String, _ variable: String, in range: PartialRangeFrom<Int>) throws -> Int? {
+        try number(option, flag, variable, in: range.lowerBound...Int.max)
     }
 }
 
