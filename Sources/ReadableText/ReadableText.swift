@@ -22,7 +22,7 @@ public struct ReadableDocument: Sendable, Hashable, Codable {
     /// Minutes to read ``body`` at ``ReadableText/wordsPerMinute``.
     public var readingMinutes: Int { ReadableText.readingMinutes(wordCount: wordCount) }
 
-    public init(
+    package init(
         title: String? = nil, byline: String? = nil, siteName: String? = nil, excerpt: String? = nil, language: String? = nil,
         body: String, wordCount: Int
     ) {
@@ -47,7 +47,7 @@ public enum ReadableText {
     /// The version of the extraction rules. A replica stores the body it
     /// derived; a release that changes the rules raises this, and the replica
     /// derives its stored bodies again.
-    public static let rulesVersion = 1
+    package static let rulesVersion = 1
 
     /// Average silent reading speed used for ``ReadableDocument/readingMinutes``.
     public static let wordsPerMinute = 238
@@ -65,7 +65,7 @@ public enum ReadableText {
 
     /// The words of `text`: runs of letters and digits (a word with an
     /// apostrophe or hyphen inside is one), each CJK ideograph or kana counted as one.
-    public static func wordCount(_ text: String) -> Int {
+    package static func wordCount(_ text: String) -> Int {
         var count = 0
         var inWord = false
         var previousJoiner = false
@@ -99,7 +99,7 @@ extension ReadableDocument {
     /// `article` with every metadata field it does not hold yet (nil) filled
     /// from this document: title, author (byline), site name, excerpt,
     /// language and word count. Fields it holds are left as they are.
-    public func filling(_ article: Article) -> Article {
+    package func filling(_ article: Article) -> Article {
         var article = article
         if article.title == nil { article.title = title }
         if article.author == nil { article.author = byline }

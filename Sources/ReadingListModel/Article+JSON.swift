@@ -1,7 +1,7 @@
 extension Article {
     /// The object `show --json` prints (camelCase keys); `list --json` prints
     /// the same without `content`.
-    public func jsonValue(includeContent: Bool) -> JSONValue {
+    package func jsonValue(includeContent: Bool) -> JSONValue {
         func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
         var object: [String: JSONValue] = [
             "id": .string(id.rawValue),
@@ -32,7 +32,7 @@ extension Article {
 }
 
 extension Highlight {
-    public var jsonValue: JSONValue {
+    package var jsonValue: JSONValue {
         .object([
             "id": .string(id),
             "quote": .string(quote),

@@ -4,20 +4,24 @@
 /// epoch wins, then the highest position. Marking an article unread ("read
 /// again") starts a new epoch at 0.
 public struct ReadingProgress: Sendable, Hashable, Codable, Comparable {
+    /// The read-through this position belongs to: 0 for the first, one more each time the article is marked unread.
     public var epoch: Int
+    /// How far into the article the reader is, from 0 (start) to 1 (end).
     public var position: Double
 
+    /// A position within a read-through (the default: the start of the first).
     public init(epoch: Int = 0, position: Double = 0) {
         self.epoch = epoch
         self.position = position
     }
 
     /// Validates a user-given fraction.
-    public static func validated(epoch: Int, position: Double) throws(ModelError) -> ReadingProgress {
+    package static func validated(epoch: Int, position: Double) throws(ModelError) -> ReadingProgress {
         guard position.isFinite, (0...1).contains(position) else { throw .invalidProgress(position) }
         return ReadingProgress(epoch: epoch, position: position)
     }
 
+    /// Orders by epoch, then position: the greater value is the one concurrent devices keep.
     public static func < (lhs: ReadingProgress, rhs: ReadingProgress) -> Bool {
         (lhs.epoch, lhs.position) < (rhs.epoch, rhs.position)
     }
@@ -30,6 +34,7 @@ public struct FieldConflict: Sendable, Hashable, Codable {
     /// Every live sibling's value, the displayed (winning) one first, the others by descending precedence.
     public var values: [JSONValue]
 
+    /// A conflict on `field` between `values`, the displayed one first.
     public init(field: String, values: [JSONValue]) {
         self.field = field
         self.values = values
@@ -38,33 +43,51 @@ public struct FieldConflict: Sendable, Hashable, Codable {
 
 /// A saved page, as every replica that has seen the same changes displays it.
 public struct Article: Sendable, Hashable, Codable, Identifiable {
+    /// The article's identity, derived from its normalised URL (``ArticleID/init(url:)``).
     public var id: ArticleID
     /// The URL as the user (the winning writer) gave it.
     public var url: String
     /// The normalised form (`url-v2`), from which `id` is derived (an article
     /// saved by an earlier version may keep an id derived from an older form).
     public var normalizedURL: String
+    /// The title, when one was given or found in the content.
     public var title: String?
+    /// A short summary shown in lists.
     public var excerpt: String?
+    /// The saved page's content (HTML or text); nil in lists unless asked for (`includeContent`).
     public var content: String?
+    /// The author (a byline).
     public var author: String?
+    /// The publication or site the article comes from.
     public var siteName: String?
+    /// An image that represents the article (an `http` or `https` URL).
     public var imageURL: String?
+    /// The content's language (a BCP 47 tag such as `en` or `pt-BR`).
     public var language: String?
+    /// The number of words of the readable text.
     public var wordCount: Int?
+    /// The article's tags, normalised (see ``Tag``), sorted.
     public var tags: [String]
+    /// Whether the article was marked read.
     public var isRead: Bool
+    /// Whether the article was archived (out of the reading queue, kept in the list).
     public var isArchived: Bool
+    /// Whether the article was marked as a favourite.
     public var isFavorite: Bool
+    /// How far the reader got (never moving backwards between devices).
     public var progress: ReadingProgress
+    /// The reader's own note on the article.
     public var note: String?
     /// Milliseconds since 1970, the earliest save of any device.
     public var addedAt: Int64
     /// Milliseconds since 1970, the newest live write's hybrid clock time.
     public var updatedAt: Int64
+    /// The article's highlights in reading order (by position, then by when they were made).
     public var highlights: [Highlight]
+    /// The fields whose concurrent values disagree (empty when there is no conflict).
     public var conflicts: [FieldConflict]
 
+    /// An article with every value given (articles are normally read from a replica, not made).
     public init(
         id: ArticleID, url: String, normalizedURL: String, title: String? = nil, excerpt: String? = nil,
         content: String? = nil, author: String? = nil, siteName: String? = nil, imageURL: String? = nil,
@@ -99,15 +122,22 @@ public struct Article: Sendable, Hashable, Codable, Identifiable {
 
 /// A passage a reader marked in an article: an entity of its own, child of the article.
 public struct Highlight: Sendable, Hashable, Codable, Identifiable {
+    /// The highlight's identity, unique across replicas.
     public var id: String
+    /// The article the highlight belongs to.
     public var articleID: ArticleID
+    /// The marked passage.
     public var quote: String
     /// Where the quote starts, as a fraction of the article (0...1), if known.
     public var position: Double?
+    /// The reader's note on the passage.
     public var note: String?
+    /// The colour the passage is marked with (an app's own name, such as `yellow`).
     public var color: String?
+    /// Milliseconds since 1970 when the highlight was made.
     public var createdAt: Int64
 
+    /// A highlight with every value given (highlights are normally read from a replica, not made).
     public init(id: String, articleID: ArticleID, quote: String, position: Double? = nil, note: String? = nil, color: String? = nil, createdAt: Int64 = 0) {
         self.id = id
         self.articleID = articleID
@@ -157,12 +187,12 @@ public enum Tag {
     }
 
     /// Why a text is not a tag.
-    public struct Problem: Error, Hashable, Sendable {
-        public var reason: String
+    package struct Problem: Error, Hashable, Sendable {
+        package var reason: String
     }
 
     /// Normalises `raw` and checks the result.
-    public static func check(_ raw: String) -> Result<String, Problem> {
+    package static func check(_ raw: String) -> Result<String, Problem> {
         // Lowercase between two NFC passes: the result is the same for every
         // canonically equivalent spelling (a lowercase mapping may decompose).
         let folded = nfc(nfc(raw).lowercased())

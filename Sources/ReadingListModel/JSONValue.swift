@@ -4,13 +4,20 @@
 /// fraction) is the byte-exact form stored in the change log and compared when
 /// checking that a re-sent change is identical to the one already stored.
 public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number (JSON numbers are doubles here; integers up to 2^53 are exact).
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object (its members' order does not matter).
     case object([String: JSONValue])
 
+    /// Decodes any JSON value.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() { self = .null }
@@ -21,6 +28,7 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         else { self = .object(try container.decode([String: JSONValue].self)) }
     }
 
+    /// Encodes the value as the JSON it is.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
@@ -35,12 +43,18 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
+    /// The text, when the value is a string.
     public var stringValue: String? { if case let .string(value) = self { value } else { nil } }
+    /// The Boolean, when the value is one.
     public var boolValue: Bool? { if case let .bool(value) = self { value } else { nil } }
+    /// The number, when the value is one.
     public var numberValue: Double? { if case let .number(value) = self { value } else { nil } }
+    /// The members, when the value is an object.
     public var objectValue: [String: JSONValue]? { if case let .object(value) = self { value } else { nil } }
+    /// Whether the value is JSON's `null`.
     public var isNull: Bool { self == .null }
 
+    /// The value's canonical JSON text (``canonicalText``).
     public var description: String { canonicalText }
 
     /// Deterministic JSON text: sorted object keys, no insignificant whitespace.
@@ -51,10 +65,10 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     /// Appends ``canonicalText`` to `out` (no intermediate string).
-    public func appendCanonicalText(to out: inout String) { write(into: &out) }
+    package func appendCanonicalText(to out: inout String) { write(into: &out) }
 
     /// Appends `value` as a JSON string literal to `out`.
-    public static func appendString(_ value: String, to out: inout String) { writeString(value, into: &out) }
+    package static func appendString(_ value: String, to out: inout String) { writeString(value, into: &out) }
 
     private func write(into out: inout String) {
         switch self {
@@ -109,10 +123,15 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral {
+    /// A string value from a literal.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// A Boolean value from a literal.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// A number from a literal.
     public init(floatLiteral value: Double) { self = .number(value) }
+    /// A number from an integer literal.
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    /// `null`, from `nil`.
     public init(nilLiteral: ()) { self = .null }
 }
 
@@ -120,14 +139,14 @@ extension JSONValue {
     /// Parses JSON text (any valid JSON, not only canonical text) without
     /// Foundation's decoder: values are read back from storage on every
     /// sync, so this is on the hot path. Nil when `text` is not JSON.
-    public init?(jsonText text: String) {
+    package init?(jsonText text: String) {
         var text = text
         guard let parsed = text.withUTF8({ Self.parse($0) }) else { return nil }
         self = parsed
     }
 
     /// Parses JSON from UTF-8 bytes (a message body), as ``init(jsonText:)``.
-    public init?(jsonBytes bytes: UnsafeRawBufferPointer) {
+    package init?(jsonBytes bytes: UnsafeRawBufferPointer) {
         guard let parsed = Self.parse(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
         else { return nil }
         self = parsed

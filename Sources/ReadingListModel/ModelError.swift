@@ -9,6 +9,7 @@ public enum ModelError: Error, Sendable, Hashable, CustomStringConvertible {
     /// An article id that is not 32 lowercase hexadecimal digits.
     case invalidArticleID(String)
 
+    /// One line saying what is wrong, for a person.
     public var description: String {
         switch self {
         // (Without the password a URL may carry: an error line ends up in terminals and logs.)

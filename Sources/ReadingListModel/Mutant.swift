@@ -15,7 +15,7 @@ import Darwin
 /// A debug build reads `READINGLIST_MUTANT` once (the raw value of one case);
 /// each rule asks `Mutant.is(.x)` in one line. A release build compiles the
 /// switch out: `is` is a constant `false` there and no environment is read.
-public enum Mutant: String, CaseIterable, Sendable {
+package enum Mutant: String, CaseIterable, Sendable {
     /// Registers (title, note, flags...): the lowest `(hlc, replica)` wins instead of the highest.
     case registerLowestWins = "register-lowest-wins"
     /// `addedAt`: the latest value wins instead of the earliest.
@@ -48,7 +48,7 @@ public enum Mutant: String, CaseIterable, Sendable {
 
     #if DEBUG
     /// The mutant `READINGLIST_MUTANT` names (read once); an unknown name stops the process.
-    public static let active: Mutant? = {
+    package static let active: Mutant? = {
         guard let raw = getenv("READINGLIST_MUTANT") else { return nil }
         let name = String(cString: raw)
         if name.isEmpty { return nil }
@@ -60,10 +60,10 @@ public enum Mutant: String, CaseIterable, Sendable {
 
     /// Whether `mutant` is switched on (debug builds only).
     @inline(__always)
-    public static func `is`(_ mutant: Mutant) -> Bool { active == mutant }
+    package static func `is`(_ mutant: Mutant) -> Bool { active == mutant }
     #else
     /// Always false: a release build cannot switch a mutant on.
     @inline(__always)
-    public static func `is`(_ mutant: Mutant) -> Bool { false }
+    package static func `is`(_ mutant: Mutant) -> Bool { false }
     #endif
 }

@@ -14,7 +14,7 @@
 /// same as it always was, and an article saved *with* credentials by an
 /// earlier version keeps the id it has (ids are never recomputed), while a new
 /// save of its URL lands on the credential-free id. The URL a user gives is
-/// stored without its credentials too: see ``removingCredentials(_:)``.
+/// stored without its credentials too.
 ///
 /// `url-v2` is `url-v1` plus the equivalences of RFC 3986 section 6.2.2 and
 /// the WHATWG URL standard that people really meet: a Unicode host becomes
@@ -31,11 +31,12 @@
 public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The name of the normalisation. (Article ids keep the name `url-v1` in
     /// their derivation: see ``ArticleID/derivation``.)
-    public static let version = "url-v2"
+    package static let version = "url-v2"
 
     /// The canonical text, e.g. `https://example.com/a?id=3`.
     public let string: String
 
+    /// The normalised URL's text (``string``).
     public var description: String { string }
 
     /// Normalises `raw`, or throws ``ModelError/invalidURL(_:reason:)``.
@@ -49,7 +50,7 @@ public struct NormalizedURL: Sendable, Hashable, Codable, CustomStringConvertibl
     }
 
     /// Parameters removed by `url-v1` (compared case-insensitively), besides any `utm_*`.
-    public static let trackingParameters: Set<String> = ["fbclid", "gclid", "mc_cid", "mc_eid", "ref_src"]
+    package static let trackingParameters: Set<String> = ["fbclid", "gclid", "mc_cid", "mc_eid", "ref_src"]
 
     private static let forbiddenInHost = Set("/\\?#[]@%<>\"{}|^`".utf8)
 

@@ -1,12 +1,12 @@
 /// Punycode (RFC 3492): the encoder IDNA uses to write a Unicode label of a
 /// host name in ASCII (the part after `xn--`).
-public enum Punycode {
+package enum Punycode {
     private static let base = 36, tMin = 1, tMax = 26, skew = 38, damp = 700, initialBias = 72, initialN = 128
 
     /// The Punycode of `input` (RFC 3492 section 6.3), or nil on overflow.
     /// Basic code points are copied as they are (case kept), then a `-` if
     /// there were any, then the deltas of the others in base 36 (lowercase).
-    public static func encode(_ input: [Unicode.Scalar]) -> String? {
+    package static func encode(_ input: [Unicode.Scalar]) -> String? {
         let codePoints = input.map { Int($0.value) }
         var output: [UInt8] = codePoints.filter { $0 < 0x80 }.map { UInt8($0) }
         let basicCount = output.count

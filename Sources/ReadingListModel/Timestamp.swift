@@ -1,7 +1,7 @@
 /// Milliseconds since 1970 (UTC), the time unit of the model.
-public enum Timestamp {
+package enum Timestamp {
     /// `2026-11-29T01:28:55.123Z`: ISO 8601 in UTC with milliseconds.
-    public static func iso8601(_ millis: Int64) -> String {
+    package static func iso8601(_ millis: Int64) -> String {
         let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
         let milli = Int(millis - seconds * 1000)
         var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400

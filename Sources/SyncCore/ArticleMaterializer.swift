@@ -2,10 +2,10 @@ import ReadingListModel
 
 /// Turns the live writes of an article and its highlights into the
 /// `Article` every replica displays. Pure: same writes, same article.
-public enum ArticleMaterializer {
+package enum ArticleMaterializer {
     /// The article with its visibility, or nil when no write of its URL is
     /// live (nothing to display; only writes of types this version does not know).
-    public static func materialize(id: ArticleID, changes: [Change]) -> (article: Article, isVisible: Bool)? {
+    package static func materialize(id: ArticleID, changes: [Change]) -> (article: Article, isVisible: Bool)? {
         let articleRef = EntityRef.article(id)
         var article = EntityState(entity: articleRef)
         var highlightStates: [String: EntityState] = [:]

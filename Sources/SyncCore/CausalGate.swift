@@ -3,12 +3,12 @@ import ReadingListModel
 /// Decides, entry by entry, whether an incoming stream can be applied: each
 /// replica's counters must continue without a gap, and each change's context
 /// must already be known (causal delivery). Pure: the store applies.
-public struct CausalGate: Sendable {
-    public private(set) var knowledge: VersionVector
+package struct CausalGate: Sendable {
+    package private(set) var knowledge: VersionVector
 
-    public init(knowledge: VersionVector) { self.knowledge = knowledge }
+    package init(knowledge: VersionVector) { self.knowledge = knowledge }
 
-    public enum Verdict: Sendable, Hashable {
+    package enum Verdict: Sendable, Hashable {
         /// New: apply it.
         case apply(LogEntry)
         /// Already known (a retry or a duplicate): apply nothing, but a
@@ -16,7 +16,7 @@ public struct CausalGate: Sendable {
         case duplicate(LogEntry)
     }
 
-    public mutating func admit(_ entry: LogEntry) throws(SyncError) -> Verdict {
+    package mutating func admit(_ entry: LogEntry) throws(SyncError) -> Verdict {
         if case let .run(run) = entry {
             // A run is admitted as its changes. Known entirely: a duplicate. Known in
             // part (its first changes): the rest is applied; callers that compare a

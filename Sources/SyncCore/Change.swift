@@ -6,14 +6,14 @@ import ReadingListModel
 /// same field that it covers is replaced by this one. `hlc` only breaks ties
 /// between concurrent writes.
 public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
-    public var dot: Dot
-    public var entity: EntityRef
-    public var field: String
-    public var value: JSONValue
-    public var context: VersionVector
-    public var hlc: HLC
+    package var dot: Dot
+    package var entity: EntityRef
+    package var field: String
+    package var value: JSONValue
+    package var context: VersionVector
+    package var hlc: HLC
 
-    public init(dot: Dot, entity: EntityRef, field: String, value: JSONValue, context: VersionVector, hlc: HLC) {
+    package init(dot: Dot, entity: EntityRef, field: String, value: JSONValue, context: VersionVector, hlc: HLC) {
         self.dot = dot
         self.entity = entity
         self.field = field
@@ -23,10 +23,10 @@ public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     /// True when `self` replaces `other` (a write of the same field it had seen).
-    public func replaces(_ other: Change) -> Bool { context.covers(other.dot) }
+    package func replaces(_ other: Change) -> Bool { context.covers(other.dot) }
 
     /// Precedence among concurrent writes: higher `(hlc, replica)` first.
-    public func precedes(_ other: Change) -> Bool {
+    package func precedes(_ other: Change) -> Bool {
         (hlc, dot.replica) > (other.hlc, other.dot.replica)
     }
 
@@ -41,7 +41,7 @@ public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
     /// `replica:counter` (by replica), and the HLC in decimal. Numbers are
     /// hashed digit by digit, without building their text (a save hashes
     /// every change it writes).
-    public var digest: UInt64 {
+    package var digest: UInt64 {
         var hash = FNV1a()
         hash.add(entity.type); hash.separate()
         hash.add(entity.id); hash.separate()
@@ -61,7 +61,7 @@ public struct Change: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// Everything but the dot, as compared when a dot arrives that is already stored:
     /// a difference means two databases used the same replica id.
-    public func sameContent(as other: Change) -> Bool {
+    package func sameContent(as other: Change) -> Bool {
         entity == other.entity && field == other.field && value.canonicalText == other.value.canonicalText
             && context == other.context && hlc == other.hlc
     }
@@ -74,7 +74,7 @@ public enum LogEntry: Sendable, Hashable, Codable {
     case run(ChangeRun)
     case replaced(ReplacedRange)
 
-    public var replica: ReplicaID {
+    package var replica: ReplicaID {
         switch self {
         case let .change(change): change.dot.replica
         case let .run(run): run.replica
@@ -83,7 +83,7 @@ public enum LogEntry: Sendable, Hashable, Codable {
     }
 
     /// The highest counter this entry accounts for.
-    public var lastCounter: UInt64 {
+    package var lastCounter: UInt64 {
         switch self {
         case let .change(change): change.dot.counter
         case let .run(run): run.lastCounter

@@ -4,31 +4,31 @@ import ReadingListModel
 /// several fields): consecutive dots, one clock reading, and one context
 /// apart from the replica's own entry, which is always the previous dot.
 ///
-/// A run is only a compact form of its ``changes``: each write is still a
+/// A run is only a compact form of its `changes`: each write is still a
 /// change of its own, with its own dot, and is replaced on its own. It
 /// exists so that a save is one row in the change log and one entry on the
 /// wire, its entity, context and clock written once instead of once per field.
 public struct ChangeRun: Sendable, Hashable, Codable, CustomStringConvertible {
     /// One field written by the run.
-    public struct Write: Sendable, Hashable, Codable {
-        public var field: String
-        public var value: JSONValue
+    package struct Write: Sendable, Hashable, Codable {
+        package var field: String
+        package var value: JSONValue
 
-        public init(field: String, value: JSONValue) {
+        package init(field: String, value: JSONValue) {
             self.field = field
             self.value = value
         }
     }
 
-    public var replica: ReplicaID
+    package var replica: ReplicaID
     /// The counter of the first write; the others follow without a gap.
-    public var counter: UInt64
-    public var entity: EntityRef
+    package var counter: UInt64
+    package var entity: EntityRef
     /// The context of the first write. Write `i` has the same context with
     /// the replica's own entry at `counter + i - 1`.
-    public var context: VersionVector
-    public var hlc: HLC
-    public var writes: [Write]
+    package var context: VersionVector
+    package var hlc: HLC
+    package var writes: [Write]
 
     /// A run as it arrived (the wire reader): never empty; the gate checks each change.
     package init(replica: ReplicaID, counter: UInt64, entity: EntityRef, context: VersionVector, hlc: HLC, writes: [Write]) {
@@ -43,7 +43,7 @@ public struct ChangeRun: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// The run of `changes`, or nil when they are empty or do not form one
     /// (see ``extends(_:with:)``).
-    public init?(_ changes: some Collection<Change>) {
+    package init?(_ changes: some Collection<Change>) {
         guard let first = changes.first else { return nil }
         var last = first
         for change in changes.dropFirst() {
@@ -58,7 +58,7 @@ public struct ChangeRun: Sendable, Hashable, Codable, CustomStringConvertible {
     /// True when `next` can follow `last` in a run: the same replica writing
     /// the same entity at the next counter, under the same clock reading,
     /// having seen exactly what `last` had seen plus `last` itself.
-    public static func extends(_ last: Change, with next: Change) -> Bool {
+    package static func extends(_ last: Change, with next: Change) -> Bool {
         guard next.dot.replica == last.dot.replica, next.dot.counter == last.dot.counter + 1,
               next.hlc == last.hlc, next.entity == last.entity
         else { return false }
@@ -74,12 +74,12 @@ public struct ChangeRun: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     /// The changes, in counter order.
-    public var changes: [Change] {
+    package var changes: [Change] {
         writes.enumerated().map { index, write in change(at: index, write) }
     }
 
     /// The counter of the last write.
-    public var lastCounter: UInt64 { counter + UInt64(writes.count) - 1 }
+    package var lastCounter: UInt64 { counter + UInt64(writes.count) - 1 }
 
     private func change(at index: Int, _ write: Write) -> Change {
         let dot = Dot(replica, counter + UInt64(index))
@@ -113,7 +113,7 @@ public struct ChangeRun: Sendable, Hashable, Codable, CustomStringConvertible {
 
 extension LogEntry {
     /// The entry as single changes and replaced ranges (a run becomes its changes).
-    public var expanded: [LogEntry] {
+    package var expanded: [LogEntry] {
         switch self {
         case .change, .replaced: [self]
         case let .run(run): run.changes.map(LogEntry.change)
@@ -122,7 +122,7 @@ extension LogEntry {
 
     /// `entries` with every stretch of consecutive changes that forms a run
     /// sent as one (the order, and so the causal order, is kept).
-    public static func coalesced(_ entries: [LogEntry]) -> [LogEntry] {
+    package static func coalesced(_ entries: [LogEntry]) -> [LogEntry] {
         var result: [LogEntry] = []
         result.reserveCapacity(entries.count)
         var pending: [Change] = []

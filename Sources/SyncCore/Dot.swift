@@ -1,23 +1,28 @@
 /// One change's identity: the `counter`-th change made by `replica`.
 /// Each replica's counters form a gap-free sequence 1, 2, 3, ...
 public struct Dot: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// The replica that made the change.
     public var replica: ReplicaID
+    /// The change's number among that replica's changes (from 1).
     public var counter: UInt64
 
-    public init(_ replica: ReplicaID, _ counter: UInt64) {
+    package init(_ replica: ReplicaID, _ counter: UInt64) {
         self.replica = replica
         self.counter = counter
     }
 
+    /// `replica:counter`, with the replica's short form.
     public var description: String { "\(replica.short):\(counter)" }
 
+    /// Orders by replica, then counter.
     public static func < (lhs: Dot, rhs: Dot) -> Bool { (lhs.replica, lhs.counter) < (rhs.replica, rhs.counter) }
 
     /// The largest counter accepted (2^53 - 1: exact in every JSON implementation).
-    public static let maxCounter: UInt64 = (1 << 53) - 1
+    package static let maxCounter: UInt64 = (1 << 53) - 1
 
     private enum CodingKeys: String, CodingKey { case replica, counter }
 
+    /// Decodes a dot, refusing a counter of 0 or above 2^53-1.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         replica = try container.decode(ReplicaID.self, forKey: .replica)
@@ -42,14 +47,14 @@ enum DigestCoding {
 /// by later changes. Sent in place of those changes so that a receiver's
 /// version vector advances without gaps; holds no value.
 public struct ReplacedRange: Sendable, Hashable, Codable, CustomStringConvertible {
-    public var replica: ReplicaID
-    public var from: UInt64
-    public var to: UInt64
+    package var replica: ReplicaID
+    package var from: UInt64
+    package var to: UInt64
     /// The ``Change/digest`` of the change at `to`, so that a receiver can
     /// later tell whether a replica file was copied (see ``ForkCheck``).
-    public var digest: UInt64
+    package var digest: UInt64
 
-    public init(replica: ReplicaID, from: UInt64, to: UInt64, digest: UInt64) {
+    package init(replica: ReplicaID, from: UInt64, to: UInt64, digest: UInt64) {
         precondition(from >= 1 && from <= to, "a replaced range runs from 1 upwards")
         self.replica = replica
         self.from = from
@@ -57,10 +62,12 @@ public struct ReplacedRange: Sendable, Hashable, Codable, CustomStringConvertibl
         self.digest = digest
     }
 
+    /// `replica:from...to` (or `replica:counter` for one dot).
     public var description: String { from == to ? "\(replica.short):\(from)" : "\(replica.short):\(from)...\(to)" }
 
     private enum CodingKeys: String, CodingKey { case replica, from, to, digest }
 
+    /// Decodes a range, refusing one whose end is before its start.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         replica = try container.decode(ReplicaID.self, forKey: .replica)
@@ -76,6 +83,7 @@ public struct ReplacedRange: Sendable, Hashable, Codable, CustomStringConvertibl
         digest = value
     }
 
+    /// Encodes the range as the sync protocol writes it.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(replica, forKey: .replica)

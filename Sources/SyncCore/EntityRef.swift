@@ -6,20 +6,22 @@ import ReadingListModel
 /// `ARTICLEID/HEX`, so the parent article is part of its identity). Any other
 /// type is one a newer version knows: stored and passed on, never dropped.
 public struct EntityRef: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
+    /// The entity's type: `article` or `highlight` (others are kept, never shown).
     public var type: String
+    /// The entity's id: an `ArticleID`'s text, or a highlight's id.
     public var id: String
 
-    public init(type: String, id: String) {
+    package init(type: String, id: String) {
         self.type = type
         self.id = id
     }
 
-    public static let articleType = "article"
-    public static let highlightType = "highlight"
+    package static let articleType = "article"
+    package static let highlightType = "highlight"
 
-    public static func article(_ id: ArticleID) -> EntityRef { EntityRef(type: articleType, id: id.rawValue) }
+    package static func article(_ id: ArticleID) -> EntityRef { EntityRef(type: articleType, id: id.rawValue) }
 
-    public static func highlight(_ id: String) -> EntityRef { EntityRef(type: highlightType, id: id) }
+    package static func highlight(_ id: String) -> EntityRef { EntityRef(type: highlightType, id: id) }
 
     /// The article this entity belongs to, for the types this version knows.
     public var articleID: ArticleID? {
@@ -32,6 +34,8 @@ public struct EntityRef: Sendable, Hashable, Codable, Comparable, CustomStringCo
         }
     }
 
+    /// `type id`.
     public var description: String { "\(type) \(id)" }
+    /// Orders by type, then id.
     public static func < (lhs: EntityRef, rhs: EntityRef) -> Bool { (lhs.type, lhs.id) < (rhs.type, rhs.id) }
 }

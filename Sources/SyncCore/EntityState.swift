@@ -1,34 +1,34 @@
 import ReadingListModel
 
 /// The live writes of one entity, field by field.
-public struct EntityState: Sendable, Hashable {
-    public let entity: EntityRef
-    public private(set) var fields: [String: FieldRegister]
+package struct EntityState: Sendable, Hashable {
+    package let entity: EntityRef
+    package private(set) var fields: [String: FieldRegister]
 
-    public init(entity: EntityRef, fields: [String: FieldRegister] = [:]) {
+    package init(entity: EntityRef, fields: [String: FieldRegister] = [:]) {
         self.entity = entity
         self.fields = fields
     }
 
     /// Builds the state from live changes (all of `entity`).
-    public init(entity: EntityRef, changes: some Sequence<Change>) {
+    package init(entity: EntityRef, changes: some Sequence<Change>) {
         self.entity = entity
         fields = [:]
         for change in changes { apply(change) }
     }
 
     @discardableResult
-    public mutating func apply(_ change: Change) -> FieldRegister.Outcome {
+    package mutating func apply(_ change: Change) -> FieldRegister.Outcome {
         fields[change.field, default: FieldRegister()].apply(change)
     }
 
-    public func register(_ field: String) -> FieldRegister { fields[field] ?? FieldRegister() }
+    package func register(_ field: String) -> FieldRegister { fields[field] ?? FieldRegister() }
 
-    public func resolved(_ field: String) -> JSONValue? {
+    package func resolved(_ field: String) -> JSONValue? {
         fields[field]?.resolved(by: FieldPolicy.of(entityType: entity.type, field: field))
     }
 
-    public var liveChanges: [Change] { fields.values.flatMap(\.siblings) }
+    package var liveChanges: [Change] { fields.values.flatMap(\.siblings) }
 
     /// The deletion rule (edit wins over delete):
     ///
@@ -37,7 +37,7 @@ public struct EntityState: Sendable, Hashable {
     /// some live write of any other field — including `dependents`, the
     /// writes of child entities — that none of the live deletes' contexts
     /// covers (an edit the deleter had not seen).
-    public func isVisible(dependents: [Change] = []) -> Bool {
+    package func isVisible(dependents: [Change] = []) -> Bool {
         let deletedSiblings = register(Fields.deleted).siblings
         let deletes = deletedSiblings.filter { $0.value.boolValue == true }
         guard !deletes.isEmpty else { return !fields.isEmpty }
@@ -49,7 +49,7 @@ public struct EntityState: Sendable, Hashable {
         }
     }
 
-    public func checkInvariants() {
+    package func checkInvariants() {
         for (name, register) in fields {
             register.checkInvariants()
             precondition(register.siblings.allSatisfy { $0.field == name && $0.entity == entity }, "siblings belong to their field")

@@ -1,5 +1,5 @@
 /// How concurrent live writes ("siblings") of one field resolve.
-public enum FieldPolicy: Sendable, Hashable {
+package enum FieldPolicy: Sendable, Hashable {
     /// Highest `(hlc, replica)` wins; `surfacesConflicts` says whether
     /// disagreeing siblings are shown to the user as a conflict.
     case register(surfacesConflicts: Bool)
@@ -17,7 +17,7 @@ public enum FieldPolicy: Sendable, Hashable {
 
     /// The policy of `field` on entities of type `entityType`; fields this
     /// version does not know are plain registers without conflicts.
-    public static func of(entityType: String, field: String) -> FieldPolicy {
+    package static func of(entityType: String, field: String) -> FieldPolicy {
         if field == Fields.deleted { return .deleted }
         switch entityType {
         case EntityRef.articleType:
@@ -45,33 +45,48 @@ public enum FieldPolicy: Sendable, Hashable {
 
 /// Field names as written in changes (and shown in `show --json`).
 public enum Fields {
+    /// The URL as given.
     public static let url = "url"
+    /// The title.
     public static let title = "title"
+    /// The summary shown in lists.
     public static let excerpt = "excerpt"
+    /// The saved content.
     public static let content = "content"
+    /// The author (byline).
     public static let author = "author"
+    /// The site or publication.
     public static let siteName = "siteName"
+    /// The image that represents the article.
     public static let imageURL = "imageURL"
+    /// The content's language.
     public static let language = "language"
+    /// The readable text's word count.
     public static let wordCount = "wordCount"
+    /// The reader's note.
     public static let note = "note"
+    /// Read or not (a Boolean).
     public static let isRead = "isRead"
+    /// Archived or not (a Boolean).
     public static let isArchived = "isArchived"
+    /// Favourite or not (a Boolean).
     public static let isFavorite = "isFavorite"
+    /// The reading progress (`{epoch, position}`).
     public static let progress = "progress"
+    /// When the article was first saved (milliseconds since 1970).
     public static let addedAt = "addedAt"
-    public static let deleted = "deleted"
+    package static let deleted = "deleted"
     /// Each tag is its own boolean field, `tag:NAME`.
-    public static let tagPrefix = "tag:"
+    package static let tagPrefix = "tag:"
     // Highlight fields (plus `note` and `deleted`).
-    public static let article = "article"
-    public static let quote = "quote"
-    public static let position = "position"
-    public static let color = "color"
-    public static let createdAt = "createdAt"
+    package static let article = "article"
+    package static let quote = "quote"
+    package static let position = "position"
+    package static let color = "color"
+    package static let createdAt = "createdAt"
 
     /// Article fields a user edits as text, in display order.
-    public static let articleTextFields = [title, excerpt, author, siteName, imageURL, language, note]
+    package static let articleTextFields = [title, excerpt, author, siteName, imageURL, language, note]
 
-    public static func tag(_ name: String) -> String { tagPrefix + name }
+    package static func tag(_ name: String) -> String { tagPrefix + name }
 }

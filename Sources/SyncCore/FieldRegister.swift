@@ -2,25 +2,25 @@ import ReadingListModel
 
 /// A multi-value register: the live writes ("siblings") of one field of one
 /// entity, the writes that no other known write has replaced.
-public struct FieldRegister: Sendable, Hashable {
+package struct FieldRegister: Sendable, Hashable {
     /// Live siblings, in no particular order.
-    public private(set) var siblings: [Change]
+    package private(set) var siblings: [Change]
 
-    public init(siblings: [Change] = []) { self.siblings = siblings }
+    package init(siblings: [Change] = []) { self.siblings = siblings }
 
     /// What applying a write did.
-    public struct Outcome: Sendable, Hashable {
+    package struct Outcome: Sendable, Hashable {
         /// The write joined the siblings (false: already present, or already replaced).
-        public var added: Bool
+        package var added: Bool
         /// Siblings the write replaced, now gone.
-        public var replaced: [Change]
+        package var replaced: [Change]
     }
 
     /// Applies `write`: drops the siblings its context covers, and adds it
     /// unless it is already here or a sibling has already replaced it.
     /// Idempotent, commutative and associative over any set of writes.
     @discardableResult
-    public mutating func apply(_ write: Change) -> Outcome {
+    package mutating func apply(_ write: Change) -> Outcome {
         if siblings.contains(where: { $0.dot == write.dot }) { return Outcome(added: false, replaced: []) }
         if siblings.contains(where: { $0.replaces(write) }) { return Outcome(added: false, replaced: []) }
         var replaced: [Change] = []
@@ -34,7 +34,7 @@ public struct FieldRegister: Sendable, Hashable {
     }
 
     /// The siblings by precedence under `policy`: the displayed one first.
-    public func ranked(by policy: FieldPolicy) -> [Change] {
+    package func ranked(by policy: FieldPolicy) -> [Change] {
         siblings.sorted { a, b in
             switch policy {
             case .earliest:
@@ -58,14 +58,14 @@ public struct FieldRegister: Sendable, Hashable {
     }
 
     /// The displayed value under `policy`, or nil when the field was never written.
-    public func resolved(by policy: FieldPolicy) -> JSONValue? {
+    package func resolved(by policy: FieldPolicy) -> JSONValue? {
         // Nearly every field has one live write: nothing to rank.
         siblings.count < 2 ? siblings.first?.value : ranked(by: policy).first?.value
     }
 
     /// Every distinct live value, displayed one first, when people really
     /// disagree and `policy` surfaces conflicts; otherwise empty.
-    public func conflictValues(by policy: FieldPolicy) -> [JSONValue] {
+    package func conflictValues(by policy: FieldPolicy) -> [JSONValue] {
         let surfaces: Bool
         switch policy {
         case let .register(surfacesConflicts): surfaces = surfacesConflicts
@@ -88,7 +88,7 @@ public struct FieldRegister: Sendable, Hashable {
     }
 
     /// Reads `{epoch, position}` leniently (a bad value ranks lowest).
-    public static func progress(_ value: JSONValue) -> ReadingProgress {
+    package static func progress(_ value: JSONValue) -> ReadingProgress {
         guard let object = value.objectValue else { return ReadingProgress(epoch: -1, position: 0) }
         return ReadingProgress(
             epoch: Int(object["epoch"]?.numberValue ?? -1),
@@ -96,7 +96,7 @@ public struct FieldRegister: Sendable, Hashable {
     }
 
     /// Checks that no live sibling replaces another and that dots are unique.
-    public func checkInvariants() {
+    package func checkInvariants() {
         precondition(Set(siblings.map(\.dot)).count == siblings.count, "sibling dots are unique")
         for a in siblings {
             for b in siblings where a.dot != b.dot {
@@ -108,5 +108,5 @@ public struct FieldRegister: Sendable, Hashable {
 
 extension ReadingProgress {
     /// The JSON form written in `progress` changes.
-    public var jsonValue: JSONValue { .object(["epoch": .number(Double(epoch)), "position": .number(position)]) }
+    package var jsonValue: JSONValue { .object(["epoch": .number(Double(epoch)), "position": .number(position)]) }
 }

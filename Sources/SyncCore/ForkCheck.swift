@@ -10,16 +10,17 @@ import ReadingListModel
 public enum ForkCheck {
     /// A replica's latest known change, by its digest.
     public struct Head: Sendable, Hashable, Codable {
-        public var dot: Dot
-        public var digest: UInt64
+        package var dot: Dot
+        package var digest: UInt64
 
-        public init(dot: Dot, digest: UInt64) {
+        package init(dot: Dot, digest: UInt64) {
             self.dot = dot
             self.digest = digest
         }
 
         private enum CodingKeys: String, CodingKey { case dot, digest }
 
+        /// Decodes a head as the sync protocol writes it.
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             dot = try container.decode(Dot.self, forKey: .dot)
@@ -30,6 +31,7 @@ public enum ForkCheck {
             digest = value
         }
 
+        /// Encodes a head as the sync protocol writes it.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(dot, forKey: .dot)
@@ -39,7 +41,7 @@ public enum ForkCheck {
 
     /// Compares the remote's heads with the local digests of the same dots
     /// (`localDigest` returns nil where the local side cannot tell).
-    public static func check(remoteHeads: [Head], localDigest: (Dot) throws -> UInt64?) throws -> Void {
+    package static func check(remoteHeads: [Head], localDigest: (Dot) throws -> UInt64?) throws -> Void {
         for head in remoteHeads where !Mutant.is(.copiedReplicaAccepted) {
             if let local = try localDigest(head.dot), local != head.digest {
                 throw SyncError.conflictingDuplicate(head.dot)

@@ -1,6 +1,7 @@
 /// The identity of one replica (a database file): 128 random bits, written as
 /// 32 lowercase hexadecimal digits. Created once, never reused.
 public struct ReplicaID: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// The id's text: 32 lowercase hexadecimal digits.
     public let rawValue: String
 
     /// Validates `rawValue` (32 lowercase hex digits).
@@ -10,7 +11,7 @@ public struct ReplicaID: Sendable, Hashable, Comparable, Codable, CustomStringCo
     }
 
     /// A fresh identity drawn from `generator` (injected, so simulations are reproducible).
-    public static func random<G: RandomNumberGenerator>(using generator: inout G) -> ReplicaID {
+    package static func random<G: RandomNumberGenerator>(using generator: inout G) -> ReplicaID {
         let high = UInt64.random(in: .min ... .max, using: &generator)
         let low = UInt64.random(in: .min ... .max, using: &generator)
         return ReplicaID(unchecked: hex16(high) + hex16(low))
@@ -18,12 +19,15 @@ public struct ReplicaID: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     package init(unchecked rawValue: String) { self.rawValue = rawValue }
 
+    /// The id's text (``rawValue``).
     public var description: String { rawValue }
     /// The first 8 digits, enough to tell replicas apart in messages.
     public var short: String { String(rawValue.prefix(8)) }
 
+    /// Orders ids by their text.
     public static func < (lhs: ReplicaID, rhs: ReplicaID) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// Decodes an id from its text, refusing one that is not a replica id.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
@@ -33,6 +37,7 @@ public struct ReplicaID: Sendable, Hashable, Comparable, Codable, CustomStringCo
         self = id
     }
 
+    /// Encodes the id as its text.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)

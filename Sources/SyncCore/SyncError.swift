@@ -16,6 +16,7 @@ public enum SyncError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A change that cannot be valid (counter 0, context not covering the writer's own previous change...).
     case malformed(Dot, reason: String)
 
+    /// One line saying what was refused and why, for a person.
     public var description: String {
         switch self {
         case let .gap(replica, expected, got):

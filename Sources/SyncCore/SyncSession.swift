@@ -8,7 +8,7 @@
 /// and knowledge is re-read before the next, so an interrupted session simply
 /// resumes where it stopped when run again.
 public struct SyncSession: Sendable {
-    public enum Action: Sendable, Hashable {
+    package enum Action: Sendable, Hashable {
         /// Ask the remote for its version vector.
         case fetchRemoteKnowledge
         /// Make a page of at most `limit` local entries the remote (knowing `remoteKnowledge`) lacks, and send it.
@@ -21,41 +21,45 @@ public struct SyncSession: Sendable {
 
     /// What a session moved.
     public struct Summary: Sendable, Hashable, Codable {
+        /// Changes sent to the other replica.
         public var pushedChanges = 0
+        /// Changes received from the other replica.
         public var pulledChanges = 0
+        /// Pages sent.
         public var pushedPages = 0
+        /// Pages received.
         public var pulledPages = 0
-        public init() {}
+        package init() {}
     }
 
     private enum State: Sendable {
         case start, awaitingKnowledge, pushing, pulling, finished
     }
 
-    public let local: ReplicaID
-    public let pageSize: Int
+    package let local: ReplicaID
+    package let pageSize: Int
     private var state: State = .start
     private var localKnowledge: VersionVector
     private var remoteKnowledge = VersionVector()
     private var remoteReplica: ReplicaID?
-    public private(set) var summary = Summary()
+    package private(set) var summary = Summary()
 
     /// `remote` is the other replica's id when it is a replica (nil for the server).
-    public init(local: ReplicaID, localKnowledge: VersionVector, pageSize: Int = 1000) {
+    package init(local: ReplicaID, localKnowledge: VersionVector, pageSize: Int = 1000) {
         precondition(pageSize > 0)
         self.local = local
         self.localKnowledge = localKnowledge
         self.pageSize = pageSize
     }
 
-    public mutating func start() -> Action {
+    package mutating func start() -> Action {
         precondition(state == .start, "a session starts once")
         state = .awaitingKnowledge
         return .fetchRemoteKnowledge
     }
 
     /// The remote's knowledge arrived (and its replica id, when it is a replica).
-    public mutating func receivedRemoteKnowledge(_ knowledge: VersionVector, remoteReplica: ReplicaID?) throws(SyncError) -> Action {
+    package mutating func receivedRemoteKnowledge(_ knowledge: VersionVector, remoteReplica: ReplicaID?) throws(SyncError) -> Action {
         precondition(state == .awaitingKnowledge)
         if let remoteReplica {
             if remoteReplica == local { throw .sameReplica(local) }
@@ -70,7 +74,7 @@ public struct SyncSession: Sendable {
     }
 
     /// A page was pushed; `remoteKnowledge` is the remote's knowledge after applying it.
-    public mutating func pushed(changes: Int, entries: Int, remoteKnowledge: VersionVector) -> Action {
+    package mutating func pushed(changes: Int, entries: Int, remoteKnowledge: VersionVector) -> Action {
         precondition(state == .pushing)
         self.remoteKnowledge = remoteKnowledge
         if entries == 0 { return nextPull() }
@@ -80,7 +84,7 @@ public struct SyncSession: Sendable {
     }
 
     /// A page was pulled and applied; `localKnowledge` is this replica's knowledge after it.
-    public mutating func pulled(changes: Int, entries: Int, localKnowledge: VersionVector) -> Action {
+    package mutating func pulled(changes: Int, entries: Int, localKnowledge: VersionVector) -> Action {
         precondition(state == .pulling)
         self.localKnowledge = localKnowledge
         if entries == 0 {
@@ -96,7 +100,7 @@ public struct SyncSession: Sendable {
     /// `replica` has: different changes under its dots (a copy of it wrote
     /// them, or it was restored from an older copy). Checked before anything
     /// is applied, by this session and by a server sync (`ServerSyncMachine`).
-    public static func checkNotBehindItself(
+    package static func checkNotBehindItself(
         _ replica: ReplicaID, knowledge: VersionVector, remoteKnowledge: VersionVector
     ) throws(SyncError) {
         if remoteKnowledge[replica] > knowledge[replica] {

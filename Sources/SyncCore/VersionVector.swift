@@ -4,41 +4,44 @@ public struct VersionVector: Sendable, Hashable, Codable, CustomStringConvertibl
     /// Only non-zero counters are stored, so equal knowledge is equal values.
     public private(set) var counters: [ReplicaID: UInt64]
 
-    public init() { counters = [:] }
+    package init() { counters = [:] }
 
-    public init(_ counters: [ReplicaID: UInt64]) {
+    package init(_ counters: [ReplicaID: UInt64]) {
         self.counters = counters.filter { $0.value > 0 }
     }
 
+    /// The highest counter of `replica` this vector covers (0 when none).
     public subscript(replica: ReplicaID) -> UInt64 {
         get { counters[replica] ?? 0 }
         set { counters[replica] = newValue == 0 ? nil : newValue }
     }
 
+    /// Whether the vector covers no change at all.
     public var isEmpty: Bool { counters.isEmpty }
 
     /// True when this vector has seen `dot`.
-    public func covers(_ dot: Dot) -> Bool { self[dot.replica] >= dot.counter }
+    package func covers(_ dot: Dot) -> Bool { self[dot.replica] >= dot.counter }
 
     /// True when this vector has seen everything `other` has.
-    public func includes(_ other: VersionVector) -> Bool {
+    package func includes(_ other: VersionVector) -> Bool {
         other.counters.allSatisfy { self[$0.key] >= $0.value }
     }
 
     /// The pointwise maximum: knowledge of both.
-    public func merged(with other: VersionVector) -> VersionVector {
+    package func merged(with other: VersionVector) -> VersionVector {
         var result = self
         result.merge(other)
         return result
     }
 
-    public mutating func merge(_ other: VersionVector) {
+    package mutating func merge(_ other: VersionVector) {
         for (replica, counter) in other.counters where counter > self[replica] { counters[replica] = counter }
     }
 
     /// The sum of all counters: how many changes this vector summarises.
     public var total: UInt64 { counters.values.reduce(0, +) }
 
+    /// The counters by replica, for a person (`{short:counter, ...}`).
     public var description: String {
         "[" + counters.sorted { $0.key < $1.key }.map { "\($0.key.short):\($0.value)" }.joined(separator: ", ") + "]"
     }
@@ -51,7 +54,7 @@ public struct VersionVector: Sendable, Hashable, Codable, CustomStringConvertibl
     /// Reads ``compactText``; nil when the text is not one. (Byte by byte: every
     /// stored change has a context in this form, and the server reads one per
     /// change it sends.)
-    public init?(compactText text: String) {
+    package init?(compactText text: String) {
         var text = text
         guard let counters = text.withUTF8({ Self.parseCompact($0) }) else { return nil }
         self.init(counters)
@@ -90,10 +93,11 @@ public struct VersionVector: Sendable, Hashable, Codable, CustomStringConvertibl
     }
 
     /// Checks the representation: no zero counters.
-    public func checkInvariants() {
+    package func checkInvariants() {
         precondition(counters.values.allSatisfy { $0 > 0 }, "a version vector stores no zero counter")
     }
 
+    /// Decodes a vector as the sync protocol writes it (an object of counters by replica id).
     public init(from decoder: any Decoder) throws {
         let raw = try decoder.singleValueContainer().decode([String: UInt64].self)
         var counters: [ReplicaID: UInt64] = [:]
@@ -109,6 +113,7 @@ public struct VersionVector: Sendable, Hashable, Codable, CustomStringConvertibl
         self.init(counters)
     }
 
+    /// Encodes the vector as the sync protocol writes it.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(Dictionary(uniqueKeysWithValues: counters.map { ($0.key.rawValue, $0.value) }))
