@@ -19,9 +19,9 @@ public enum ExportFormat: String, Sendable, CaseIterable, Hashable {
 /// Writes a list in the export formats.
 public enum Exporter {
     /// The value of `format` in this app's JSON export.
-    public static let jsonFormatName = "readinglist-export"
+    package static let jsonFormatName = "readinglist-export"
     /// The version of this app's JSON export.
-    public static let jsonVersion = 1
+    package static let jsonVersion = 1
 
     /// The visible articles of `store`, oldest first, in `format`.
     public static func export(_ store: ReplicaStore, format: ExportFormat, now: Int64 = ReplicaStore.wallClock()) throws(StoreError) -> String {

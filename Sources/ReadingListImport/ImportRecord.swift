@@ -6,13 +6,14 @@ import SyncCore
 /// Where in an import a row came from: the file (`archive.zip/part_000000.csv`
 /// inside a ZIP), and the line (CSV, HTML) or the item number (JSON).
 public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    /// The file's name.
     public var file: String
     /// 1-based.
     public var line: Int
     /// Whether `line` counts lines of text or items of a JSON array.
     public var isItem: Bool
 
-    public init(file: String, line: Int, isItem: Bool = false) {
+    package init(file: String, line: Int, isItem: Bool = false) {
         self.file = file
         self.line = line
         self.isItem = isItem
@@ -24,10 +25,12 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
 
 /// A row an import left out (or wrote with something dropped), and why.
 public struct ImportIssue: Sendable, Hashable, CustomStringConvertible {
+    /// Where the row is.
     public var location: SourceLocation
+    /// What is wrong with it, for a person.
     public var reason: String
 
-    public init(_ location: SourceLocation, _ reason: String) {
+    package init(_ location: SourceLocation, _ reason: String) {
         self.location = location
         self.reason = reason
     }
@@ -41,13 +44,15 @@ public struct ImportIssue: Sendable, Hashable, CustomStringConvertible {
 public struct ImportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The file (nil: the failure is the list's, not a file's).
     public var file: String?
+    /// What is wrong, for a person.
     public var reason: String
 
-    public init(file: String?, _ reason: String) {
+    package init(file: String?, _ reason: String) {
         self.file = file
         self.reason = reason
     }
 
+    /// `file: reason` (or the reason alone).
     public var description: String { file.map { "\($0): \(reason)" } ?? reason }
 }
 

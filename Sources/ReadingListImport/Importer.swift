@@ -6,7 +6,9 @@ import ZIPFoundation
 
 /// How far an import has got: `written` of `total` articles.
 public struct ImportProgress: Sendable, Hashable {
+    /// Articles written so far (whole batches: each is one transaction).
     public var written: Int
+    /// Articles the import writes in all (rows that name one page count once).
     public var total: Int
 }
 
@@ -31,7 +33,7 @@ public struct ImportReport: Sendable, Hashable {
     /// Rows imported with something left out (a tag, content over its limit).
     public var warnings: [ImportIssue] = []
 
-    public init() {}
+    package init() {}
 }
 
 /// Reads other apps' exports and imports them into a replica.
@@ -44,9 +46,10 @@ public struct ImportReport: Sendable, Hashable {
 public enum Importer {
     /// Rows parsed and merged, ready to write.
     public struct Plan: Sendable {
-        public var articles: [ImportedArticle] = []
+        package var articles: [ImportedArticle] = []
         /// Where each article's first row was (for rows the list refuses).
         var locations: [SourceLocation] = []
+        /// What reading and merging found: rows, merges, skipped rows and warnings (the counts of writing are still 0).
         public var report = ImportReport()
     }
 

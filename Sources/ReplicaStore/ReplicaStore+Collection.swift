@@ -16,7 +16,7 @@ extension ReplicaStore {
     ///
     /// Returns the articles collected.
     @discardableResult
-    public func collectGarbage(horizon: VersionVector) throws(StoreError) -> [ArticleID] {
+    package func collectGarbage(horizon: VersionVector) throws(StoreError) -> [ArticleID] {
         guard !horizon.isEmpty, try holdsDeletes() else { return [] }
         let materializes = materializes
         return try transaction { tx in
@@ -41,7 +41,7 @@ extension ReplicaStore {
     /// Whether any live change deletes an article: when none does (nearly
     /// every sync), there is nothing to collect, and no write transaction is
     /// opened to find that out.
-    public func holdsDeletes() throws(StoreError) -> Bool {
+    package func holdsDeletes() throws(StoreError) -> Bool {
         try read { db in
             // The literals match the partial index change_log_tombstone.
             try Bool.fetchOne(db.cachedStatement(
@@ -54,7 +54,7 @@ extension ReplicaStore {
     /// that every replica keeps exactly the same changes of it. Changes outside
     /// the horizon (made by a replica the server had not heard of yet) stay.
     @discardableResult
-    public func forget(article: ArticleID, within horizon: VersionVector) throws(StoreError) -> Int {
+    package func forget(article: ArticleID, within horizon: VersionVector) throws(StoreError) -> Int {
         let materializes = materializes
         return try transaction { tx in
             let live = try tx.liveChanges(ofArticle: article)
@@ -75,7 +75,7 @@ extension ReplicaStore {
     /// (`acknowledged`); after pulling the list again, ``replay(_:)`` writes
     /// those that still apply. Everything else is cleared. `newID` is the
     /// new identity (nil: a random one).
-    public func rejoin(acknowledged: VersionVector, as newID: ReplicaID? = nil) throws(StoreError) -> [Change] {
+    package func rejoin(acknowledged: VersionVector, as newID: ReplicaID? = nil) throws(StoreError) -> [Change] {
         let me = replicaID
         var generator = SystemRandomNumberGenerator()
         let newID = newID ?? ReplicaID.random(using: &generator)
@@ -104,7 +104,7 @@ extension ReplicaStore {
     /// Writes again the pending changes ``rejoin(acknowledged:as:)`` returned,
     /// for entities that are still visible; returns those that were not
     /// (their articles were deleted and forgotten meanwhile).
-    public func replay(_ pending: [Change]) throws(StoreError) -> [Change] {
+    package func replay(_ pending: [Change]) throws(StoreError) -> [Change] {
         var dropped: [Change] = []
         try transaction { tx in
             tx.checksInput = false

@@ -5,13 +5,20 @@ import SyncCore
 
 /// What `save` writes besides the URL.
 public struct SaveRequest: Sendable, Hashable {
+    /// The URL to save (normalised to find the article; kept as given for display).
     public var url: String
+    /// The title, when known.
     public var title: String?
+    /// Tags to add (normalised, see `Tag` in `ReadingListModel`); a save never removes tags.
     public var tags: [String]
+    /// A note to write.
     public var note: String?
+    /// The page's content (HTML or text): its readable text fills the metadata the request lacks.
     public var content: String?
+    /// A summary to show in lists.
     public var excerpt: String?
 
+    /// A save of `url` with what is known of it; the fields left nil are not written.
     public init(url: String, title: String? = nil, tags: [String] = [], note: String? = nil, content: String? = nil, excerpt: String? = nil) {
         self.url = url
         self.title = title
@@ -178,7 +185,7 @@ extension ReplicaStore {
     /// An image URL as an edit stores it: an http(s) URL (checked as `save`
     /// checks an article's), trimmed, without `user:password@`, otherwise as
     /// given. Blank text is returned as it is, for the blank-text check to refuse.
-    public static func checkedImageURL(_ text: String) throws(StoreError) -> String {
+    package static func checkedImageURL(_ text: String) throws(StoreError) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return text }
         do { _ = try NormalizedURL(trimmed) } catch {
@@ -330,7 +337,7 @@ extension ReplicaStore {
 
     /// Writes arbitrary fields (including ones this version does not know) as
     /// local changes. For tests and tools that play a newer app version.
-    public func writeRaw(_ writes: [(entity: EntityRef, field: String, value: JSONValue)]) throws(StoreError) {
+    package func writeRaw(_ writes: [(entity: EntityRef, field: String, value: JSONValue)]) throws(StoreError) {
         try transaction { tx in
             tx.checksInput = false
             for write in writes { try tx.writeLocal(write.entity, write.field, write.value) }

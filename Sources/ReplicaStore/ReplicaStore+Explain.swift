@@ -12,74 +12,74 @@ import SyncCore
 /// Replaced writes are not kept in the log (only their dots are, to sync
 /// without gaps): what a live write replaced is told by its context, the
 /// writes its author had seen.
-public struct Explanation: Sendable, Hashable, Codable {
+package struct Explanation: Sendable, Hashable, Codable {
     /// One live write.
-    public struct Write: Sendable, Hashable, Codable {
+    package struct Write: Sendable, Hashable, Codable {
         /// `REPLICA8:COUNTER`.
-        public var dot: String
+        package var dot: String
         /// The writing replica's full id.
-        public var replica: String
-        public var counter: UInt64
+        package var replica: String
+        package var counter: UInt64
         /// Whether this replica made the write.
-        public var local: Bool
+        package var local: Bool
         /// The hybrid logical clock reading of the write: milliseconds since 1970 and a logical counter.
-        public var clockMillis: Int64
-        public var clockLogical: UInt16
+        package var clockMillis: Int64
+        package var clockLogical: UInt16
         /// The clock reading as UTC (ISO 8601, milliseconds).
-        public var clock: String
+        package var clock: String
         /// The writes its author had seen (replica id -> highest counter): it replaced every earlier write of its field these cover.
-        public var context: [String: UInt64]
+        package var context: [String: UInt64]
         /// `article`, or `highlight ID`.
-        public var entity: String
-        public var field: String
-        public var value: JSONValue
+        package var entity: String
+        package var field: String
+        package var value: JSONValue
     }
 
     /// One field of the article or of one of its highlights.
-    public struct Field: Sendable, Hashable, Codable {
+    package struct Field: Sendable, Hashable, Codable {
         /// `article`, or `highlight ID`.
-        public var entity: String
+        package var entity: String
         /// As `show --json` and `conflicts` name it (`title`, `tag:swift`, `highlight:ID.note`).
-        public var field: String
+        package var field: String
         /// The displayed value (nil: never written).
-        public var shown: JSONValue?
+        package var shown: JSONValue?
         /// The live writes, the displayed one first, then by precedence.
-        public var siblings: [Write]
+        package var siblings: [Write]
         /// The rule that picked the displayed value.
-        public var rule: String
+        package var rule: String
         /// For each pair of live writes: why both are live (neither had seen the other).
-        public var concurrency: [String]
+        package var concurrency: [String]
         /// What each live write replaced, as far as the log still knows.
-        public var replaced: [String]
+        package var replaced: [String]
         /// The values shown as a conflict (empty: none).
-        public var conflict: [JSONValue]
+        package var conflict: [JSONValue]
     }
 
     /// Whether the article is in the list, and which writes decide it.
-    public struct Visibility: Sendable, Hashable, Codable {
-        public var visible: Bool
+    package struct Visibility: Sendable, Hashable, Codable {
+        package var visible: Bool
         /// The rule that decided, in words.
-        public var rule: String
+        package var rule: String
         /// Live `deleted = true` writes.
-        public var deletes: [Write]
+        package var deletes: [Write]
         /// Live `deleted = false` writes (saves).
-        public var saves: [Write]
+        package var saves: [Write]
         /// Live writes (of the article or its highlights) that no live delete had seen:
         /// each keeps a deleted article visible.
-        public var keptBy: [Write]
+        package var keptBy: [Write]
         /// The deletes that hide it (when not visible).
-        public var hiddenBy: [Write]
+        package var hiddenBy: [Write]
     }
 
     /// The article id.
-    public var article: String
+    package var article: String
     /// The URL as displayed (nil: no live write of it).
-    public var url: String?
+    package var url: String?
     /// This replica's id.
-    public var replica: String
-    public var visibility: Visibility
+    package var replica: String
+    package var visibility: Visibility
     /// The fields explained (one, or every field with a live write).
-    public var fields: [Field]
+    package var fields: [Field]
 }
 
 extension ReplicaStore {
@@ -88,7 +88,7 @@ extension ReplicaStore {
     /// plus visibility. `field` is a name as `show --json` or `conflicts`
     /// prints it (`title`, `tags`, `tag:swift`, `highlight:ID.note`), or
     /// `visible` / `deleted` for visibility only.
-    public func explain(_ idOrURL: String, field: String? = nil) throws(StoreError) -> Explanation {
+    package func explain(_ idOrURL: String, field: String? = nil) throws(StoreError) -> Explanation {
         let me = replicaID
         let (id, live) = try read { db -> (ArticleID, [Change]) in
             let id = try Self.explainedArticle(idOrURL, db)

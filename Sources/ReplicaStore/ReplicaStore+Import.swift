@@ -6,16 +6,16 @@ import SyncCore
 import Synchronization
 
 /// A highlight as an import gives it.
-public struct ImportedHighlight: Sendable, Hashable, Codable {
-    public var quote: String
-    public var note: String?
-    public var color: String?
+package struct ImportedHighlight: Sendable, Hashable, Codable {
+    package var quote: String
+    package var note: String?
+    package var color: String?
     /// Where the quote starts, as a fraction of the article (0...1), if known.
-    public var position: Double?
+    package var position: Double?
     /// Milliseconds since 1970, if the file says when it was made.
-    public var createdAt: Int64?
+    package var createdAt: Int64?
 
-    public init(quote: String, note: String? = nil, color: String? = nil, position: Double? = nil, createdAt: Int64? = nil) {
+    package init(quote: String, note: String? = nil, color: String? = nil, position: Double? = nil, createdAt: Int64? = nil) {
         self.quote = quote
         self.note = note
         self.color = color
@@ -29,24 +29,24 @@ public struct ImportedHighlight: Sendable, Hashable, Codable {
 ///
 /// States (`isRead`, `isArchived`, `isFavorite`) only ever add: `false`
 /// means "the file does not say", so an import never unarchives or unreads.
-public struct ImportedArticle: Sendable, Hashable {
+package struct ImportedArticle: Sendable, Hashable {
     /// URL, title, tags, note, content and excerpt, as a save gives them.
-    public var request: SaveRequest
-    public var author: String?
-    public var siteName: String?
-    public var imageURL: String?
-    public var language: String?
-    public var wordCount: Int?
+    package var request: SaveRequest
+    package var author: String?
+    package var siteName: String?
+    package var imageURL: String?
+    package var language: String?
+    package var wordCount: Int?
     /// When it was first saved in the other app, in milliseconds since 1970 (nil: now).
-    public var addedAt: Int64?
-    public var isRead: Bool
-    public var isArchived: Bool
-    public var isFavorite: Bool
+    package var addedAt: Int64?
+    package var isRead: Bool
+    package var isArchived: Bool
+    package var isFavorite: Bool
     /// Reading progress, 0...1 (nil: the file does not say).
-    public var progress: Double?
-    public var highlights: [ImportedHighlight]
+    package var progress: Double?
+    package var highlights: [ImportedHighlight]
 
-    public init(
+    package init(
         request: SaveRequest, author: String? = nil, siteName: String? = nil, imageURL: String? = nil, language: String? = nil,
         wordCount: Int? = nil, addedAt: Int64? = nil, isRead: Bool = false, isArchived: Bool = false, isFavorite: Bool = false,
         progress: Double? = nil, highlights: [ImportedHighlight] = []
@@ -67,7 +67,7 @@ public struct ImportedArticle: Sendable, Hashable {
 }
 
 /// What ``ReplicaStore/importArticles(_:)`` did with one ``ImportedArticle``.
-public enum ImportOutcome: Sendable, Hashable {
+package enum ImportOutcome: Sendable, Hashable {
     /// Not in the list (or deleted): saved afresh.
     case created
     /// Already in the list: these fields (and `highlights` new highlights) were added.
@@ -107,7 +107,7 @@ extension ReplicaStore {
     /// file twice leaves the change log as it was. An article that breaks a
     /// rule is `refused` (with the reason) and the rest of the batch goes on.
     @discardableResult
-    public func importArticles(_ items: [ImportedArticle]) throws(StoreError) -> [ImportOutcome] {
+    package func importArticles(_ items: [ImportedArticle]) throws(StoreError) -> [ImportOutcome] {
         try importChecked(items, Self.checkAll(items))
     }
 
@@ -119,7 +119,7 @@ extension ReplicaStore {
     ///
     /// While a batch is written, the checks of the next one that need no
     /// database (URL, id, tags, limits) run on another core.
-    public func importArticles(
+    package func importArticles(
         _ items: [ImportedArticle], batchSize: Int, batchWritten: (Range<Int>, [ImportOutcome]) -> Void
     ) throws(StoreError) {
         let size = max(1, batchSize)

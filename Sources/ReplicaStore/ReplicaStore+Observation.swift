@@ -24,7 +24,7 @@ extension ReplicaStore {
         /// When this replica last synced with a partner (milliseconds since 1970), nil before its first sync.
         public var lastSync: Int64?
 
-        public init(localChanges: UInt64, pendingChanges: UInt64, lastSync: Int64?) {
+        package init(localChanges: UInt64, pendingChanges: UInt64, lastSync: Int64?) {
             self.localChanges = localChanges
             self.pendingChanges = pendingChanges
             self.lastSync = lastSync
@@ -46,11 +46,13 @@ extension ReplicaStore {
     ///   task is cancelled or the iterator is released. It throws a
     ///   ``StoreError`` when the database cannot be read.
     public struct Observation<Value: Sendable & Equatable>: AsyncSequence, Sendable {
+        /// Each value the observation delivers.
         public typealias Element = Value
 
         let store: ReplicaStore
         let fetch: @Sendable (Database) throws -> Value
 
+        /// Starts a subscription: its first value is the current one.
         public func makeAsyncIterator() -> Iterator {
             // The watch for other processes' commits starts before the first fetch:
             // a commit made after the first value was read is always noticed.
@@ -69,6 +71,7 @@ extension ReplicaStore {
             let watch: ExternalCommits?
             var last: Value?
 
+            /// The next distinct value (the newest one when several changes happened meanwhile); nil when the task is cancelled.
             public mutating func next() async throws -> Value? {
                 while true {
                     let value: Value?

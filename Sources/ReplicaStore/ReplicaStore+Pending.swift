@@ -48,7 +48,7 @@ extension ReplicaStore {
     /// versions of the articles the batch touched. Opening the replica
     /// finishes a pass a crash interrupted.
     @discardableResult
-    public func applyDeferringMaterialization(_ entries: [LogEntry]) throws(StoreError) -> ApplyResult {
+    package func applyDeferringMaterialization(_ entries: [LogEntry]) throws(StoreError) -> ApplyResult {
         // A bulk load: checkpoint the write-ahead log every 40 MB rather than
         // every 4 MB, so that a page the pull writes again and again reaches
         // the file fewer times (`materializePending` restores the default).
@@ -78,7 +78,7 @@ extension ReplicaStore {
 
     /// Whether the replica holds fewer than `count` articles (visible or not),
     /// reading at most `count` entries of an index.
-    public func holdsFewerArticles(than count: Int) throws(StoreError) -> Bool {
+    package func holdsFewerArticles(than count: Int) throws(StoreError) -> Bool {
         try read { db in
             try Int.fetchOne(db, sql: "SELECT 1 FROM article LIMIT 1 OFFSET ?", arguments: [max(0, count - 1)]) == nil
         }
@@ -95,7 +95,7 @@ extension ReplicaStore {
     }
 
     /// Whether articles wait for ``materializePending(chunk:while:)``.
-    public func hasPendingMaterialization() throws(StoreError) -> Bool {
+    package func hasPendingMaterialization() throws(StoreError) -> Bool {
         try read { db in try Meta.get(PendingMaterialization.key, db) != nil }
     }
 
@@ -105,7 +105,7 @@ extension ReplicaStore {
     /// of articles it went through (0 when none waited). `proceed` is asked
     /// before each chunk: false leaves the rest for a later call.
     @discardableResult
-    public func materializePending(chunk: Int = 2_000, while proceed: () -> Bool = { true }) throws(StoreError) -> Int {
+    package func materializePending(chunk: Int = 2_000, while proceed: () -> Bool = { true }) throws(StoreError) -> Int {
         precondition(chunk > 0)
         // Nearly always nothing waits: one read, no write transaction.
         guard try hasPendingMaterialization() else {

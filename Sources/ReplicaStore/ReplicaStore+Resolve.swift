@@ -13,7 +13,7 @@ extension ReplicaStore {
 
     /// The value `text` stands for in `field`, converted as ``resolveConflict(_:field:text:)`` writes it
     /// (as `edit` would store it: a flag's `true`/`false` as a boolean, the word count as a number).
-    public static func conflictValue(field: String, text: String) throws(StoreError) -> JSONValue {
+    package static func conflictValue(field: String, text: String) throws(StoreError) -> JSONValue {
         switch field {
         case Fields.isArchived, Fields.isFavorite, Fields.isRead:
             text == "true" ? .bool(true) : text == "false" ? .bool(false) : .string(text)

@@ -164,7 +164,7 @@ extension ReplicaStore {
 extension SaveRequest {
     /// What the content of this save says of itself (nil without content):
     /// see `ReadableText.extract(_:)`.
-    public var readableDocument: ReadableDocument? { content.map(ReadableText.extract) }
+    package var readableDocument: ReadableDocument? { content.map(ReadableText.extract) }
 
     /// The metadata fields a save of this request fills from its content:
     /// title, author (the byline), site name, excerpt, language and word
@@ -172,7 +172,7 @@ extension SaveRequest {
     /// (the article as it is, when the save updates one) does not hold it.
     /// ``ReplicaStore/save(_:)-(SaveRequest)`` writes them in the same run as the save; an
     /// import that builds its own writes calls this for the same result.
-    public func readableFields(keeping existing: Article?) -> [(String, JSONValue)] {
+    package func readableFields(keeping existing: Article?) -> [(String, JSONValue)] {
         readableFields(of: readableDocument, keeping: existing)
     }
 

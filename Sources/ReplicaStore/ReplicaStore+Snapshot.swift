@@ -10,16 +10,16 @@ import SyncCore
 /// carries its knowledge, so the replica then pulls exactly what came after it.
 extension ReplicaStore {
     /// A snapshot written by ``writeSnapshot(to:)``: where, what it knows, its size.
-    public struct Snapshot: Sendable, Hashable {
-        public var path: String
-        public var knowledge: VersionVector
-        public var bytes: Int
+    package struct Snapshot: Sendable, Hashable {
+        package var path: String
+        package var knowledge: VersionVector
+        package var bytes: Int
     }
 
     /// Writes a consistent copy of this replica to a new file at `path`
     /// (SQLite's online backup, through a connection of its own, so that
     /// writes to this replica go on meanwhile). Only file replicas have one.
-    public func writeSnapshot(to path: String) throws(StoreError) -> Snapshot {
+    package func writeSnapshot(to path: String) throws(StoreError) -> Snapshot {
         guard let source = self.path else { throw .invalidOperation("an in-memory replica has no file to copy") }
         guard !FileManager.default.fileExists(atPath: path) else { throw .invalidOperation("'\(path)' already exists") }
         // A store that materialises on demand catches up first (the work then
@@ -68,13 +68,13 @@ extension ReplicaStore {
 
     /// Removes a database file and the journal, write-ahead log and shared
     /// memory files SQLite keeps beside it (a scratch copy, a failed download).
-    public static func removeFiles(at path: String) {
+    package static func removeFiles(at path: String) {
         for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     /// Whether this replica holds nothing at all: it knows no change, holds
     /// no live write, replaced range or article (a snapshot may fill it).
-    public func isEmpty() throws(StoreError) -> Bool {
+    package func isEmpty() throws(StoreError) -> Bool {
         try read { db in try Self.isEmpty(db) }
     }
 
@@ -92,7 +92,7 @@ extension ReplicaStore {
     /// empty replica). The file is checked, changed and closed before it
     /// takes the replica's name in one rename: a crash leaves either no
     /// replica or the whole one.
-    public static func createFromSnapshot(
+    package static func createFromSnapshot(
         _ snapshot: String, at path: String, partner: String, expecting expected: VersionVector? = nil,
         now: @escaping @Sendable () -> Int64 = ReplicaStore.wallClock
     ) throws(StoreError) -> ReplicaStore {
@@ -141,7 +141,7 @@ extension ReplicaStore {
     /// snapshot file, in one transaction, keeping its identity. Returns false,
     /// changing nothing, when the replica holds something by then.
     @discardableResult
-    public func adoptSnapshot(_ snapshot: String, partner: String, expecting expected: VersionVector? = nil) throws(StoreError) -> Bool {
+    package func adoptSnapshot(_ snapshot: String, partner: String, expecting expected: VersionVector? = nil) throws(StoreError) -> Bool {
         // Checked and brought to this schema version first, through a connection of its own.
         try Self.checkWhole(snapshot)
         let copy = try Self.open(path: snapshot, create: false, now: now, materializes: false)
@@ -280,7 +280,7 @@ extension ReplicaStore {
     /// Whether catching up would be long: a pass under way or interrupted, or
     /// more than `catchUpByPassRows` log sequence numbers past the mark (a
     /// bulk push). A snapshot is then not made while the client waits.
-    public func needsLongCatchUp() throws(StoreError) -> Bool {
+    package func needsLongCatchUp() throws(StoreError) -> Bool {
         try read { db in
             if try Meta.get(PendingMaterialization.key, db) != nil { return true }
             let (top, since) = try Self.catchUpLag(db)
@@ -342,7 +342,7 @@ extension ReplicaStore {
     /// `proceed` is asked before each chunk (a transaction): false stops
     /// there, and the next call goes on from the mark.
     @discardableResult
-    public func catchUpMaterialization(while proceed: () -> Bool = { true }) throws(StoreError) -> Int {
+    package func catchUpMaterialization(while proceed: () -> Bool = { true }) throws(StoreError) -> Int {
         // A pass that stopped (a crash) finishes first: the mark says where it was.
         var done = try materializePending(while: proceed)
         guard proceed() else { return done }

@@ -6,13 +6,13 @@ import SyncCore
 /// What applying a batch did.
 public struct ApplyResult: Sendable, Hashable {
     /// Changes that were new here (duplicates and replaced ranges not counted).
-    public var appliedChanges: Int
+    package var appliedChanges: Int
     /// Entries that were already known (a retry, or a change received by another path).
-    public var duplicates: Int
+    package var duplicates: Int
     /// This replica's knowledge after the batch.
-    public var knowledge: VersionVector
+    package var knowledge: VersionVector
 
-    public init(appliedChanges: Int, duplicates: Int, knowledge: VersionVector) {
+    package init(appliedChanges: Int, duplicates: Int, knowledge: VersionVector) {
         self.appliedChanges = appliedChanges
         self.duplicates = duplicates
         self.knowledge = knowledge
@@ -24,20 +24,20 @@ extension ReplicaStore {
     /// `remote` lacks, in causal order (the local apply order), with replaced
     /// writes as ranges. Reads only the entries above `remote`: the cost
     /// follows the delta, not the size of the list.
-    public func outgoing(for remote: VersionVector, limit: Int) throws(StoreError) -> [LogEntry] {
+    package func outgoing(for remote: VersionVector, limit: Int) throws(StoreError) -> [LogEntry] {
         precondition(limit > 0)
         return try read { db in try Self.outgoing(for: remote, limit: limit, db) }
     }
 
     /// ``outgoing(for:limit:)`` and ``heads()`` read in one transaction (a server's answer).
-    public func outgoingAndHeads(for remote: VersionVector, limit: Int) throws(StoreError) -> (entries: [LogEntry], heads: [ForkCheck.Head]) {
+    package func outgoingAndHeads(for remote: VersionVector, limit: Int) throws(StoreError) -> (entries: [LogEntry], heads: [ForkCheck.Head]) {
         precondition(limit > 0)
         let me = replicaID
         return try read { db in (try Self.outgoing(for: remote, limit: limit, db), try Self.heads(me, db)) }
     }
 
     /// ``knowledge()`` and the digests at `dots` (``digest(at:)``) read in one transaction.
-    public func knowledgeAndDigests(at dots: [Dot]) throws(StoreError) -> (knowledge: VersionVector, digests: [UInt64?]) {
+    package func knowledgeAndDigests(at dots: [Dot]) throws(StoreError) -> (knowledge: VersionVector, digests: [UInt64?]) {
         let me = replicaID
         return try read { db in (try LogTransaction.readKnowledge(db), try dots.map { try Self.digest(at: $0, me, db) }) }
     }
@@ -85,7 +85,7 @@ extension ReplicaStore {
     /// known is skipped, but a stored change whose dot arrives with different
     /// content is refused as a copied replica.
     @discardableResult
-    public func apply(_ entries: [LogEntry]) throws(StoreError) -> ApplyResult {
+    package func apply(_ entries: [LogEntry]) throws(StoreError) -> ApplyResult {
         try apply(entries, materializing: true)
     }
 
@@ -118,7 +118,7 @@ extension ReplicaStore {
     }
 
     /// Remembers what a sync partner (a replica file or a server) was last known to have.
-    public func recordSync(partner name: String, replica: ReplicaID?, knowledge: VersionVector) throws(StoreError) {
+    package func recordSync(partner name: String, replica: ReplicaID?, knowledge: VersionVector) throws(StoreError) {
         let time = now()
         try mapErrors {
             try writer.write { db in
@@ -136,11 +136,11 @@ extension ReplicaStore {
 
     /// What `partner` was last known to have, or nil when this replica never synced with it.
     /// Forgets the sync partner `name` (its records moved under another name).
-    public func forgetPartner(_ name: String) throws(StoreError) {
+    package func forgetPartner(_ name: String) throws(StoreError) {
         try mapErrors { try writer.write { db in try db.execute(sql: "DELETE FROM sync_partner WHERE name = ?", arguments: [name]) } }
     }
 
-    public func partnerKnowledge(_ name: String) throws(StoreError) -> VersionVector? {
+    package func partnerKnowledge(_ name: String) throws(StoreError) -> VersionVector? {
         try read { db in
             try String.fetchOne(db, sql: "SELECT knowledge FROM sync_partner WHERE name = ?", arguments: [name])
                 .map(LogTransaction.decodeContext)
@@ -149,23 +149,36 @@ extension ReplicaStore {
 
     /// A replica's state at a glance.
     public struct Status: Sendable, Hashable {
+        /// The replica's identity.
         public var replicaID: ReplicaID
+        /// The database file (nil in memory).
         public var path: String?
+        /// Every change the replica has, by replica.
         public var knowledge: VersionVector
         /// Changes made on this replica.
         public var localChanges: UInt64
         /// Local changes no sync partner is known to have.
         public var pendingChanges: UInt64
+        /// Changes in the log that are still live (not replaced).
         public var liveWrites: Int
+        /// Ranges of replaced changes kept to account for them.
         public var replacedRanges: Int
+        /// Articles shown (not deleted).
         public var visibleArticles: Int
+        /// Articles with at least one conflict.
         public var articlesWithConflicts: Int
+        /// The replicas and servers this one synced with.
         public var partners: [Partner]
 
+        /// A sync partner as last seen.
         public struct Partner: Sendable, Hashable {
+            /// Its name: a server's URL, or another replica's file path.
             public var name: String
+            /// Its replica id, when it is a replica.
             public var replica: ReplicaID?
+            /// What it was known to have after the last sync.
             public var knowledge: VersionVector
+            /// Milliseconds since 1970 of the last sync.
             public var lastSync: Int64
         }
     }
@@ -175,6 +188,7 @@ extension ReplicaStore {
         try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM article INDEXED BY article_conflicts WHERE visible = 1 AND conflict_count > 0") ?? 0 }
     }
 
+    /// The replica's identity, counts and sync partners.
     public func status() throws(StoreError) -> Status {
         let replica = replicaID
         return try read { db in
@@ -200,13 +214,13 @@ extension ReplicaStore {
     }
 
     /// One line of the change log.
-    public struct LogLine: Sendable, Hashable {
-        public var seq: Int64
-        public var entry: LogEntry
+    package struct LogLine: Sendable, Hashable {
+        package var seq: Int64
+        package var entry: LogEntry
     }
 
     /// The change log, newest first: live writes, and replaced writes as ranges of dots.
-    public func log(limit: Int = 50) throws(StoreError) -> [LogLine] {
+    package func log(limit: Int = 50) throws(StoreError) -> [LogLine] {
         try read { db in
             var lines: [LogLine] = []
             for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
@@ -223,16 +237,16 @@ extension ReplicaStore {
     }
 
     /// Every live write (for invariant checks and tools).
-    public func liveChanges() throws(StoreError) -> [Change] {
+    package func liveChanges() throws(StoreError) -> [Change] {
         try read { db in try LogTransaction.decodeChanges(Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns) FROM change_log ORDER BY seq")) }
     }
 
     /// A setting kept in the replica (e.g. the sync server's URL).
-    public func setting(_ key: String) throws(StoreError) -> String? {
+    package func setting(_ key: String) throws(StoreError) -> String? {
         try read { db in try Meta.get("setting." + key, db) }
     }
 
-    public func setSetting(_ key: String, _ value: String?) throws(StoreError) {
+    package func setSetting(_ key: String, _ value: String?) throws(StoreError) {
         try mapErrors { try writer.write { db in try Meta.set("setting." + key, value, db) } }
     }
 
@@ -297,7 +311,7 @@ extension ReplicaStore {
 
 extension ReplicaStore {
     /// The digest of this replica's latest known change of every replica (see `ForkCheck`).
-    public func heads() throws(StoreError) -> [ForkCheck.Head] {
+    package func heads() throws(StoreError) -> [ForkCheck.Head] {
         let me = replicaID
         return try read { db in try Self.heads(me, db) }
     }
@@ -310,7 +324,7 @@ extension ReplicaStore {
     }
 
     /// The digest of the change at `dot` as this replica knows it, or nil when it cannot tell.
-    public func digest(at dot: Dot) throws(StoreError) -> UInt64? {
+    package func digest(at dot: Dot) throws(StoreError) -> UInt64? {
         let me = replicaID
         return try read { db in try Self.digest(at: dot, me, db) }
     }

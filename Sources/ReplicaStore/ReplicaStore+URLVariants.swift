@@ -10,7 +10,7 @@ import Synchronization
 extension ReplicaStore {
     /// The field a merge writes into the old article (before deleting it):
     /// the canonical article's id. Its context says what the merge carried over.
-    public static let mergedIntoField = "mergedInto"
+    package static let mergedIntoField = "mergedInto"
 
     /// `replica_meta` key: the local sequence number up to which the pass has looked.
     static let variantPassKey = "url_variants_checked_seq"
@@ -26,7 +26,7 @@ extension ReplicaStore {
     /// server's copy of a list, or while a deferred materialisation is pending
     /// (the sync that deferred finishes it, then runs the pass).
     @discardableResult
-    public func mergeURLVariants() throws(StoreError) -> Int {
+    package func mergeURLVariants() throws(StoreError) -> Int {
         guard materializes, mergesURLVariants.withLock({ $0 }) else { return 0 }
         var pairs: [(old: ArticleID, canonical: ArticleID)] = []
         var done = 0

@@ -8,9 +8,9 @@ import Synchronization
 /// transaction that applies an incoming batch, before entry `i`; throwing
 /// rolls the whole batch back, exactly as a crash part-way through would.
 public struct ReplicaFaults: Sendable {
-    public var beforeEntry: @Sendable (Int) throws -> Void
+    package var beforeEntry: @Sendable (Int) throws -> Void
 
-    public init(beforeEntry: @escaping @Sendable (Int) throws -> Void) {
+    package init(beforeEntry: @escaping @Sendable (Int) throws -> Void) {
         self.beforeEntry = beforeEntry
     }
 }
@@ -23,7 +23,7 @@ public struct ReplicaFaults: Sendable {
 /// leaves the database before or after it, never between.
 public final class ReplicaStore: Sendable {
     let writer: any DatabaseWriter
-    /// This replica's identity, created with the database (changed only by ``rejoin(acknowledged:as:)``).
+    /// This replica's identity, created with the database. It changes only when the replica rejoins its server after staying away too long (during `ServerSync`), or when ``resetIdentity(path:)`` gives a copied file an identity of its own.
     public var replicaID: ReplicaID { identity.withLock { $0 } }
     let identity: Mutex<ReplicaID>
     /// The database file, or nil for an in-memory replica.
@@ -281,10 +281,12 @@ public final class ReplicaStore: Sendable {
         public var favorite: Bool?
         /// Tags the articles must all have.
         public var tags: [String]
+        /// The order of the list.
         public var order: Order
         /// At most this many articles (nil: all).
         public var limit: Int?
 
+        /// A filter: each criterion left nil (or empty) does not filter.
         public init(read: Bool? = nil, archived: Bool? = nil, favorite: Bool? = nil, tags: [String] = [], order: Order = .newest, limit: Int? = nil) {
             self.read = read
             self.archived = archived
@@ -298,8 +300,11 @@ public final class ReplicaStore: Sendable {
         public static let all = ListFilter()
         /// The reading queue: unread and not archived.
         public static let unread = ListFilter(read: false, archived: false)
+        /// The archived articles.
         public static let archived = ListFilter(archived: true)
+        /// The favourites.
         public static let favorites = ListFilter(favorite: true)
+        /// The articles tagged `tag`.
         public static func tag(_ tag: String) -> ListFilter { ListFilter(tags: [tag]) }
     }
 
@@ -408,7 +413,7 @@ public final class ReplicaStore: Sendable {
     static let prefixLookup = "SELECT id FROM article WHERE +visible = 1 AND id >= ? AND id < ? LIMIT 2"
 
     /// This replica's knowledge: the highest counter it has seen of each replica.
-    public func knowledge() throws(StoreError) -> VersionVector {
+    package func knowledge() throws(StoreError) -> VersionVector {
         try read { db in try LogTransaction.readKnowledge(db) }
     }
 

@@ -32,6 +32,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// A control character (a terminal escape, a line break in a one-line field) in text.
     case controlCharacter(field: String, scalar: UInt32)
 
+    /// One line saying what is wrong, naming the file or the article concerned.
     public var description: String {
         switch self {
         case let .notAReplica(path, reason): "'\(path)' is not a reading-list replica database (\(reason))"

@@ -11,9 +11,9 @@ import SyncCore
 ///
 /// The client sends no messages (a data frame from it closes the channel with
 /// 1003, unsupported data); pings and pongs find dead peers both ways.
-public enum PushFrameType {
-    public static let hello = "hello"
-    public static let changed = "changed"
+package enum PushFrameType {
+    package static let hello = "hello"
+    package static let changed = "changed"
 }
 
 /// The first frame on a push channel: whose list it watches and how often the
@@ -44,7 +44,7 @@ public struct PushHello: Sendable, Hashable, Codable {
     /// a sync to push them. Absent when ``behind`` is.
     public var ahead: Bool?
 
-    public init(account: SyncAccount, replica: ReplicaID, heartbeatSeconds: Int, behind: Bool? = nil, ahead: Bool? = nil) {
+    package init(account: SyncAccount, replica: ReplicaID, heartbeatSeconds: Int, behind: Bool? = nil, ahead: Bool? = nil) {
         type = PushFrameType.hello
         protocolVersion = SyncProtocolVersion.current
         self.account = account
@@ -63,7 +63,7 @@ extension PushHello {
     /// what its replica has (`VersionVector.compactText`: `replica:counter,...`),
     /// so that the hello can say whether it is ``behind`` (or ``ahead``). Optional; a
     /// malformed value is refused with 400 `malformed_request`.
-    public static let knowledgeHeader = "Readinglist-Knowledge"
+    package static let knowledgeHeader = "Readinglist-Knowledge"
 }
 
 /// A `changed` frame: the user's list on the server moved past what this
@@ -79,7 +79,7 @@ public struct PushNotice: Sendable, Hashable, Codable {
     /// a notice may stand for several syncs coalesced, then their sum).
     public var changes: Int
 
-    public init(changes: Int) {
+    package init(changes: Int) {
         type = PushFrameType.changed
         self.changes = changes
     }
@@ -95,6 +95,7 @@ public struct PushLimits: Sendable, Hashable, Codable {
     /// within the next interval is closed.
     public var heartbeatSeconds: Int
 
+    /// Bounds for a server's push channel (the defaults suit one server process).
     public init(maxConnectionsPerUser: Int = 16, maxConnections: Int = 10_000, heartbeatSeconds: Int = 30) {
         self.maxConnectionsPerUser = maxConnectionsPerUser
         self.maxConnections = maxConnections

@@ -4,10 +4,14 @@
 /// Declared here, beside `ServerSyncMachine` (which decides when a round
 /// trip is retried and how long to wait); `SyncClient` names it too.
 public struct RetryPolicy: Sendable, Hashable {
+    /// How many round trips are tried in all (1: no retry).
     public var maxAttempts: Int
+    /// The delay before the first retry; each next one doubles it.
     public var baseDelay: Duration
+    /// The longest delay between two attempts.
     public var maxDelay: Duration
 
+    /// A policy of `maxAttempts` attempts with exponential backoff from `baseDelay` up to `maxDelay`.
     public init(maxAttempts: Int = 6, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(10)) {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay

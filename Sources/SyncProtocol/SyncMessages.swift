@@ -2,41 +2,41 @@ import SyncCore
 
 /// The version of the sync protocol these types speak. A request with any
 /// other version is refused with `unsupported_protocol_version`.
-public enum SyncProtocolVersion {
+package enum SyncProtocolVersion {
     /// 2: log entries may be runs (`run`), the changes of one save in one entry.
-    public static let current = 2
+    package static let current = 2
 }
 
 /// `POST /v1/sync`: one round trip that pushes a page of what the server
 /// lacks and pulls a page of what the client lacks.
 public struct SyncRequest: Sendable, Hashable, Codable {
     /// Must be `SyncProtocolVersion.current`.
-    public var protocolVersion: Int
+    package var protocolVersion: Int
     /// The client replica.
-    public var replica: ReplicaID
+    package var replica: ReplicaID
     /// The client's knowledge (version vector), after everything in `push`.
-    public var knowledge: VersionVector
+    package var knowledge: VersionVector
     /// The client's latest dot of every replica it knows, with digests (copy detection).
-    public var heads: [ForkCheck.Head]
+    package var heads: [ForkCheck.Head]
     /// Entries the server lacks, in causal order (at most ``SyncLimits/maxPushEntries``; a run is one entry).
-    public var push: [LogEntry]
+    package var push: [LogEntry]
     /// How many entries to pull at most (1 ... ``SyncLimits/maxPullEntries``; default 1000).
-    public var pullLimit: Int?
+    package var pullLimit: Int?
     /// The last collection (``CollectedArticle/seq``) this replica applied; nil before its first.
-    public var collectedThrough: Int64?
+    package var collectedThrough: Int64?
     /// Pull as if the client had this knowledge: set when it asks for the
     /// next page while still applying the one before (whose entries this
     /// includes). Only `knowledge` counts as what the client has: a page not
     /// yet applied is never acknowledged, so it cannot let the server forget a
     /// deleted article the client has not seen.
-    public var pullFrom: VersionVector?
+    package var pullFrom: VersionVector?
     /// The list this replica belongs to, once it has synced with a server:
     /// the server refuses the request (`wrong_server`, `wrong_account`)
     /// before anything is applied when the token is another user's or the
     /// server is another one. Nil before the replica's first sync.
-    public var account: SyncAccount?
+    package var account: SyncAccount?
 
-    public init(replica: ReplicaID, knowledge: VersionVector, heads: [ForkCheck.Head], push: [LogEntry], pullLimit: Int? = nil) {
+    package init(replica: ReplicaID, knowledge: VersionVector, heads: [ForkCheck.Head], push: [LogEntry], pullLimit: Int? = nil) {
         protocolVersion = SyncProtocolVersion.current
         self.replica = replica
         self.knowledge = knowledge
@@ -48,30 +48,30 @@ public struct SyncRequest: Sendable, Hashable, Codable {
 
 /// The answer to a ``SyncRequest``.
 public struct SyncResponse: Sendable, Hashable, Codable {
-    public var protocolVersion: Int
+    package var protocolVersion: Int
     /// The server's knowledge after applying the push.
-    public var knowledge: VersionVector
+    package var knowledge: VersionVector
     /// The server's latest dot of every replica, with digests, to compare before applying `pull`.
-    public var heads: [ForkCheck.Head]
+    package var heads: [ForkCheck.Head]
     /// Changes of the push that were new to the server.
-    public var stored: Int
+    package var stored: Int
     /// A page of entries the client lacks, in causal order.
-    public var pull: [LogEntry]
+    package var pull: [LogEntry]
     /// True when more entries wait: send another request.
-    public var more: Bool
+    package var more: Bool
     /// When nothing more waits: what every active replica of the list has acknowledged.
-    public var horizon: VersionVector?
+    package var horizon: VersionVector?
     /// When nothing more waits: deleted articles the server forgot since
     /// `collectedThrough`; the client forgets the same changes of them.
-    public var collected: [CollectedArticle]?
+    package var collected: [CollectedArticle]?
     /// Whose list this is: the server and the token's user. A replica binds
     /// itself to it on its first sync and sends it with every request after.
-    public var account: SyncAccount?
+    package var account: SyncAccount?
     /// The server's limits, so that a client sizes its pages (by entries and
     /// by bytes) to what the server takes.
-    public var limits: SyncLimits?
+    package var limits: SyncLimits?
 
-    public init(
+    package init(
         knowledge: VersionVector, heads: [ForkCheck.Head], stored: Int, pull: [LogEntry], more: Bool,
         horizon: VersionVector? = nil, collected: [CollectedArticle]? = nil
     ) {
@@ -99,14 +99,14 @@ public struct SyncAccount: Sendable, Hashable, Codable, CustomStringConvertible 
     /// The user's name on that server (for messages; not compared).
     public var name: String?
 
-    public init(server: String, user: Int64, name: String? = nil) {
+    package init(server: String, user: Int64, name: String? = nil) {
         self.server = server
         self.user = user
         self.name = name
     }
 
     /// Whether `other` is the same list: the same server and the same user.
-    public func isSameList(as other: SyncAccount) -> Bool { server == other.server && user == other.user }
+    package func isSameList(as other: SyncAccount) -> Bool { server == other.server && user == other.user }
 
     /// `'alice' on server 3f2a9c01`, or `user 3 on server 3f2a9c01` without a name.
     public var description: String {
@@ -116,11 +116,11 @@ public struct SyncAccount: Sendable, Hashable, Codable, CustomStringConvertible 
 
 /// A deleted article the server forgot: every change of it within `horizon` is gone.
 public struct CollectedArticle: Sendable, Hashable, Codable {
-    public var seq: Int64
-    public var article: String
-    public var horizon: VersionVector
+    package var seq: Int64
+    package var article: String
+    package var horizon: VersionVector
 
-    public init(seq: Int64, article: String, horizon: VersionVector) {
+    package init(seq: Int64, article: String, horizon: VersionVector) {
         self.seq = seq
         self.article = article
         self.horizon = horizon
@@ -129,43 +129,62 @@ public struct CollectedArticle: Sendable, Hashable, Codable {
 
 /// Every error answer: `{"error": {"code": ..., "message": ..., "retryable": ...}}`.
 public struct ErrorResponse: Sendable, Hashable, Codable {
+    /// What the server says went wrong.
     public struct Body: Sendable, Hashable, Codable {
+        /// The machine-readable reason.
         public var code: SyncErrorCode
+        /// The reason for a person.
         public var message: String
+        /// Whether the same request may succeed later (``SyncErrorCode/isRetryable``).
         public var retryable: Bool
     }
 
+    /// The error's details (the JSON body is `{"error": {...}}`).
     public var error: Body
 
-    public init(code: SyncErrorCode, message: String) {
+    package init(code: SyncErrorCode, message: String) {
         error = Body(code: code, message: message, retryable: code.isRetryable)
     }
 }
 
 /// Machine-readable error codes, each with its HTTP status.
 public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The request is not the protocol's JSON, or breaks its rules (400).
     case malformedRequest = "malformed_request"
+    /// The client speaks a protocol version the server does not (400).
     case unsupportedProtocolVersion = "unsupported_protocol_version"
+    /// No token, or one the server does not know or has revoked (401).
     case unauthorized
+    /// The path is right, the HTTP method is not (405).
     case methodNotAllowed = "method_not_allowed"
+    /// The request body is larger than the server takes (413; ``SyncLimits/maxBodyBytes``).
     case bodyTooLarge = "body_too_large"
+    /// The push holds more entries than the server takes (413; ``SyncLimits/maxPushEntries``).
     case tooManyChanges = "too_many_changes"
+    /// The push skips changes of a replica the server has not seen (409).
     case gap
+    /// A pushed change depends on a change the server does not have (409).
     case missingDependency = "missing_dependency"
+    /// The replica's changes clash with ones stored under the same ids: the database is a copy of another (409).
     case copiedReplica = "copied_replica"
+    /// The server has more of this replica's changes than the replica itself: a restored backup or a copy (409).
     case replicaBehindItself = "replica_behind_itself"
+    /// The replica stayed away longer than the server keeps deleted articles: it must rejoin (409).
     case rejoinRequired = "rejoin_required"
     /// The replica belongs to another server's list (its first sync was with another server).
     case wrongServer = "wrong_server"
     /// The replica belongs to another user's list on this server (the token is another user's).
     case wrongAccount = "wrong_account"
+    /// A pushed change cannot be valid (422).
     case malformedChange = "malformed_change"
     /// `GET /v1/snapshot` on a server that makes no snapshots (the client pulls page by page).
     case snapshotUnavailable = "snapshot_unavailable"
     /// `GET /v1/events` past the server's bound of push connections (per user or in all).
     case tooManyConnections = "too_many_connections"
+    /// The server cannot answer now (storage busy or failing, a list being prepared): try again later (503).
     case unavailable
 
+    /// The HTTP status the server answers this code with.
     public var httpStatus: Int {
         switch self {
         case .malformedRequest, .unsupportedProtocolVersion: 400
@@ -180,10 +199,11 @@ public enum SyncErrorCode: String, Sendable, Hashable, Codable, CaseIterable {
         }
     }
 
+    /// Whether the same request may succeed later (only `unavailable`).
     public var isRetryable: Bool { self == .unavailable }
 
     /// The code for a refused batch or session.
-    public init(_ error: SyncError) {
+    package init(_ error: SyncError) {
         switch error {
         case .gap: self = .gap
         case .missingDependency: self = .missingDependency
@@ -203,11 +223,13 @@ public struct SyncLimits: Sendable, Hashable, Codable {
     /// The most entries one response pulls.
     public var maxPullEntries: Int
 
+    /// A server's limits (the defaults are the server's own).
     public init(maxBodyBytes: Int = 8 << 20, maxPushEntries: Int = 5000, maxPullEntries: Int = 5000) {
         self.maxBodyBytes = maxBodyBytes
         self.maxPushEntries = maxPushEntries
         self.maxPullEntries = maxPullEntries
     }
 
+    /// The page size a client pulls by default.
     public static let defaultPullLimit = 1000
 }

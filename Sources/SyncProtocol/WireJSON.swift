@@ -5,8 +5,8 @@ import SyncCore
 /// `JSONEncoder` makes of them (tested), at a fraction of its cost. A page of
 /// 5 000 runs is most of what the server does per round trip, and Foundation's
 /// encoder spent half the server's time on it.
-public enum WireJSON {
-    public static func text(_ response: SyncResponse) -> String {
+package enum WireJSON {
+    package static func text(_ response: SyncResponse) -> String {
         var out = "{\"protocolVersion\":\(response.protocolVersion),\"knowledge\":"
         out.reserveCapacity(64 + response.pull.count * 400)
         write(response.knowledge, into: &out)
@@ -56,20 +56,20 @@ public enum WireJSON {
 
     /// How many bytes `entry` takes in a request or a response (its JSON text):
     /// what a client counts to keep a page under the server's body limit.
-    public static func byteCount(of entry: LogEntry) -> Int {
+    package static func byteCount(of entry: LogEntry) -> Int {
         var out = ""
         write(entry, into: &out)
         return out.utf8.count
     }
 
     /// `request` without its entries, in bytes: what every page costs besides them.
-    public static func envelopeByteCount(of request: SyncRequest) -> Int {
+    package static func envelopeByteCount(of request: SyncRequest) -> Int {
         var bare = request
         bare.push = []
         return text(bare).utf8.count
     }
 
-    public static func text(_ request: SyncRequest) -> String {
+    package static func text(_ request: SyncRequest) -> String {
         var out = "{\"protocolVersion\":\(request.protocolVersion),\"replica\":\"\(request.replica.rawValue)\",\"knowledge\":"
         out.reserveCapacity(64 + request.push.count * 400)
         write(request.knowledge, into: &out)
@@ -185,13 +185,13 @@ public enum WireJSON {
 
 extension WireJSON {
     /// A message that is not what the protocol says, naming where.
-    public struct Malformed: Error, CustomStringConvertible {
-        public var description: String
+    package struct Malformed: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Reads a response as `JSONDecoder` would, with the same checks, at a
     /// fraction of its cost (the client spent a fifth of an initial sync in it).
-    public static func response(from bytes: UnsafeRawBufferPointer) throws(Malformed) -> SyncResponse {
+    package static func response(from bytes: UnsafeRawBufferPointer) throws(Malformed) -> SyncResponse {
         guard let json = JSONValue(jsonBytes: bytes) else { throw Malformed(description: "the body is not JSON") }
         let object = try object(json, "the body")
         var response = SyncResponse(
@@ -233,7 +233,7 @@ extension WireJSON {
     /// reads as signed (`protocolVersion`, `pullLimit`, `collectedThrough`)
     /// are read signed here too, so that the service gives its own answer to
     /// a negative one.
-    public static func request(from bytes: UnsafeRawBufferPointer) throws(Malformed) -> SyncRequest {
+    package static func request(from bytes: UnsafeRawBufferPointer) throws(Malformed) -> SyncRequest {
         guard let json = JSONValue(jsonBytes: bytes) else { throw Malformed(description: "the body is not JSON") }
         let object = try object(json, "the body")
         // Fields in the order Codable reads them: the version is checked first.
