@@ -5,7 +5,7 @@ import Synchronization
 /// benchmark stops them when it is interrupted or told to stop, so that no
 /// server outlives it (a `kill` of the benchmark alone reaches only it, not
 /// the servers it started, which then kept their ports and files).
-public enum ChildProcesses {
+package enum ChildProcesses {
     private struct State {
         var live = Set<Int32>()
         /// Set by ``terminateAll(waitingUpTo:)``: a child started from now on is stopped at once.
@@ -14,7 +14,7 @@ public enum ChildProcesses {
 
     private static let state = Mutex(State())
 
-    public static func started(_ pid: Int32) {
+    package static func started(_ pid: Int32) {
         let closing = state.withLock { state in
             state.live.insert(pid)
             return state.closing
@@ -22,12 +22,12 @@ public enum ChildProcesses {
         if closing { kill(pid, SIGTERM) }
     }
 
-    public static func ended(_ pid: Int32) { state.withLock { _ = $0.live.remove(pid) } }
+    package static func ended(_ pid: Int32) { state.withLock { _ = $0.live.remove(pid) } }
 
     /// Sends SIGTERM to every child still running (and to any started
     /// meanwhile), and waits up to `seconds` for them to be gone (a server
     /// checkpoints and closes its files first).
-    public static func terminateAll(waitingUpTo seconds: Double = 10) {
+    package static func terminateAll(waitingUpTo seconds: Double = 10) {
         var signalled = Set<Int32>()
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {

@@ -4,13 +4,16 @@ import Foundation
 /// the end-to-end tests and the benchmark: starts it, waits for the line
 /// `listening on URL` it prints once bound, and stops it with SIGTERM.
 public final class RunningServer: @unchecked Sendable {
-    public let process = Process()
+    package let process = Process()
     /// The base URL the server printed (`http://127.0.0.1:PORT`).
     public let url: String
     private let errors: Pipe?
 
+    /// The server did not say it was listening.
     public struct StartFailure: Error, CustomStringConvertible {
+        /// What it printed instead.
         public var output: String
+        /// `readinglist-server did not start: OUTPUT`.
         public var description: String { "readinglist-server did not start: \(output)" }
     }
 
@@ -48,7 +51,7 @@ public final class RunningServer: @unchecked Sendable {
     }
 
     /// The process's peak resident memory so far (VmHWM), in KiB.
-    public var peakKiB: Int {
+    package var peakKiB: Int {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0

@@ -22,7 +22,7 @@ import Synchronization
 /// - when the channel is lost, at once: a server that went away is noticed
 ///   then (``State/offline(until:reason:)``), not at the next edit;
 /// - while the server cannot be reached, after a backoff with jitter
-///   (``retryDelay(afterFailures:jitter:base:max:)``), or sooner when the channel
+///   (from ``Configuration/retryBase``, doubled per failure up to ``Configuration/retryMax``), or sooner when the channel
 ///   connects again;
 /// - every ``Configuration/pullInterval``, when one is set (without a push channel).
 ///
@@ -49,6 +49,7 @@ public final class LiveSync: Sendable {
         /// not a sync server): retried after the next local change or ``syncNow()``.
         case failed(reason: String)
 
+        /// The state for a person (one line).
         public var description: String {
             switch self {
             case .starting: "starting"
@@ -81,6 +82,7 @@ public final class LiveSync: Sendable {
         /// ``syncNow()``.
         case request
 
+        /// Orders triggers as they are declared.
         public static func < (lhs: Trigger, rhs: Trigger) -> Bool {
             allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
         }
@@ -90,7 +92,9 @@ public final class LiveSync: Sendable {
     public struct Round: Sendable {
         /// What the round served.
         public var triggers: Set<Trigger>
+        /// When the round started.
         public var started: Date
+        /// How long it took.
         public var duration: Duration
         /// What it moved, or why it failed.
         public var outcome: Result<ServerSync.Report, ServerSync.Failure>
@@ -115,6 +119,7 @@ public final class LiveSync: Sendable {
         /// The jitter fraction in 0...1 for each retry delay.
         public var jitter: @Sendable () -> Double
 
+        /// The engine's timing; the defaults suit an app (see each property).
         public init(
             pushDelay: Duration = .milliseconds(2), retryBase: Duration = .seconds(1), retryMax: Duration = .seconds(60),
             pullInterval: Duration? = nil,
@@ -260,7 +265,7 @@ public final class LiveSync: Sendable {
     /// in 0.5...1 drawn from `jitter` ("equal jitter"): devices that lost one
     /// server together do not come back together, and none retries sooner
     /// than half the ceiling.
-    public static func retryDelay(afterFailures failures: Int, jitter: Double, base: Duration, max: Duration) -> Duration {
+    package static func retryDelay(afterFailures failures: Int, jitter: Double, base: Duration, max: Duration) -> Duration {
         let ceiling = min(max, base * (1 << min(Swift.max(failures, 1) - 1, 30)))
         return ceiling * (0.5 + 0.5 * Swift.min(1, Swift.max(0, jitter)))
     }

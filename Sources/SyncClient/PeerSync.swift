@@ -8,6 +8,7 @@ import SyncProtocol
 public enum PeerSync {
     /// What one `run` moved, as seen from `local`.
     public struct Report: Sendable, Hashable {
+        /// The changes and pages each side sent.
         public var summary: SyncSession.Summary
         /// Articles with conflicts on the local side after the sync.
         public var conflicts: Int

@@ -24,7 +24,7 @@ extension ReplicaStore {
     }
 
     /// Records the list this replica belongs to (one write: never half-recorded).
-    public func bind(to account: SyncAccount) throws(StoreError) {
+    package func bind(to account: SyncAccount) throws(StoreError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         guard let data = try? encoder.encode(account) else { throw .database("cannot encode account \(account)") }

@@ -15,17 +15,25 @@ import SyncProtocol
 public struct ServerSync: Sendable {
     /// Progress after each round trip.
     public struct Progress: Sendable, Hashable {
+        /// Round trips made so far.
         public var roundTrips: Int
+        /// Changes pushed so far.
         public var pushed: Int
+        /// Changes pulled so far.
         public var pulled: Int
+        /// Whether the server has more to pull.
         public var more: Bool
     }
 
     /// What a sync moved.
     public struct Report: Sendable, Hashable {
+        /// Changes pushed to the server.
         public var pushed: Int
+        /// Changes pulled from the server.
         public var pulled: Int
+        /// Round trips made.
         public var roundTrips: Int
+        /// Round trips retried after a failure.
         public var retries: Int
         /// Articles with conflicts on this replica afterwards.
         public var conflicts: Int
@@ -34,12 +42,14 @@ public struct ServerSync: Sendable {
         /// True when the replica had been away too long and rejoined under a new identity.
         public var rejoined = false
         /// Edits made before a rejoin that could not be kept: their articles were deleted and forgotten meanwhile.
-        public var dropped: [Change] = []
+        package var dropped: [Change] = []
         /// Articles materialised at the end, in one pass (an initial sync; see ``ServerSync/defersMaterialization``).
         public var materializedAtEnd = 0
     }
 
+    /// How many entries a round trip pulls at most (the server may give fewer).
     public var pageSize: Int
+    /// How failed round trips are retried.
     public var retryPolicy: RetryPolicy
     /// Waits between retries (injected so tests and simulations do not sleep).
     public var sleep: @Sendable (Duration) async throws -> Void
@@ -73,6 +83,7 @@ public struct ServerSync: Sendable {
     /// server that is down otherwise means a silent wait of many seconds.
     public var retrying: (@Sendable (_ attempt: Int, _ of: Int, _ error: SyncTransportError) -> Void)?
 
+    /// A sync with these settings; the defaults suit an app (``LiveSync`` turns retries off, as it retries itself).
     public init(
         pageSize: Int = SyncLimits.defaultPullLimit, retryPolicy: RetryPolicy = RetryPolicy(),
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
@@ -89,7 +100,9 @@ public struct ServerSync: Sendable {
 
     /// Why a server sync stopped.
     public enum Failure: Error, Sendable, CustomStringConvertible {
+        /// Reading or writing the replica failed.
         case store(StoreError)
+        /// The round trip failed `attempts` times (the last error).
         case transport(SyncTransportError, attempts: Int)
         /// The server's list is not the one this replica belongs to (another
         /// user's token, or another server): nothing was sent or applied.
@@ -102,6 +115,7 @@ public struct ServerSync: Sendable {
         /// until a new write of its field replaces it.
         case entryTooLarge(EntryTooLarge)
 
+        /// One line saying why the sync stopped, for a person.
         public var description: String {
             switch self {
             case let .store(error): error.description
@@ -121,8 +135,10 @@ public struct ServerSync: Sendable {
         public var fields: [String]
         /// The entry's size on the wire, and the most the server takes for all of a request's entries.
         public var bytes: Int
+        /// The most bytes the server takes in one request.
         public var limit: Int
 
+        /// One line naming the entity, its largest fields, its size and the limit.
         public var description: String {
             let what = entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"
             return "\(what) has a change of \(Self.size(bytes)) (\(fields.joined(separator: ", "))), more than the server takes in one request (\(Self.size(limit)))"
@@ -327,7 +343,7 @@ public struct ServerSync: Sendable {
     }
 
     /// The name a replica keeps a server's records under once it belongs to an account there.
-    public static func recordName(_ account: SyncAccount) -> String { "account:\(account.server):\(account.user)" }
+    package static func recordName(_ account: SyncAccount) -> String { "account:\(account.server):\(account.user)" }
 
     static func cursorKey(_ partner: String) -> String { "collected-through:" + partner }
     static func limitsKey(_ partner: String) -> String { "limits:" + partner }

@@ -23,6 +23,7 @@ public enum SyncTransportError: Error, Sendable, Hashable, CustomStringConvertib
     /// URL (or the server's setup) must change first.
     case wrongAddress(String)
 
+    /// Whether a round trip that failed so may succeed if tried again.
     public var isRetryable: Bool {
         switch self {
         case let .rejected(_, code, _): code.isRetryable
@@ -31,6 +32,7 @@ public enum SyncTransportError: Error, Sendable, Hashable, CustomStringConvertib
         }
     }
 
+    /// One line saying why the round trip failed, for a person.
     public var description: String {
         switch self {
         case let .rejected(status, code, message): "the server refused the sync (\(status) \(code.rawValue)): \(message)"
@@ -45,10 +47,12 @@ public enum SyncTransportError: Error, Sendable, Hashable, CustomStringConvertib
 public struct ClosureTransport: SyncTransport {
     let handler: @Sendable (SyncRequest) async throws(SyncTransportError) -> SyncResponse
 
+    /// A transport that answers each request with `handler`.
     public init(_ handler: @escaping @Sendable (SyncRequest) async throws(SyncTransportError) -> SyncResponse) {
         self.handler = handler
     }
 
+    /// Calls the handler.
     public func send(_ request: SyncRequest) async throws(SyncTransportError) -> SyncResponse {
         try await handler(request)
     }

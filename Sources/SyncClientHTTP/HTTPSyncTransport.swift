@@ -35,8 +35,11 @@ public final class HTTPSyncTransport: SyncTransport {
     /// Bytes this transport sent and received: bodies, and the HTTP request
     /// line, status line and headers (as written on the wire, before TCP/IP).
     public struct Traffic: Sendable, Hashable {
+        /// Bytes sent: request lines, headers and bodies (compressed when they were).
         public var sent = 0
+        /// Bytes received: status lines, headers and bodies (as they came, compressed or not).
         public var received = 0
+        /// Round trips made.
         public var roundTrips = 0
     }
 
@@ -113,6 +116,7 @@ public final class HTTPSyncTransport: SyncTransport {
         try? await client.shutdown()
     }
 
+    /// Posts `request` to the server's `/v1/sync` and decodes its answer.
     public func send(_ request: SyncRequest) async throws(SyncTransportError) -> SyncResponse {
         let address = try checkedAddress()
         var http = HTTPClientRequest(url: endpoint)
@@ -153,7 +157,7 @@ public final class HTTPSyncTransport: SyncTransport {
 
     /// Whether the server is on this machine (a loopback address), where
     /// copying a snapshot is faster than compressing it.
-    public var serverIsLocal: Bool {
+    package var serverIsLocal: Bool {
         address?.isLoopback ?? false
     }
 
@@ -163,7 +167,7 @@ public final class HTTPSyncTransport: SyncTransport {
     /// and leaves no file. `compressed` asks for it gzipped (about a quarter
     /// of the bytes); by default, when this transport compresses and the
     /// server is not on this machine.
-    public func downloadSnapshot(
+    package func downloadSnapshot(
         to path: String, compressed: Bool? = nil, progress: @Sendable (_ bytesWritten: Int) -> Void = { _ in }
     ) async throws(SyncTransportError) -> VersionVector? {
         let address = try checkedAddress()

@@ -14,11 +14,16 @@ public enum InitialSnapshot {
     /// prepares a list pushed in bulk, or sends other snapshots): retry with
     /// backoff for at most `patience`, telling `waiting` before each pause.
     public struct Waiting: Sendable {
+        /// How long to wait in all for a snapshot the server cannot give yet.
         public var patience: Duration
+        /// The backoff between attempts while the server says to wait.
         public var retryPolicy: RetryPolicy
+        /// How to wait (`Task.sleep` by default; tests pass their own).
         public var sleep: @Sendable (Duration) async throws -> Void
+        /// Called with the reason each time the server says to wait.
         public var waiting: @Sendable (_ reason: String) -> Void
 
+        /// How to wait for a snapshot; the defaults suit an app.
         public init(
             patience: Duration = .seconds(300), retryPolicy: RetryPolicy = RetryPolicy(maxAttempts: 1000, baseDelay: .seconds(1), maxDelay: .seconds(5)),
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },

@@ -15,6 +15,7 @@
 public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
     /// `http` or `https`.
     public enum Scheme: String, Sendable, Hashable {
+        /// Plain HTTP (port 80 by default) or HTTPS (443).
         case http, https
 
         /// The port a URL without one means: 80 or 443.
@@ -29,9 +30,11 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
         /// What is wrong with it ("the port 99999 is out of range (1 to 65535)").
         public var reason: String
 
+        /// `invalid server URL 'TEXT': REASON`.
         public var description: String { "invalid server URL '\(text)': \(reason)" }
     }
 
+    /// `http` or `https`.
     public let scheme: Scheme
     /// The host: a name or an IPv4 address in lower case, or an IPv6 address without its brackets.
     public let host: String
@@ -118,12 +121,12 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The URL of an API path under the base (`endpoint("/v1/sync")`).
-    public func endpoint(_ apiPath: String) -> String {
+    package func endpoint(_ apiPath: String) -> String {
         url + (apiPath.hasPrefix("/") ? apiPath : "/" + apiPath)
     }
 
     /// The same address with the other scheme (`http://h:8080` for `https://h:8080`), for advice in error messages.
-    public var withOtherScheme: ServerAddress {
+    package var withOtherScheme: ServerAddress {
         ServerAddress(scheme: scheme == .http ? .https : .http, host: host, port: port, path: path)
     }
 
@@ -135,7 +138,7 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether the host is this machine (`localhost`, `127.x.x.x`, `::1`).
-    public var isLoopback: Bool {
+    package var isLoopback: Bool {
         host == "localhost" || host.hasSuffix(".localhost") || host.hasPrefix("127.") || host == "::1"
     }
 

@@ -10,10 +10,14 @@ import SyncServerCore
 
 /// How to run the server.
 public struct ServerConfiguration: Sendable {
+    /// The address to listen on (`127.0.0.1` by default; `0.0.0.0` for every interface).
     public var host: String
+    /// The port to listen on (0: any free port, see `onServerRunning`).
     public var port: Int
+    /// The request limits the server enforces and announces.
     public var limits: SyncLimits
 
+    /// A configuration; the defaults listen on `127.0.0.1:8080` with the default limits.
     public init(host: String = "127.0.0.1", port: Int = 8080, limits: SyncLimits = SyncLimits()) {
         self.host = host
         self.port = port
@@ -54,7 +58,7 @@ public func buildApplication(
 
 /// The routes: `GET /health`, `GET /metrics`, `POST /v1/sync`, `GET /v1/snapshot`, and `GET /v1/events`
 /// without its WebSocket upgrade (which answers why an upgrade would be refused).
-public func buildRouter(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
+package func buildRouter(service: SyncService, logger: Logger) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ObservationMiddleware(metrics: service.metrics, logger: logger))
     // Hummingbird's request metrics (`hb_requests`, `http_server_request_duration`...), into this server's registry.

@@ -14,12 +14,16 @@ import SyncServerCore
 /// from a thread of its own: a reader that falls behind costs lines (counted
 /// in `/metrics`), never a request's time.
 public struct JSONLogHandler: LogHandler {
+    /// Metadata added to every line.
     public var metadata: Logger.Metadata = [:]
+    /// Metadata read when each line is written.
     public var metadataProvider: Logger.MetadataProvider?
+    /// The lowest level written.
     public var logLevel: Logger.Level
     let label: String
     let writer: LogWriter
 
+    /// A handler for `label` that writes lines of `level` and above to `writer`.
     public init(
         label: String, level: Logger.Level = .info, writer: LogWriter = .standardError,
         metadataProvider: Logger.MetadataProvider? = nil
@@ -30,11 +34,13 @@ public struct JSONLogHandler: LogHandler {
         self.metadataProvider = metadataProvider
     }
 
+    /// One metadata value.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes the event as one JSON line (dropped, and counted, when the writer's queue is full).
     public func log(event: LogEvent) {
         // The handler's metadata, then the provider's, then the event's: the later wins.
         var merged = metadata

@@ -28,11 +28,11 @@ public final class LogWriter: @unchecked Sendable {
     public static let standardError = LogWriter(fileDescriptor: 2)
 
     /// The descriptor lines are written to (never closed by the writer).
-    public let fileDescriptor: Int32
+    package let fileDescriptor: Int32
     /// Most lines waiting to be written; more are dropped.
-    public let capacity: Int
+    package let capacity: Int
     /// Most bytes waiting to be written; more are dropped.
-    public let byteBudget: Int
+    package let byteBudget: Int
 
     private let droppedCount = Atomic<UInt64>(0)
     private let condition = NSCondition()
@@ -55,12 +55,12 @@ public final class LogWriter: @unchecked Sendable {
 
     /// Lines dropped so far: the queue was full (the reader fell behind), the
     /// write failed (the reader is gone), or the writer was stopped.
-    public var droppedLines: UInt64 { droppedCount.load(ordering: .relaxed) }
+    package var droppedLines: UInt64 { droppedCount.load(ordering: .relaxed) }
 
     /// Queues `line` (a complete line, its newline included) and returns at
     /// once: false when it was dropped.
     @discardableResult
-    public func enqueue(_ line: [UInt8]) -> Bool {
+    package func enqueue(_ line: [UInt8]) -> Bool {
         condition.lock()
         guard !stopping, queue.count < capacity, line.count <= byteBudget - queuedBytes else {
             condition.unlock()

@@ -8,7 +8,7 @@ import SyncCore
 import SyncProtocol
 
 /// Something that wakes push connections.
-public enum PushEvent: Sendable, Hashable {
+package enum PushEvent: Sendable, Hashable {
     /// A sync by `replica` stored `changes` new changes in `user`'s list.
     case changed(user: Int64, by: ReplicaID, changes: Int)
     /// `user`'s token was revoked or replaced: connections opened with a token
@@ -50,7 +50,7 @@ package protocol PushRelay: ServerStorage {
 /// the devices connected to another.
 public actor PushHub: Service {
     /// The bounds and heartbeat this hub applies.
-    public nonisolated let limits: PushLimits
+    package nonisolated let limits: PushLimits
     let storage: any ServerStorage
     let logger: Logger
 
@@ -67,6 +67,7 @@ public actor PushHub: Service {
     private var shuttingDown = false
     private var drained: [CheckedContinuation<Void, Never>] = []
 
+    /// A hub for the users of `storage`, bounded by `limits`, logging to `logger`.
     public init(storage: any ServerStorage, limits: PushLimits = PushLimits(), logger: Logger = Logger(label: "readinglist-server")) {
         self.storage = storage
         self.limits = limits
@@ -74,10 +75,10 @@ public actor PushHub: Service {
     }
 
     /// Open push connections now (all users).
-    public var connectionCount: Int { count }
+    package var connectionCount: Int { count }
 
     /// Open push connections of `user` now.
-    public func connectionCount(of user: Int64) -> Int { byUser[user]?.count ?? 0 }
+    package func connectionCount(of user: Int64) -> Int { byUser[user]?.count ?? 0 }
 
     /// Refuses past the bounds (checked before the upgrade; ``open(user:replica:tokenHash:)`` checks again).
     package func admit(user: Int64) throws(ServerError) {
@@ -116,7 +117,7 @@ public actor PushHub: Service {
 
     /// Announces an event to every process serving this database (SQLite: this one).
     /// (Off the actor: a `NOTIFY` round trip holds no one else up.)
-    public nonisolated func publish(_ event: PushEvent) async {
+    package nonisolated func publish(_ event: PushEvent) async {
         if let relay = storage as? any PushRelay {
             do {
                 try await relay.notifyPush(Self.payload(event))
@@ -163,7 +164,7 @@ public actor PushHub: Service {
 
     /// Closes every connection with 1001 (going away), refuses new ones, and
     /// waits (up to `timeout`) until their tasks have ended.
-    public func closeAll(timeout: Duration = .seconds(5)) async {
+    package func closeAll(timeout: Duration = .seconds(5)) async {
         shuttingDown = true
         for (user, connections) in byUser {
             for (id, connection) in connections where !connection.closing {
@@ -242,8 +243,10 @@ public actor PushHub: Service {
 public struct PushGoingAway: Service {
     let hub: PushHub
 
+    /// Closes `hub`'s channels when the service group shuts down.
     public init(hub: PushHub) { self.hub = hub }
 
+    /// Waits for graceful shutdown, then tells every open channel the server is going away.
     public func run() async throws {
         try? await gracefulShutdown()
         await hub.closeAll()

@@ -16,6 +16,7 @@ public final class SQLiteServerStorage: ServerStorage {
     /// Snapshots being sent (each removed once sent; the folder is emptied when the server starts).
     let snapshotsFolder: String
     let now: @Sendable () -> Int64
+    /// The server's identity (32 hex digits), kept in the database.
     public let serverID: String
     private let spaces = Mutex<[Int64: SQLiteSpace]>([:])
 
@@ -126,6 +127,7 @@ public final class SQLiteServerStorage: ServerStorage {
         }
     }
 
+    /// Creates a user whose bearer token hashes to `tokenHash` (``Tokens/hash(_:)``).
     public func addUser(name: String, tokenHash: String) async throws(ServerError) -> ServerUser {
         let time = now()
         return try await offload { [users] in
@@ -141,6 +143,7 @@ public final class SQLiteServerStorage: ServerStorage {
         }
     }
 
+    /// Every user, revoked ones included.
     public func users() async throws(ServerError) -> [ServerUser] {
         try await offload { [users] in
             try users.read { db in
@@ -151,6 +154,7 @@ public final class SQLiteServerStorage: ServerStorage {
         }
     }
 
+    /// Revokes a user's token (their list stays stored); false when there is no such active user.
     public func revokeUser(name: String) async throws(ServerError) -> Bool {
         let time = now()
         return try await offload { [users] in
@@ -161,6 +165,7 @@ public final class SQLiteServerStorage: ServerStorage {
         }.announcingTokens(to: tokenEventsPath)
     }
 
+    /// Gives a user a new token (a revoked user is active again); false when there is no such user.
     public func replaceToken(name: String, tokenHash: String) async throws(ServerError) -> Bool {
         try await offload { [users] in
             try users.write { db in
@@ -187,6 +192,7 @@ public final class SQLiteServerStorage: ServerStorage {
         }
     }
 
+    /// The change log of `user`'s list (a replica file of its own).
     public func space(for user: ServerUser) async throws(ServerError) -> any SyncSpace {
         if let space = spaces.withLock({ $0[user.id] }) { return space }
         let path = "\(spacesFolder)/\(user.id).sqlite"
@@ -206,6 +212,7 @@ public final class SQLiteServerStorage: ServerStorage {
         }
     }
 
+    /// A consistent copy of `user`'s list for a new replica to start from.
     public func snapshot(for user: ServerUser) async throws(ServerError) -> ServerSnapshot? {
         guard let space = try await space(for: user) as? SQLiteSpace else { return nil }
         // A list pushed in bulk is materialised in the background first: the
@@ -262,6 +269,7 @@ public final class SQLiteServerStorage: ServerStorage {
         func release() { count.withLock { $0 -= 1 } }
     }
 
+    /// Closes the database and every open list.
     public func close() async {
         let all = spaces.withLock { spaces in
             defer { spaces.removeAll() }

@@ -12,6 +12,7 @@ public enum ServerError: Error, Sendable, CustomStringConvertible {
     /// A user that already exists, or another admin mistake.
     case invalidAdminRequest(String)
 
+    /// One line saying what failed.
     public var description: String {
         switch self {
         case let .refused(code, message): "\(code.rawValue): \(message)"

@@ -23,10 +23,10 @@ public final class ServerMetrics: Sendable {
     ]
 
     /// What `GET /metrics` serves: the server's metrics and whatever records through ``factory``.
-    public let registry: PrometheusCollectorRegistry
+    package let registry: PrometheusCollectorRegistry
     /// A swift-metrics factory onto ``registry``: pass it to code that takes one
     /// (`Counter(label:dimensions:factory:)`, `withMetricsFactory`).
-    public let factory: PrometheusMetricsFactory
+    package let factory: PrometheusMetricsFactory
 
     private let syncs: Prometheus.Counter
     private let changesStored: Prometheus.Counter
@@ -75,7 +75,7 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The Prometheus exposition text (format 0.0.4).
-    public func render() -> String {
+    package func render() -> String {
         // The writer keeps its own count; the counter catches up with it here.
         droppedLogLinesCounted.withLock { counted in
             let dropped = logWriter.droppedLines

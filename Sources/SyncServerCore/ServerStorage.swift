@@ -5,12 +5,16 @@ import SyncProtocol
 
 /// A user of the sync server: one isolated reading list.
 public struct ServerUser: Sendable, Hashable, Codable {
+    /// The user's number, unique on the server.
     public var id: Int64
+    /// The user's name, unique on the server.
     public var name: String
+    /// Milliseconds since 1970 when the user was added.
     public var createdAt: Int64
+    /// Milliseconds since 1970 when the user's token was revoked; nil while it is active.
     public var revokedAt: Int64?
 
-    public init(id: Int64, name: String, createdAt: Int64, revokedAt: Int64? = nil) {
+    package init(id: Int64, name: String, createdAt: Int64, revokedAt: Int64? = nil) {
         self.id = id
         self.name = name
         self.createdAt = createdAt
@@ -27,6 +31,7 @@ public protocol ServerStorage: Sendable {
     var serverID: String { get }
     /// Creates a user whose bearer token hashes to `tokenHash`.
     func addUser(name: String, tokenHash: String) async throws(ServerError) -> ServerUser
+    /// Every user, revoked ones included.
     func users() async throws(ServerError) -> [ServerUser]
     /// Revokes a user's token; their list stays stored. False when no such active user.
     func revokeUser(name: String) async throws(ServerError) -> Bool
@@ -50,8 +55,11 @@ public protocol ServerStorage: Sendable {
 /// One user's change log on the server: the same operations a replica
 /// offers its sync partners. Each `apply` is one transaction.
 public protocol SyncSpace: Sendable {
+    /// Every change the list has, by replica.
     func knowledge() async throws(ServerError) -> VersionVector
+    /// The newest change of each replica with its digest, for a client to check that it is not a copy (fork detection).
     func heads() async throws(ServerError) -> [ForkCheck.Head]
+    /// The digest of the change `dot`, or nil when the list has none for it.
     func digest(at dot: Dot) async throws(ServerError) -> UInt64?
     /// Applies a page atomically (all or nothing), refusing gaps, missing dependencies and reused dots.
     func apply(_ entries: [LogEntry]) async throws(ServerError) -> ApplyResult
@@ -87,9 +95,9 @@ public protocol SyncSpace: Sendable {
 /// the last reference), its size and knowledge. Releasing it (sent, or the
 /// response dropped) frees the backend's slot.
 public final class ServerSnapshot: Sendable {
-    public let knowledge: VersionVector
+    package let knowledge: VersionVector
     /// The file's size (uncompressed).
-    public let bytes: Int
+    package let bytes: Int
     let file: FileHandle
     private let release: @Sendable () -> Void
 
@@ -104,7 +112,7 @@ public final class ServerSnapshot: Sendable {
     package func read(upTo count: Int) throws -> Data { try file.read(upToCount: count) ?? Data() }
 
     /// Writes the rest of the file to a new file at `path` (an in-process client).
-    public func copy(to path: String) throws {
+    package func copy(to path: String) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let target = FileHandle(forWritingAtPath: path) else {
             throw ServerError.storage("cannot write '\(path)'")
         }
@@ -124,11 +132,11 @@ public final class ServerSnapshot: Sendable {
 
 /// What the end of a sync found: see ``SyncSpace/settle(activeSince:at:keepSince:collectedAfter:)``.
 public struct Settlement: Sendable {
-    public var horizon: VersionVector
-    public var collectedNow: Int
-    public var collections: [CollectedArticle]
+    package var horizon: VersionVector
+    package var collectedNow: Int
+    package var collections: [CollectedArticle]
 
-    public init(horizon: VersionVector, collectedNow: Int, collections: [CollectedArticle]) {
+    package init(horizon: VersionVector, collectedNow: Int, collections: [CollectedArticle]) {
         self.horizon = horizon
         self.collectedNow = collectedNow
         self.collections = collections
@@ -136,6 +144,7 @@ public struct Settlement: Sendable {
 }
 
 extension SyncSpace {
+    /// Reads the knowledge, then each digest (a backend that can read them in one snapshot implements its own).
     public func knowledgeAndDigests(at dots: [Dot]) async throws(ServerError) -> (knowledge: VersionVector, digests: [UInt64?]) {
         let knowledge = try await knowledge()
         var digests: [UInt64?] = []
@@ -143,10 +152,12 @@ extension SyncSpace {
         return (knowledge, digests)
     }
 
+    /// Reads the outgoing entries, then the heads (a backend that can read them in one snapshot implements its own).
     public func outgoingAndHeads(for knowledge: VersionVector, limit: Int) async throws(ServerError) -> (entries: [LogEntry], heads: [ForkCheck.Head]) {
         (try await outgoing(for: knowledge, limit: limit), try await heads())
     }
 
+    /// The horizon, a garbage collection at it, and the collections after `collectedAfter`, one call after the other.
     public func settle(activeSince: Int64, at time: Int64, keepSince: Int64, collectedAfter: Int64?) async throws(ServerError) -> Settlement {
         let horizon = try await horizon(activeSince: activeSince)
         let collected = try await collectGarbage(horizon: horizon, at: time, keepSince: keepSince)

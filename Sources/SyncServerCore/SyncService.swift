@@ -5,16 +5,16 @@ import SyncProtocol
 /// The server's side of one sync round trip, independent of HTTP: validate,
 /// refuse copies, apply the push atomically, record the replica, pull a page.
 public struct SyncService: Sendable {
-    public let storage: any ServerStorage
-    public let limits: SyncLimits
+    package let storage: any ServerStorage
+    package let limits: SyncLimits
     package let metrics: ServerMetrics
     let now: @Sendable () -> Int64
     /// How long a replica may stay away. Deleted articles are forgotten once
     /// every replica seen within this time has acknowledged the delete; a
     /// replica away longer must rejoin (its old changes may touch them).
-    public let retention: Duration
+    package let retention: Duration
     /// The push channel's connections (`GET /v1/events`), told of every sync that stores changes.
-    public let push: PushHub
+    package let push: PushHub
 
     /// `push`: the push channel's hub (default: one over `storage` with the default bounds).
     public init(
@@ -31,7 +31,7 @@ public struct SyncService: Sendable {
 
     var retentionMillis: Int64 { retention.components.seconds * 1000 + retention.components.attoseconds / 1_000_000_000_000_000 }
 
-    public func handle(_ request: SyncRequest, for user: ServerUser) async throws(ServerError) -> SyncResponse {
+    package func handle(_ request: SyncRequest, for user: ServerUser) async throws(ServerError) -> SyncResponse {
         guard request.protocolVersion == SyncProtocolVersion.current else {
             throw .refused(.unsupportedProtocolVersion, "protocol version \(request.protocolVersion) is not supported; this server speaks version \(SyncProtocolVersion.current)")
         }

@@ -33,6 +33,7 @@ public final class PostgresServerStorage: ServerStorage, PushRelay {
     let beforeCommit: (@Sendable () async -> Void)?
     /// Where the push channel's listener connects (a connection of its own, outside the pool).
     let listenerConfiguration: PostgresConnection.Configuration
+    /// The server's identity (32 hex digits), kept in the database.
     public let serverID: String
 
     /// Connects with a `postgres://user:password@host:port/database` URL and
@@ -88,6 +89,7 @@ public final class PostgresServerStorage: ServerStorage, PushRelay {
         }
     }
 
+    /// Stops the storage: its connections end with the task that runs them.
     public func close() async { runner.cancel() }
 
     static func redact(_ url: String) -> String {
@@ -193,6 +195,7 @@ public final class PostgresServerStorage: ServerStorage, PushRelay {
         }
     }
 
+    /// Creates a user whose bearer token hashes to `tokenHash` (``Tokens/hash(_:)``).
     public func addUser(name: String, tokenHash: String) async throws(ServerError) -> ServerUser {
         let time = now()
         return try await perform {
@@ -208,6 +211,7 @@ public final class PostgresServerStorage: ServerStorage, PushRelay {
         }
     }
 
+    /// Every user, revoked ones included.
     public func users() async throws(ServerError) -> [ServerUser] {
         try await perform {
             var users: [ServerUser] = []
@@ -219,6 +223,7 @@ public final class PostgresServerStorage: ServerStorage, PushRelay {
         }
     }
 
+    /// Revokes a user's token (their list stays stored); false when there is no such active user.
     public func revokeUser(name: String) async throws(ServerError) -> Bool {
         let time = now()
         return try await perform {
@@ -232,6 +237,7 @@ public final class PostgresServerStorage: ServerStorage, PushRelay {
         }
     }
 
+    /// Gives a user a new token (a revoked user is active again); false when there is no such user.
     public func replaceToken(name: String, tokenHash: String) async throws(ServerError) -> Bool {
         try await perform {
             let rows = try await self.client.query(
@@ -244,6 +250,7 @@ public final class PostgresServerStorage: ServerStorage, PushRelay {
         }
     }
 
+    /// The active user whose token hashes to `tokenHash`.
     public func user(tokenHash: String) async throws(ServerError) -> ServerUser? {
         try await perform {
             let rows = try await self.client.query(
@@ -253,6 +260,7 @@ public final class PostgresServerStorage: ServerStorage, PushRelay {
         }
     }
 
+    /// The change log of `user`'s list (its rows in the shared tables).
     public func space(for user: ServerUser) async throws(ServerError) -> any SyncSpace {
         PostgresSpace(storage: self, userID: user.id)
     }
