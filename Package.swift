@@ -221,5 +221,15 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: strict),
+        // Uses only the public API, as an app would: compiled without the package's name (`packageAccess: false`),
+        // so that `package` declarations are out of its reach (Docs/Architecture.md, "Public API").
+        .testTarget(
+            name: "PublicAPITests",
+            dependencies: [
+                "readinglist-server", "ReplicaStore", "ReadingListModel", "SyncCore", "SyncClient", "SyncClientHTTP", "ReadingListImport",
+                "ReadableText", "SyncServerCore", "ServerHarness",
+            ],
+            packageAccess: false,
+            swiftSettings: strict),
     ]
 )

@@ -125,7 +125,7 @@ enum ContentImportBenchmark {
         try Data(json.utf8).write(to: URL(fileURLWithPath: path))
         var ours: [Double] = [], extraction: [Double] = [], inserts: [Double] = []
         for round in 0..<repetitions {
-            extraction.append(try seconds { for row in rows { _ = ReadableText.extract(row.page) } }.1)
+            extraction.append(seconds { for row in rows { _ = ReadableText.extract(row.page) } }.1)
             let rawTable = try RawTable(path: folder.file("w9c-raw-\(round).sqlite"))
             inserts.append(try seconds {
                 try rawTable.queue.write { db in

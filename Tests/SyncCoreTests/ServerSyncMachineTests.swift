@@ -316,7 +316,7 @@ struct ServerSyncMachineTests {
 
     @Test func aFailedEarlyRequestIsAskedAgainTheUsualWay() {
         var sync = machine(pipelined: true)
-        var (_, action) = pipelinedAtFirstPage(&sync)
+        let (_, action) = pipelinedAtFirstPage(&sync)
         guard case let .prefetch(next) = action else { Issue.record("expected prefetch, got \(action)"); return }
         _ = sync.prefetchStarted(next)
         #expect(settle(&sync, sync.applied(changes: 2, deferring: false, knowledge: vv([2: 3]))) == .awaitPrefetch)
