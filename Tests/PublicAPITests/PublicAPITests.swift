@@ -11,8 +11,8 @@ import SyncServerCore
 import Testing
 
 // These tests use only the library's public API, as an app that embeds it
-// would: the target is compiled under a package name of its own
-// (`-package-name ReadingListPublicAPIProbe` in Package.swift), so nothing
+// would: the target is declared with `packageAccess: false` in Package.swift,
+// so SwiftPM compiles it without the package's name and nothing
 // declared `package` is visible here, and every import is a plain `import`.
 
 /// A fresh folder under the temporary directory, removed at the end of `body`.
