@@ -41,6 +41,15 @@ enum DigestCoding {
         guard text.utf8.count == 16 else { return nil }
         return UInt64(text, radix: 16)
     }
+
+    /// The digest at `key` of `container`; a decoding error naming the key when it is not 16 hex digits.
+    static func decode<Key: CodingKey>(_ container: KeyedDecodingContainer<Key>, forKey key: Key) throws -> UInt64 {
+        let text = try container.decode(String.self, forKey: key)
+        guard let value = decode(text) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "a digest is 16 hex digits")
+        }
+        return value
+    }
 }
 
 /// Consecutive dots of one replica, `from...to`, whose changes were replaced
@@ -76,11 +85,7 @@ public struct ReplacedRange: Sendable, Hashable, Codable, CustomStringConvertibl
         guard from >= 1, from <= to, to <= Dot.maxCounter else {
             throw DecodingError.dataCorruptedError(forKey: .to, in: container, debugDescription: "a replaced range needs 1 <= from <= to <= 2^53-1")
         }
-        let text = try container.decode(String.self, forKey: .digest)
-        guard let value = DigestCoding.decode(text) else {
-            throw DecodingError.dataCorruptedError(forKey: .digest, in: container, debugDescription: "a digest is 16 hex digits")
-        }
-        digest = value
+        digest = try DigestCoding.decode(container, forKey: .digest)
     }
 
     /// Encodes the range as the sync protocol writes it.

@@ -24,11 +24,7 @@ public enum ForkCheck {
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             dot = try container.decode(Dot.self, forKey: .dot)
-            let text = try container.decode(String.self, forKey: .digest)
-            guard let value = DigestCoding.decode(text) else {
-                throw DecodingError.dataCorruptedError(forKey: .digest, in: container, debugDescription: "a digest is 16 hex digits")
-            }
-            digest = value
+            digest = try DigestCoding.decode(container, forKey: .digest)
         }
 
         /// Encodes a head as the sync protocol writes it.
