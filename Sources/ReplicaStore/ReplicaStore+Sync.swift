@@ -253,24 +253,52 @@ extension ReplicaStore {
     /// Gives a copied replica file its own identity.
     ///
     /// Two files with one replica id write different changes under the same
-    /// dots, which every receiver refuses. This starts the file afresh under
-    /// a new id: its change log and knowledge are cleared and every visible
-    /// article is written again as new local changes (fields, tags, progress,
-    /// highlights). On the next sync they merge with the other replicas'
-    /// history: equal values silently, differing ones as visible conflicts,
-    /// so no edit of the copy is lost. (A delete made only on the copy is not
-    /// carried over: the article comes back from the other replicas.)
+    /// dots, which every receiver refuses. This gives the file a new id and
+    /// keeps everything both files certainly share: every change of the other
+    /// replicas, and this replica's own changes up to the last one another
+    /// replica is known to hold (what a sync partner acknowledged, or what a
+    /// change of another replica depends on). Its own changes after that,
+    /// which the original file may have written differently under the same
+    /// dots, are written again under the new id, each with the values, clock
+    /// and context it had (its own entry capped at what is shared), so they
+    /// merge on the next sync exactly as they would have: an edit made on the
+    /// copy replaces what the copy had seen and is concurrent with the rest.
+    /// Nothing else is written again: an article deleted elsewhere stays
+    /// deleted unless the copy itself changed it since, and running this on a
+    /// file that is no copy only renames its unacknowledged changes.
     public static func resetIdentity(path: String) throws(StoreError) -> ReplicaID {
         let old = try open(path: path, create: false)
-        let snapshot = try old.articles(includeContent: true)
+        let me = old.replicaID
         var generator = SystemRandomNumberGenerator()
         let newID = ReplicaID.random(using: &generator)
         let time = old.now()
         try old.mapErrors {
             try old.writer.write { db in
-                for table in ["change_log", "replaced_range", "own_digest", "article", "article_tag", "sync_partner"] {
-                    try db.execute(sql: "DELETE FROM \(table)")
+                // The log as it is, in its order: rows (a change or a run) and replaced ranges, by seq.
+                var items: [(seq: Int64, changes: [Change], range: ReplacedRange?)] = []
+                for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log") {
+                    items.append((row[8], try LogTransaction.decodeRow(row), nil))
                 }
+                for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range") {
+                    guard let replica = ReplicaID(row[0] as String) else { throw StoreError.database("corrupt replica id in replaced_range") }
+                    let range = ReplacedRange(
+                        replica: replica, from: UInt64(row[1] as Int64), to: UInt64(row[2] as Int64), digest: UInt64(bitPattern: row[4] as Int64))
+                    items.append((row[3], [], range))
+                }
+                items.sort { $0.seq < $1.seq }
+                var ownDigests: [UInt64: UInt64] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT counter, digest FROM own_digest") {
+                    ownDigests[UInt64(row[0] as Int64)] = UInt64(bitPattern: row[1] as Int64)
+                }
+                // What is certainly shared: what a partner holds, and what another replica's change depends on.
+                var shared: UInt64 = 0
+                for text in try String.fetchAll(db, sql: "SELECT knowledge FROM sync_partner") {
+                    shared = max(shared, VersionVector(compactText: text)?[me] ?? 0)
+                }
+                for item in items {
+                    for change in item.changes where change.dot.replica != me { shared = max(shared, change.context[me]) }
+                }
+                for table in ["change_log", "replaced_range", "own_digest"] { try db.execute(sql: "DELETE FROM \(table)") }
                 try Meta.set("knowledge", nil, db)
                 try Meta.set("replica_id", newID.rawValue, db)
                 var tx = try LogTransaction(db: db, replica: newID, now: time)

@@ -133,11 +133,72 @@ struct RobustnessTests {
         try PeerSync.run(local: fresh, remote: other)
         for store in [a, fresh, other] {
             let article = try store.article(pageA)
+            // Each file's edit after the copy is kept; the copy's title replaces the title it had seen.
             #expect(article.note == "original's note")
-            #expect(article.conflicts.first { $0.field == "title" }?.values.contains("copy's title") == true)
+            #expect(article.title == "copy's title")
+            #expect(article.conflicts.isEmpty)
             try expectSound(store)
         }
         #expect(try visibleState(a) == visibleState(fresh))
+    }
+
+    /// The copy's reset writes again only what it changed after the copy:
+    /// an article deleted elsewhere meanwhile stays deleted, a note edited
+    /// on the original keeps its newer value, and the copy's own edit and
+    /// save arrive.
+    @Test func resetIdentityKeepsDeletesAndNewerEditsMadeElsewhere() throws {
+        let folder = try temporaryFolder()
+        let original = try ReplicaStore.open(path: folder + "/a.sqlite", now: clock.source())
+        let other = try ReplicaStore.open(path: folder + "/b.sqlite", now: clock.source())
+        for page in [pageA, pageB, pageC] { try original.save(SaveRequest(url: page, title: "T", note: "old note")) }
+        try PeerSync.run(local: original, remote: other)
+        try original.close()
+        try FileManager.default.copyItem(atPath: folder + "/a.sqlite", toPath: folder + "/copy.sqlite")
+        let a = try ReplicaStore.open(path: folder + "/a.sqlite", now: clock.source())
+        try other.delete(pageB)
+        try a.edit(pageC, [Fields.note: "newer note"])
+        try PeerSync.run(local: a, remote: other)
+        let copy = try ReplicaStore.open(path: folder + "/copy.sqlite", now: clock.source())
+        try copy.edit(pageA, [Fields.title: "copy's title"])
+        try copy.save(SaveRequest(url: "https://example.com/made-on-the-copy", title: "New"))
+        #expect(throws: StoreError.self) { try PeerSync.run(local: copy, remote: other) }
+        try copy.close()
+        _ = try ReplicaStore.resetIdentity(path: folder + "/copy.sqlite")
+        let fresh = try ReplicaStore.open(path: folder + "/copy.sqlite", now: clock.source())
+        // Only the copy's two writes are new: the title and the save's run.
+        #expect(try fresh.liveChanges().filter { $0.dot.replica == fresh.replicaID }.map(\.field).contains(Fields.title))
+        try PeerSync.run(local: fresh, remote: other)
+        try PeerSync.run(local: a, remote: other)
+        try PeerSync.run(local: fresh, remote: other)
+        for store in [a, fresh, other] {
+            #expect(throws: StoreError.self) { try store.article(pageB) }
+            #expect(try store.article(pageC).note == "newer note")
+            #expect(try store.article(pageC).conflicts.isEmpty)
+            #expect(try store.article(pageA).title == "copy's title")
+            #expect(try store.article("https://example.com/made-on-the-copy").title == "New")
+            try expectSound(store)
+        }
+        #expect(try visibleState(a) == visibleState(fresh))
+        #expect(try visibleState(other) == visibleState(fresh))
+    }
+
+    /// On a file that is no copy, a reset renames only the changes no partner
+    /// has acknowledged: running it (twice) writes nothing else again.
+    @Test func resetIdentityOnAFileThatIsNoCopyRewritesNothingShared() throws {
+        let folder = try temporaryFolder()
+        let one = try ReplicaStore.open(path: folder + "/a.sqlite", now: clock.source())
+        let two = try ReplicaStore.open(path: folder + "/b.sqlite", now: clock.source())
+        for page in [pageA, pageB, pageC] { try one.save(SaveRequest(url: page, title: "T", tags: ["x"])) }
+        try PeerSync.run(local: one, remote: two)
+        let writes = try two.liveChanges().count
+        try two.close()
+        for _ in 0..<2 { _ = try ReplicaStore.resetIdentity(path: folder + "/b.sqlite") }
+        let reset = try ReplicaStore.open(path: folder + "/b.sqlite", now: clock.source())
+        #expect(try reset.liveChanges().count == writes)
+        try PeerSync.run(local: reset, remote: one)
+        #expect(try one.liveChanges().count == writes)
+        #expect(try visibleState(one) == visibleState(reset))
+        try expectSound(reset)
     }
 
     @Test func filesThatAreNotReplicasAreRefusedUnchanged() throws {

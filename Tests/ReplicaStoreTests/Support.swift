@@ -61,3 +61,4 @@ func fingerprint(_ store: ReplicaStore) throws -> String {
 
 let pageA = "https://example.com/a"
 let pageB = "https://example.com/b"
+let pageC = "https://example.com/c"
