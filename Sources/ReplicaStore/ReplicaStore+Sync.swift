@@ -303,34 +303,52 @@ extension ReplicaStore {
                 try Meta.set("replica_id", newID.rawValue, db)
                 var tx = try LogTransaction(db: db, replica: newID, now: time)
                 tx.checksInput = false
-                for article in snapshot {
-                    let entity = EntityRef.article(article.id)
-                    var fields: [(String, JSONValue)] = [
-                        (Fields.deleted, false), (Fields.url, .string(article.url)), (Fields.addedAt, .number(Double(article.addedAt))),
-                        (Fields.isRead, .bool(article.isRead)), (Fields.isArchived, .bool(article.isArchived)),
-                        (Fields.isFavorite, .bool(article.isFavorite)), (Fields.progress, article.progress.jsonValue),
-                    ]
-                    let texts: [(String, String?)] = [
-                        (Fields.title, article.title), (Fields.excerpt, article.excerpt), (Fields.content, article.content),
-                        (Fields.author, article.author), (Fields.siteName, article.siteName), (Fields.imageURL, article.imageURL),
-                        (Fields.language, article.language), (Fields.note, article.note),
-                    ]
-                    for (field, text) in texts { if let text { fields.append((field, .string(text))) } }
-                    if let words = article.wordCount { fields.append((Fields.wordCount, .number(Double(words)))) }
-                    for tag in article.tags { fields.append((Fields.tag(tag), true)) }
-                    try tx.writeLocal(entity, fields)
-                    for highlight in article.highlights {
-                        var fields: [(String, JSONValue)] = [
-                            (Fields.deleted, false), (Fields.quote, .string(highlight.quote)), (Fields.createdAt, .number(Double(highlight.createdAt))),
-                        ]
-                        if let position = highlight.position { fields.append((Fields.position, .number(position))) }
-                        if let note = highlight.note { fields.append((Fields.note, .string(note))) }
-                        if let color = highlight.color { fields.append((Fields.color, .string(color))) }
-                        try tx.writeLocal(.highlight(highlight.id), fields)
+                // Every article is materialised again afterwards, compared with the rows it has.
+                tx.defersMaterialization()
+                var knowledge = VersionVector()
+                var pending: [Change] = []
+                for item in items {
+                    if var range = item.range {
+                        if range.replica == me {
+                            guard range.from <= shared else { continue }
+                            if range.to > shared { range = ReplacedRange(replica: me, from: range.from, to: shared, digest: ownDigests[shared] ?? 0) }
+                        }
+                        try tx.applyRemote(range)
+                        knowledge[range.replica] = max(knowledge[range.replica], range.to)
+                        continue
+                    }
+                    for change in item.changes {
+                        if change.dot.replica == me && change.dot.counter > shared {
+                            pending.append(change)
+                            continue
+                        }
+                        try tx.applyRemote(change)
+                        knowledge[change.dot.replica] = max(knowledge[change.dot.replica], change.dot.counter)
                     }
                 }
+                // The copy's own live changes after what is shared, under the new id, in their order.
+                pending.sort { $0.dot.counter < $1.dot.counter }
+                for (index, change) in pending.enumerated() {
+                    var context = change.context
+                    let seen = context[me]
+                    context[me] = min(seen, shared)
+                    // The earlier ones it had seen are the new id's first changes (pending is in counter order).
+                    var (low, high) = (0, index)
+                    while low < high {
+                        let middle = (low + high) / 2
+                        if pending[middle].dot.counter <= seen { low = middle + 1 } else { high = middle }
+                    }
+                    context[newID] = UInt64(low)
+                    let renamed = Change(
+                        dot: Dot(newID, UInt64(index + 1)), entity: change.entity, field: change.field, value: change.value, context: context,
+                        hlc: change.hlc)
+                    try tx.applyRemote(renamed)
+                    knowledge[newID] = renamed.dot.counter
+                }
+                tx.knowledge = knowledge
                 try tx.commit()
             }
+            _ = try old.materializePending()
         }
         try old.close()
         return newID
