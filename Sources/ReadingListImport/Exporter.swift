@@ -55,7 +55,8 @@ public enum Exporter {
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    /// Reads this app's JSON export back (every field `export --format json` writes but ids, conflicts and `updatedAt`).
+    /// Reads this app's JSON export back (every field `export --format json` writes but article ids, conflicts and
+    /// `updatedAt`; highlights keep their ids, progress its read-through).
     static func parseJSON(_ root: JSONValue, file: String) throws(ImportError) -> ParsedFile {
         guard root["format"]?.text == jsonFormatName, case .array = root["articles"] ?? .null else {
             throw ImportError(file: file, "not a reading-list JSON export: expected {\"format\": \"\(jsonFormatName)\", \"articles\": [...]}")
@@ -69,7 +70,10 @@ public enum Exporter {
             guard added.ok else { return nil }
             // Values that were in a list passed its checks once: they are taken as they are (no trimming), so a round trip is exact.
             var progress: Double?
-            if let value = item["progress"]?.text.flatMap(Double.init), value.isFinite, value > 0 { progress = min(value, 1) }
+            let readEpoch = item["readEpoch"]?.text.flatMap(Int.init).flatMap { $0 >= 0 ? $0 : nil }
+            if let value = item["progress"]?.text.flatMap(Double.init), value.isFinite, value > 0 || (readEpoch ?? 0) > 0 {
+                progress = min(max(value, 0), 1)
+            }
             var article = ImportedArticle(
                 request: SaveRequest(
                     url: url, title: item["title"]?.text, tags: builder.tags(item["tags"]?.names ?? []), note: item["note"]?.text,
@@ -77,13 +81,13 @@ public enum Exporter {
                 author: item["author"]?.text, siteName: item["siteName"]?.text, imageURL: item["imageURL"]?.text,
                 language: item["language"]?.text, wordCount: item["wordCount"]?.text.flatMap(Int.init), addedAt: added.time,
                 isRead: item["isRead"]?.truthy ?? false, isArchived: item["isArchived"]?.truthy ?? false,
-                isFavorite: item["isFavorite"]?.truthy ?? false, progress: progress)
+                isFavorite: item["isFavorite"]?.truthy ?? false, progress: progress, readEpoch: readEpoch)
             article.highlights = (item["highlights"]?.items ?? []).compactMap { highlight in
                 guard let quote = highlight["quote"]?.text else { return nil }
                 return ImportedHighlight(
                     quote: quote, note: highlight["note"]?.text, color: highlight["color"]?.text,
                     position: highlight["position"]?.text.flatMap(Double.init),
-                    createdAt: JSONFormats.time(highlight["createdAt"]))
+                    createdAt: JSONFormats.time(highlight["createdAt"]), id: highlight["id"]?.text)
             }
             return article
         }
@@ -169,21 +173,25 @@ public enum Exporter {
             if article.isRead { facts.append("read") }
             if article.isArchived { facts.append("archived") }
             if article.isFavorite { facts.append("favourite") }
-            if !article.tags.isEmpty { facts.append(article.tags.map(Tag.displayed).joined(separator: " ")) }
+            if !article.tags.isEmpty { facts.append(markdownText(article.tags.map(Tag.displayed).joined(separator: " "))) }
             out += facts.joined(separator: " · ") + "\n"
-            if let note = article.note { out += "\n" + note.split(separator: "\n", omittingEmptySubsequences: false).map { "> " + $0 }.joined(separator: "\n") + "\n" }
+            // Every text the user wrote is escaped as the title is: HTML in it stays text.
+            if let note = article.note {
+                out += "\n" + note.split(separator: "\n", omittingEmptySubsequences: false).map { "> " + markdownText(String($0)) }.joined(separator: "\n") + "\n"
+            }
             let highlights = article.highlights.sorted { ($0.position ?? 2, $0.createdAt) < ($1.position ?? 2, $1.createdAt) }
             if !highlights.isEmpty {
                 out += "\n### Highlights\n\n"
                 for highlight in highlights {
-                    out += "- " + highlight.quote.split(whereSeparator: \.isNewline).joined(separator: " ") + "\n"
-                    if let note = highlight.note { out += "  - Note: " + note.split(whereSeparator: \.isNewline).joined(separator: " ") + "\n" }
+                    out += "- " + markdownText(highlight.quote.split(whereSeparator: \.isNewline).joined(separator: " ")) + "\n"
+                    if let note = highlight.note { out += "  - Note: " + markdownText(note.split(whereSeparator: \.isNewline).joined(separator: " ")) + "\n" }
                 }
             }
         }
         return out
     }
 
+    /// `text` with Markdown's and HTML's special characters escaped, so that it renders as the text it is.
     static func markdownText(_ text: String) -> String {
         var out = ""
         for character in text {

@@ -14,13 +14,21 @@ package struct ImportedHighlight: Sendable, Hashable, Codable {
     package var position: Double?
     /// Milliseconds since 1970, if the file says when it was made.
     package var createdAt: Int64?
+    /// The highlight's id in this app's own export (nil for other apps):
+    /// kept, so that two highlights of one quote stay two, and a round trip
+    /// gives the same highlights. An id that does not belong to the article
+    /// is ignored (the id is then derived from the quote).
+    package var id: String?
 
-    package init(quote: String, note: String? = nil, color: String? = nil, position: Double? = nil, createdAt: Int64? = nil) {
+    package init(
+        quote: String, note: String? = nil, color: String? = nil, position: Double? = nil, createdAt: Int64? = nil, id: String? = nil
+    ) {
         self.quote = quote
         self.note = note
         self.color = color
         self.position = position
         self.createdAt = createdAt
+        self.id = id
     }
 }
 
@@ -44,12 +52,14 @@ package struct ImportedArticle: Sendable, Hashable {
     package var isFavorite: Bool
     /// Reading progress, 0...1 (nil: the file does not say).
     package var progress: Double?
+    /// The read-through `progress` belongs to (this app's export says; nil: the current one).
+    package var readEpoch: Int?
     package var highlights: [ImportedHighlight]
 
     package init(
         request: SaveRequest, author: String? = nil, siteName: String? = nil, imageURL: String? = nil, language: String? = nil,
         wordCount: Int? = nil, addedAt: Int64? = nil, isRead: Bool = false, isArchived: Bool = false, isFavorite: Bool = false,
-        progress: Double? = nil, highlights: [ImportedHighlight] = []
+        progress: Double? = nil, readEpoch: Int? = nil, highlights: [ImportedHighlight] = []
     ) {
         self.request = request
         self.author = author
@@ -62,6 +72,7 @@ package struct ImportedArticle: Sendable, Hashable {
         self.isArchived = isArchived
         self.isFavorite = isFavorite
         self.progress = progress
+        self.readEpoch = readEpoch
         self.highlights = highlights
     }
 }
@@ -316,12 +327,22 @@ extension ReplicaStore {
             if item.isRead && !current.isRead { writes.append((Fields.isRead, true)) }
             if item.isArchived && !current.isArchived { writes.append((Fields.isArchived, true)) }
             if item.isFavorite && !current.isFavorite { writes.append((Fields.isFavorite, true)) }
-            if let position = item.progress, position > current.progress.position {
-                writes.append((Fields.progress, ReadingProgress(epoch: current.progress.epoch, position: position).jsonValue))
+            // Progress moves forward only: a later read-through, or further in the current one.
+            if let position = item.progress {
+                let epoch = item.readEpoch ?? current.progress.epoch
+                if epoch > current.progress.epoch || (epoch == current.progress.epoch && position > current.progress.position) {
+                    writes.append((Fields.progress, ReadingProgress(epoch: epoch, position: position).jsonValue))
+                }
             }
             if let addedAt = item.addedAt, addedAt < current.addedAt { writes.append((Fields.addedAt, .number(Double(addedAt)))) }
-            let quotes = Set(current.highlights.map(\.quote))
-            let newHighlights = item.highlights.filter { !quotes.contains($0.quote) }
+            // A highlight the article has (by id when the file gives one, else by quote) is left alone.
+            let (ids, quotes) = (Set(current.highlights.map(\.id)), Set(current.highlights.map(\.quote)))
+            var seen = Set<String>()
+            let newHighlights = item.highlights.filter { highlight in
+                let key = highlightID(highlight, of: id)
+                guard seen.insert(key).inserted, !ids.contains(key) else { return false }
+                return validHighlightID(highlight.id, of: id) != nil || !quotes.contains(highlight.quote)
+            }
             guard !writes.isEmpty || !newHighlights.isEmpty else { return .unchanged }
             writes.sort { $0.0 < $1.0 }
             // As a save: "keep this" against a concurrent delete, with what it adds.
@@ -343,8 +364,9 @@ extension ReplicaStore {
         if item.isArchived { given.append((Fields.isArchived, true)) }
         if item.isFavorite { given.append((Fields.isFavorite, true)) }
         let state = EntityState(entity: entity, changes: live.filter { $0.entity == entity })
-        if let position = item.progress, position > 0 {
-            given.append((Fields.progress, ReadingProgress(epoch: live.isEmpty ? 0 : nextEpoch(state), position: position).jsonValue))
+        if let position = item.progress, position > 0 || (item.readEpoch ?? 0) > 0 {
+            let epoch = live.isEmpty ? item.readEpoch ?? 0 : max(nextEpoch(state), item.readEpoch ?? 0)
+            given.append((Fields.progress, ReadingProgress(epoch: epoch, position: position).jsonValue))
         }
         given.sort { $0.0 < $1.0 }
         writes += given
@@ -365,13 +387,27 @@ extension ReplicaStore {
             }
         }
         var seen = Set<String>()
-        try writeHighlights(item.highlights.filter { seen.insert($0.quote).inserted }, of: id, in: &tx)
+        try writeHighlights(item.highlights.filter { seen.insert(highlightID($0, of: id)).inserted }, of: id, in: &tx)
         return .created
+    }
+
+    /// The id `highlight` is written under: the file's, when it belongs to
+    /// the article, or one derived from the article and the quote.
+    static func highlightID(_ highlight: ImportedHighlight, of article: ArticleID) -> String {
+        validHighlightID(highlight.id, of: article) ?? importedHighlightID(article, quote: highlight.quote)
+    }
+
+    /// `id` when it is a highlight id of `article` (`ARTICLEID/` and 1 to 40 lowercase hex digits), else nil.
+    static func validHighlightID(_ id: String?, of article: ArticleID) -> String? {
+        guard let id, id.hasPrefix(article.rawValue + "/") else { return nil }
+        let suffix = id.utf8.dropFirst(article.rawValue.utf8.count + 1)
+        guard (1...40).contains(suffix.count), suffix.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
+        return id
     }
 
     private static func writeHighlights(_ highlights: [ImportedHighlight], of id: ArticleID, in tx: inout LogTransaction) throws {
         for highlight in highlights {
-            let entity = EntityRef.highlight(importedHighlightID(id, quote: highlight.quote))
+            let entity = EntityRef.highlight(highlightID(highlight, of: id))
             var fields: [(String, JSONValue)] = [
                 (Fields.deleted, false), (Fields.quote, .string(highlight.quote)),
                 (Fields.createdAt, .number(Double(highlight.createdAt ?? tx.now))),

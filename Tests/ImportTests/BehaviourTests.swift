@@ -24,6 +24,7 @@ struct ListEntry: Equatable {
     var tags: [String]
     var read, archived, favorite: Bool
     var progress: Double
+    var readEpoch: Int
     var addedAt: Int64
     var highlights: [String]
 
@@ -44,8 +45,9 @@ struct ListEntry: Equatable {
         archived = article.isArchived
         favorite = article.isFavorite
         progress = article.progress.position
+        readEpoch = article.progress.epoch
         addedAt = article.addedAt
-        highlights = article.highlights.map { "\($0.quote)|\($0.note ?? "")|\($0.color ?? "")|\($0.position.map { String($0) } ?? "")|\($0.createdAt)" }.sorted()
+        highlights = article.highlights.map { "\($0.id)|\($0.quote)|\($0.note ?? "")|\($0.color ?? "")|\($0.position.map { String($0) } ?? "")|\($0.createdAt)" }.sorted()
     }
 }
 
@@ -79,7 +81,12 @@ func snapshot(_ store: ReplicaStore) throws -> [ListEntry] {
         let some = try #require(try original.find("https://ns.example.com/one"))
         try original.edit(some.id.rawValue, [Fields.wordCount: 1234, Fields.note: "  indented\n\n\tnote  "])
         try original.addHighlight(some.id.rawValue, quote: "quoted", position: 0.5, note: "n", color: "green")
+        // Two highlights of one quote stay two, each with its note; a second read-through keeps its number.
+        try original.addHighlight(some.id.rawValue, quote: "quoted", position: 0.9, note: "the other one", color: "red")
+        try original.setRead(some.id.rawValue, true)
+        try original.setRead(some.id.rawValue, false)
         try original.setProgress(some.id.rawValue, 0.75)
+        #expect(try original.article(some.id.rawValue).progress.epoch == 1)
 
         let exported = try Exporter.export(original, format: .json, now: 1_800_000_000_000)
         let path = try write(exported, "export.json", in: folder)
@@ -286,6 +293,18 @@ func snapshot(_ store: ReplicaStore) throws -> [ListEntry] {
         #expect(markdown.contains("## [Half read](https://omni.example.com/half)"))
         #expect(markdown.contains("### Highlights\n\n- The first highlighted passage\n  - Note: My note on it.\n- A second passage, no note\n")
             || markdown.contains("### Highlights\n\n- A second passage, no note\n- The first highlighted passage\n  - Note: My note on it.\n"))
+    }
+
+    @Test func markdownKeepsHTMLInEveryTextAsText() throws {
+        let store = try makeStore()
+        let (article, _) = try store.save(SaveRequest(
+            url: "https://example.com/e", title: "<b>t</b>", tags: ["<img src=x onerror=alert(1)>"], note: "<script>alert(\"note\")</script>"))
+        try store.addHighlight(article.id.rawValue, quote: "<iframe src=javascript:alert(1)>", note: "<b>n</b>")
+        let markdown = try Exporter.export(store, format: .markdown)
+        // No `<` is left unescaped (an escaped one is `\<`).
+        #expect(!markdown.replacingOccurrences(of: "\\<", with: "").contains("<"), "HTML left in:\n\(markdown)")
+        #expect(markdown.contains("\\<script\\>"))
+        #expect(markdown.contains("- \\<iframe src=javascript:alert(1)\\>"))
     }
 
     @Test func csvExportQuotesAndDefusesFormulas() throws {
