@@ -30,6 +30,10 @@ package struct List: ReplicaCommand {
             throw CLIError(message: "--sort takes one of \(ReplicaStore.ListFilter.Order.allCases.map(\.rawValue).joined(separator: ", ")), not '\(sort)'")
         }
         if let limit, limit < 1 { throw CLIError(message: "--limit must be at least 1, not \(limit)") }
+        // No tag, of this version or an earlier one, is blank.
+        if tag.contains(where: { $0.allSatisfy { $0.isWhitespace || $0 == "#" } }) {
+            throw CLIError(message: "--tag needs a tag name (as `tag` takes it: `swift` or `#swift`), not '\(tag.first { $0.allSatisfy { $0.isWhitespace || $0 == "#" } }!)'")
+        }
         return ReplicaStore.ListFilter(
             read: unread ? false : read ? true : nil,
             archived: archived ? true : unread ? false : nil,

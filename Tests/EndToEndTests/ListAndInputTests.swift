@@ -36,6 +36,8 @@ struct ListAndInputTests {
         try cli.fails("me.sqlite", "list", "--limit", "-3", mentioning: "--limit must be at least 1, not -3")
         try cli.fails("me.sqlite", "list", "--sort", "random", mentioning: "--sort takes one of")
         try cli.fails("me.sqlite", "list", "--unread", "--read", mentioning: "exclude each other")
+        try cli.fails("me.sqlite", "list", "--tag", "", mentioning: "--tag needs a tag name")
+        try cli.fails("me.sqlite", "watch", "--tag", " # ", mentioning: "--tag needs a tag name")
         try cli.fails("me.sqlite", "show", "d9", mentioning: "give at least 4 characters of its id")
     }
 
