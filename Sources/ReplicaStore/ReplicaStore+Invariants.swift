@@ -25,9 +25,9 @@ extension ReplicaStore {
             // counter order, starting at its counter column; no delete is in one.
             for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE field IS NULL") {
                 let changes = try LogTransaction.decodeRow(row)
-                let seq: Int64 = row[8]
+                let seq: Int64 = row[LogColumn.seq]
                 if changes.count < 2 { problems.append("run row \(seq) holds \(changes.count) change(s)") }
-                if changes.first?.dot.counter != UInt64(row[1] as Int64) { problems.append("run row \(seq) does not start at its counter") }
+                if changes.first?.dot.counter != UInt64(row[LogColumn.counter] as Int64) { problems.append("run row \(seq) does not start at its counter") }
                 if zip(changes, changes.dropFirst()).contains(where: { $0.dot.counter >= $1.dot.counter }) {
                     problems.append("run row \(seq) is not in counter order")
                 }
@@ -42,9 +42,9 @@ extension ReplicaStore {
             }
             var covered: [ReplicaID: [(UInt64, UInt64)]] = [:]
             for change in live { covered[change.dot.replica, default: []].append((change.dot.counter, change.dot.counter)) }
-            for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter FROM replaced_range") {
-                guard let replica = ReplicaID(row[0] as String) else { problems.append("bad replica id in replaced_range"); continue }
-                covered[replica, default: []].append((UInt64(row[1] as Int64), UInt64(row[2] as Int64)))
+            for range in try StoredReplacedRange.fetchAll(db, sql: "SELECT \(StoredReplacedRange.columns) FROM replaced_range") {
+                guard let replica = ReplicaID(range.replica) else { problems.append("bad replica id in replaced_range"); continue }
+                covered[replica, default: []].append((range.from, range.to))
             }
             for replica in Set(covered.keys).union(knowledge.counters.keys) {
                 let spans = (covered[replica] ?? []).sorted { $0.0 < $1.0 }
@@ -79,19 +79,19 @@ extension ReplicaStore {
                     expected[id.rawValue] = result
                 }
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT id, visible, json FROM article")
+            let rows = try MaterializedRow.fetchAll(db, sql: "SELECT id, visible, json FROM article")
             if rows.count != expected.count { problems.append("\(rows.count) materialised articles, \(expected.count) expected") }
             for row in rows {
-                let id: String = row[0]
+                let id = row.id
                 guard let (article, visible) = expected[id] else { problems.append("materialised article \(id) has no live writes"); continue }
-                let stored = try JSONDecoder().decode(Article.self, from: Data((row[2] as String).utf8))
-                if stored != article || (row[1] as Bool) != visible { problems.append("materialised article \(id) is stale") }
+                let stored = try JSONDecoder().decode(Article.self, from: Data(row.json.utf8))
+                if stored != article || row.visible != visible { problems.append("materialised article \(id) is stale") }
             }
             // The tag index holds the tags of the visible articles, no more (byte for
             // byte: SQLite compares bytes, where Swift's strings compare canonically).
             func key(_ id: String, _ tag: String) -> [UInt8] { Array(id.utf8) + [32] + Array(tag.utf8) }
             var tagRows = Set<[UInt8]>()
-            for row in try Row.fetchAll(db, sql: "SELECT article_id, tag FROM article_tag") { tagRows.insert(key(row[0], row[1])) }
+            for row in try TagRow.fetchAll(db, sql: "SELECT article_id, tag FROM article_tag") { tagRows.insert(key(row.articleID, row.tag)) }
             let tagsExpected = Set(expected.flatMap { id, result in result.1 ? result.0.tags.map { key(id, $0) } : [] })
             if tagRows != tagsExpected {
                 func shown(_ keys: Set<[UInt8]>) -> [String] { Array(keys.map { String(decoding: $0, as: UTF8.self) }.sorted().prefix(3)) }
@@ -99,5 +99,40 @@ extension ReplicaStore {
             }
             return problems
         }
+    }
+}
+
+/// An `article` row as the invariant check compares it.
+private struct MaterializedRow: FetchableRecord {
+    enum Columns {
+        static let id = Column("id")
+        static let visible = Column("visible")
+        static let json = Column("json")
+    }
+
+    var id: String
+    var visible: Bool
+    var json: String
+
+    init(row: Row) {
+        id = row[Columns.id]
+        visible = row[Columns.visible]
+        json = row[Columns.json]
+    }
+}
+
+/// An `article_tag` row.
+private struct TagRow: FetchableRecord {
+    enum Columns {
+        static let articleID = Column("article_id")
+        static let tag = Column("tag")
+    }
+
+    var articleID: String
+    var tag: String
+
+    init(row: Row) {
+        articleID = row[Columns.articleID]
+        tag = row[Columns.tag]
     }
 }

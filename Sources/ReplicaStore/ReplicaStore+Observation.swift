@@ -178,10 +178,9 @@ extension ReplicaStore {
         let knowledge = try LogTransaction.readKnowledge(db)
         var acknowledged: UInt64 = 0
         var lastSync: Int64?
-        for row in try Row.fetchAll(db, sql: "SELECT knowledge, last_sync FROM sync_partner") {
-            acknowledged = max(acknowledged, try LogTransaction.decodeContext(row[0])[replica])
-            let time: Int64 = row[1]
-            lastSync = max(lastSync ?? time, time)
+        for partner in try SyncPartnerRow.fetchAll(db, sql: "SELECT \(SyncPartnerRow.columns) FROM sync_partner") {
+            acknowledged = max(acknowledged, try LogTransaction.decodeContext(partner.knowledge)[replica])
+            lastSync = max(lastSync ?? partner.lastSync, partner.lastSync)
         }
         let local = knowledge[replica]
         return SyncState(localChanges: local, pendingChanges: local - min(acknowledged, local), lastSync: lastSync)

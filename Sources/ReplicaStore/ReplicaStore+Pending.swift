@@ -142,10 +142,10 @@ extension ReplicaStore {
                         batch.removeAll(keepingCapacity: true)
                     }
                     let rows = try Row.fetchCursor(
-                        db.cachedStatement(sql: "SELECT \(LogTransaction.columns), article_id FROM change_log WHERE \(chunkOf("article_id")) ORDER BY article_id, seq"),
+                        db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq, article_id FROM change_log WHERE \(chunkOf("article_id")) ORDER BY article_id, seq"),
                         arguments: bounds)
                     while let row = try rows.next() {
-                        let article: String = row[8]
+                        let article: String = row[LogColumn.articleID]
                         if batch.last?.id.rawValue != article {
                             if batch.count == Self.preparedBatch { try flush() }
                             batch.append((try ArticleID(validating: article), []))

@@ -42,9 +42,9 @@ extension ReplicaStore {
         // Ranked on the index alone (no lookup per match: a common word matches most of the list),
         // then the few hits are read.
         var ranked: [(rowid: Int64, json: String, score: Double)] = []
-        for row in try Row.fetchAll(db.cachedStatement(sql: SearchIndex.rankQuery), arguments: [match, limit]) {
-            guard let json = try String.fetchOne(db.cachedStatement(sql: SearchIndex.articleQuery), arguments: [row[0] as Int64]) else { continue }
-            ranked.append((row[0], json, -(row[1] as Double)))
+        for hit in try RankedRow.fetchAll(db.cachedStatement(sql: SearchIndex.rankQuery), arguments: [match, limit]) {
+            guard let json = try String.fetchOne(db.cachedStatement(sql: SearchIndex.articleQuery), arguments: [hit.rowid]) else { continue }
+            ranked.append((hit.rowid, json, -hit.score))
         }
         var hits: [SearchHit] = []
         hits.reserveCapacity(ranked.count)
@@ -100,12 +100,12 @@ extension ReplicaStore {
         var changed = 0
         while proceed() {
             let (last, count): (String?, Int) = try transaction { tx in
-                let rows = try Row.fetchAll(
+                let rows = try ArticleJSONRow.fetchAll(
                     tx.db.cachedStatement(sql: "SELECT id, json FROM article WHERE visible = 1 AND id > ? ORDER BY id LIMIT ?"),
                     arguments: [after, max(1, chunk)])
                 var count = 0
                 for row in rows {
-                    let article = try JSONDecoder().decode(Article.self, from: Data((row[1] as String).utf8))
+                    let article = try JSONDecoder().decode(Article.self, from: Data(row.json.utf8))
                     guard let content = article.content else {
                         // (No derived text: only the digest, which holds the rules' version, moves.)
                         try SearchIndex.refresh(article, tx.db)
@@ -120,7 +120,7 @@ extension ReplicaStore {
                         count += 1
                     }
                 }
-                let last = rows.last.map { $0[0] as String }
+                let last = rows.last?.id
                 if last == nil || rows.count < max(1, chunk) { try Meta.set(SearchIndex.rulesKey, current, tx.db) }
                 return (rows.count < max(1, chunk) ? nil : last, count)
             }
@@ -143,9 +143,8 @@ extension ReplicaStore {
                 expected[article.id.rawValue] = SearchIndex.Document(article)
             }
             var stored: [String: SearchIndex.Document] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT article_id, digest, title, excerpt, body, notes, highlights, tags FROM article_text") {
-                stored[row[0]] = SearchIndex.Document(
-                    digest: row[1], title: row[2], excerpt: row[3], body: row[4], notes: row[5], highlights: row[6], tags: row[7])
+            for row in try IndexedTextRow.fetchAll(db, sql: "SELECT article_id, \(SearchIndex.Document.columns) FROM article_text") {
+                stored[row.articleID] = row.document
             }
             for (id, document) in expected where stored[id] != document {
                 problems.append(stored[id] == nil ? "\(id): not indexed" : "\(id): indexed text differs")
@@ -405,13 +404,14 @@ enum SearchIndex {
     @discardableResult
     static func refresh(_ article: Article, _ db: Database) throws -> Bool {
         let digest = Document.digest(article)
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, digest FROM article_text WHERE article_id = ?"), arguments: [article.id.rawValue])
+        guard let row = try TextDigestRow.fetchOne(
+            db.cachedStatement(sql: "SELECT id, digest FROM article_text WHERE article_id = ?"), arguments: [article.id.rawValue])
         else {
             try insert(article, db)
             return true
         }
-        let rowid: Int64 = row[0]
-        guard (row[1] as Int64) != digest else { return false }
+        let rowid = row.id
+        guard row.digest != digest else { return false }
         guard article.content != nil else {
             try db.cachedStatement(sql: "UPDATE article_text SET digest = ? WHERE id = ?").execute(arguments: [digest, rowid])
             return true
@@ -430,9 +430,9 @@ enum SearchIndex {
             return
         }
         var rowid: Int64?
-        if known, let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, digest FROM article_text WHERE article_id = ?"), arguments: [id]) {
-            if (row[1] as Int64) == Document.digest(article) { return }
-            rowid = row[0]
+        if known, let row = try TextDigestRow.fetchOne(db.cachedStatement(sql: "SELECT id, digest FROM article_text WHERE article_id = ?"), arguments: [id]) {
+            if row.digest == Document.digest(article) { return }
+            rowid = row.id
         }
         if let rowid { try update(rowid: rowid, prepared.document ?? Document(article), db) } else { try insert(article, db, prepared.document) }
     }
@@ -470,12 +470,12 @@ enum SearchIndex {
     /// text is read here and passed back as values: an `INSERT ... SELECT`
     /// would run in a statement journal (see the type's note).
     private static func unindex(rowid: Int64, _ db: Database) throws {
-        guard let old = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT title, excerpt, body, notes, highlights, tags FROM article_text WHERE id = ?"), arguments: [rowid])
+        guard let old = try Document.fetchOne(
+            db.cachedStatement(sql: "SELECT \(Document.columns) FROM article_text WHERE id = ?"), arguments: [rowid])
         else { return }
         try db.cachedStatement(sql: """
             INSERT INTO article_search (article_search, rowid, title, excerpt, body, notes, highlights, tags) VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [rowid, old[0] as String, old[1] as String, old[2] as String, old[3] as String, old[4] as String, old[5] as String])
+            """).execute(arguments: [rowid, old.title, old.excerpt, old.body, old.notes, old.highlights, old.tags])
     }
 
     /// Takes an article's text out of the index (it is no longer visible).
@@ -539,5 +539,92 @@ enum SearchIndex {
             text.index(text.startIndex, offsetBy: start)..<text.index(text.startIndex, offsetBy: end)
         }
         return (text, matches)
+    }
+}
+
+/// An `article_text` row as stored: its searched text and digest.
+extension SearchIndex.Document: FetchableRecord {
+    /// The columns a query selects for this record.
+    static let columns = "digest, title, excerpt, body, notes, highlights, tags"
+
+    enum Columns {
+        static let digest = Column("digest")
+        static let title = Column("title")
+        static let excerpt = Column("excerpt")
+        static let body = Column("body")
+        static let notes = Column("notes")
+        static let highlights = Column("highlights")
+        static let tags = Column("tags")
+    }
+
+    init(row: Row) {
+        self.init(
+            digest: row[Columns.digest], title: row[Columns.title], excerpt: row[Columns.excerpt], body: row[Columns.body],
+            notes: row[Columns.notes], highlights: row[Columns.highlights], tags: row[Columns.tags])
+    }
+}
+
+/// An `article_text` row: the article it indexes and its ``SearchIndex/Document``.
+private struct IndexedTextRow: FetchableRecord {
+    enum Columns {
+        static let articleID = Column("article_id")
+    }
+
+    var articleID: String
+    var document: SearchIndex.Document
+
+    init(row: Row) {
+        articleID = row[Columns.articleID]
+        document = SearchIndex.Document(row: row)
+    }
+}
+
+/// An `article_text` row's id and digest: whether its text must be written again.
+private struct TextDigestRow: FetchableRecord {
+    enum Columns {
+        static let id = Column("id")
+        static let digest = Column("digest")
+    }
+
+    var id: Int64
+    var digest: Int64
+
+    init(row: Row) {
+        id = row[Columns.id]
+        digest = row[Columns.digest]
+    }
+}
+
+/// A search hit as ranked on the index alone (``SearchIndex/rankQuery``).
+private struct RankedRow: FetchableRecord {
+    enum Columns {
+        static let rowid = Column("rowid")
+        static let score = Column("score")
+    }
+
+    /// The `article_text` row.
+    var rowid: Int64
+    /// bm25: lower is better.
+    var score: Double
+
+    init(row: Row) {
+        rowid = row[Columns.rowid]
+        score = row[Columns.score]
+    }
+}
+
+/// A visible article's id and stored JSON.
+private struct ArticleJSONRow: FetchableRecord {
+    enum Columns {
+        static let id = Column("id")
+        static let json = Column("json")
+    }
+
+    var id: String
+    var json: String
+
+    init(row: Row) {
+        id = row[Columns.id]
+        json = row[Columns.json]
     }
 }

@@ -223,11 +223,11 @@ extension ReplicaStore {
         if try source.map({ knowledge[$0] > 0 }) ?? true || Bool.fetchOne(db, sql: "SELECT 1 FROM own_digest LIMIT 1") == true {
             throw StoreError.invalidOperation("the snapshot is a replica that wrote changes itself, not a server's copy")
         }
-        for row in try Row.fetchAll(db, sql: """
-            SELECT replica, max(counter) FROM change_log GROUP BY replica
+        for row in try HighestCounterRow.fetchAll(db, sql: """
+            SELECT replica, max(counter) AS counter FROM change_log GROUP BY replica
             UNION ALL SELECT replica, max(to_counter) FROM replaced_range GROUP BY replica
             """) {
-            guard let replica = ReplicaID(row[0] as String), UInt64(max(0, row[1] as Int64)) <= knowledge[replica] else {
+            guard let replica = ReplicaID(row.replica), UInt64(max(0, row.counter)) <= knowledge[replica] else {
                 throw StoreError.invalidOperation("the snapshot holds changes beyond its knowledge")
             }
         }
@@ -306,18 +306,18 @@ extension ReplicaStore {
                 try writer.write { db -> Int? in
                     let since = try Meta.get(Self.materializedSeqKey, db).flatMap(Int64.init) ?? 0
                     // The next rows in log order, up to a chunk's worth of articles.
-                    let rows = try Row.fetchAll(
+                    let rows = try LogArticleRow.fetchAll(
                         db.cachedStatement(sql: "SELECT seq, article_id FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"),
                         arguments: [since, Self.catchUpChunk * 4])
                     guard !rows.isEmpty else { return nil }
                     var ids = Set<String>()
                     var mark = since
                     for row in rows {
-                        if let id = row[1] as String? {
+                        if let id = row.articleID {
                             if ids.count == Self.catchUpChunk && !ids.contains(id) { break }
                             ids.insert(id)
                         }
-                        mark = row[0]
+                        mark = row.seq
                     }
                     for text in ids.sorted() {
                         let id = try ArticleID(validating: text)
@@ -367,5 +367,37 @@ extension ReplicaStore {
         case .byPass: done += try materializePending(while: proceed)
         }
         return done
+    }
+}
+
+/// A replica's highest counter in the change log or the replaced ranges.
+private struct HighestCounterRow: FetchableRecord {
+    enum Columns {
+        static let replica = Column("replica")
+        static let counter = Column("counter")
+    }
+
+    var replica: String
+    var counter: Int64
+
+    init(row: Row) {
+        replica = row[Columns.replica]
+        counter = row[Columns.counter]
+    }
+}
+
+/// A change_log row's place in the local order and its article (NULL for other entities).
+private struct LogArticleRow: FetchableRecord {
+    enum Columns {
+        static let seq = Column("seq")
+        static let articleID = Column("article_id")
+    }
+
+    var seq: Int64
+    var articleID: String?
+
+    init(row: Row) {
+        seq = row[Columns.seq]
+        articleID = row[Columns.articleID]
     }
 }

@@ -48,7 +48,7 @@ extension ReplicaStore {
         // do the replaced dots between them, which must go out in counter order.
         var candidates: [(seq: Int64, counter: UInt64, entry: LogEntry)] = []
         func add(_ row: Row, above floor: UInt64) throws {
-            let seq: Int64 = row[8]
+            let seq: Int64 = row[LogColumn.seq]
             for entry in try LogTransaction.entries(ofRow: row, above: floor) {
                 candidates.append((seq, entry.lastCounter, entry))
             }
@@ -65,13 +65,13 @@ extension ReplicaStore {
                 db.cachedStatement(sql: "SELECT \(LogTransaction.columns), seq FROM change_log WHERE replica = ? AND counter > ? ORDER BY counter LIMIT ?"),
                 arguments: [replica.rawValue, Int64(floor), limit])
             for row in rows { try add(row, above: floor) }
-            let ranges = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT from_counter, to_counter, seq, digest FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY to_counter LIMIT ?"),
+            let ranges = try StoredReplacedRange.fetchAll(
+                db.cachedStatement(sql: "SELECT \(StoredReplacedRange.columns) FROM replaced_range WHERE replica = ? AND to_counter > ? ORDER BY to_counter LIMIT ?"),
                 arguments: [replica.rawValue, Int64(floor), limit])
-            for row in ranges {
-                let from = max(UInt64(row[0] as Int64), floor + 1)
-                let range = ReplacedRange(replica: replica, from: from, to: UInt64(row[1] as Int64), digest: UInt64(bitPattern: row[3] as Int64))
-                candidates.append((row[2], from, .replaced(range)))
+            for stored in ranges {
+                let from = max(stored.from, floor + 1)
+                let range = ReplacedRange(replica: replica, from: from, to: stored.to, digest: stored.digest)
+                candidates.append((stored.seq, from, .replaced(range)))
             }
         }
         candidates.sort { ($0.seq, $0.counter) < ($1.seq, $1.counter) }
@@ -194,10 +194,10 @@ extension ReplicaStore {
         return try read { db in
             let knowledge = try LogTransaction.readKnowledge(db)
             var partners: [Status.Partner] = []
-            for row in try Row.fetchAll(db, sql: "SELECT name, replica, knowledge, last_sync FROM sync_partner ORDER BY last_sync DESC") {
+            for partner in try SyncPartnerRow.fetchAll(db, sql: "SELECT \(SyncPartnerRow.columns) FROM sync_partner ORDER BY last_sync DESC") {
                 partners.append(Status.Partner(
-                    name: row[0], replica: (row[1] as String?).flatMap(ReplicaID.init),
-                    knowledge: try LogTransaction.decodeContext(row[2]), lastSync: row[3]))
+                    name: partner.name, replica: partner.replica.flatMap(ReplicaID.init),
+                    knowledge: try LogTransaction.decodeContext(partner.knowledge), lastSync: partner.lastSync))
             }
             let acknowledged = partners.map { $0.knowledge[replica] }.max() ?? 0
             return Status(
@@ -224,13 +224,13 @@ extension ReplicaStore {
         try read { db in
             var lines: [LogLine] = []
             for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
-                for entry in try LogTransaction.entries(ofRow: row, above: 0) { lines.append(LogLine(seq: row[8], entry: entry)) }
+                for entry in try LogTransaction.entries(ofRow: row, above: 0) { lines.append(LogLine(seq: row[LogColumn.seq], entry: entry)) }
             }
-            for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
-                guard let replica = ReplicaID(row[0] as String) else { continue }
-                let range = ReplacedRange(
-                    replica: replica, from: UInt64(row[1] as Int64), to: UInt64(row[2] as Int64), digest: UInt64(bitPattern: row[4] as Int64))
-                lines.append(LogLine(seq: row[3], entry: .replaced(range)))
+            for stored in try StoredReplacedRange.fetchAll(
+                db, sql: "SELECT \(StoredReplacedRange.columns) FROM replaced_range ORDER BY seq DESC LIMIT ?", arguments: [limit]) {
+                guard let replica = ReplicaID(stored.replica) else { continue }
+                let range = ReplacedRange(replica: replica, from: stored.from, to: stored.to, digest: stored.digest)
+                lines.append(LogLine(seq: stored.seq, entry: .replaced(range)))
             }
             return Array(lines.sorted { ($0.seq, $0.entry.lastCounter) > ($1.seq, $1.entry.lastCounter) }.prefix(limit))
         }
@@ -277,18 +277,17 @@ extension ReplicaStore {
                 // The log as it is, in its order: rows (a change or a run) and replaced ranges, by seq.
                 var items: [(seq: Int64, changes: [Change], range: ReplacedRange?)] = []
                 for row in try Row.fetchAll(db, sql: "SELECT \(LogTransaction.columns), seq FROM change_log") {
-                    items.append((row[8], try LogTransaction.decodeRow(row), nil))
+                    items.append((row[LogColumn.seq], try LogTransaction.decodeRow(row), nil))
                 }
-                for row in try Row.fetchAll(db, sql: "SELECT replica, from_counter, to_counter, seq, digest FROM replaced_range") {
-                    guard let replica = ReplicaID(row[0] as String) else { throw StoreError.database("corrupt replica id in replaced_range") }
-                    let range = ReplacedRange(
-                        replica: replica, from: UInt64(row[1] as Int64), to: UInt64(row[2] as Int64), digest: UInt64(bitPattern: row[4] as Int64))
-                    items.append((row[3], [], range))
+                for stored in try StoredReplacedRange.fetchAll(db, sql: "SELECT \(StoredReplacedRange.columns) FROM replaced_range") {
+                    guard let replica = ReplicaID(stored.replica) else { throw StoreError.database("corrupt replica id in replaced_range") }
+                    let range = ReplacedRange(replica: replica, from: stored.from, to: stored.to, digest: stored.digest)
+                    items.append((stored.seq, [], range))
                 }
                 items.sort { $0.seq < $1.seq }
                 var ownDigests: [UInt64: UInt64] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT counter, digest FROM own_digest") {
-                    ownDigests[UInt64(row[0] as Int64)] = UInt64(bitPattern: row[1] as Int64)
+                for row in try OwnDigestRow.fetchAll(db, sql: "SELECT counter, digest FROM own_digest") {
+                    ownDigests[row.counter] = row.digest
                 }
                 // What is certainly shared: what a partner holds, and what another replica's change depends on.
                 var shared: UInt64 = 0
@@ -396,5 +395,48 @@ extension LogTransaction {
     mutating func storedDigest(at dot: Dot) throws -> UInt64? {
         try flushRows()
         return try ReplicaStore.digest(at: dot, replica, db)
+    }
+}
+
+/// A `sync_partner` row: what a partner was last known to have seen, and when.
+struct SyncPartnerRow: FetchableRecord {
+    /// The columns a query selects for this record.
+    static let columns = "name, replica, knowledge, last_sync"
+
+    enum Columns {
+        static let name = Column("name")
+        static let replica = Column("replica")
+        static let knowledge = Column("knowledge")
+        static let lastSync = Column("last_sync")
+    }
+
+    var name: String
+    /// The partner's replica id, as stored (NULL for a server's snapshot).
+    var replica: String?
+    /// In ``VersionVector/compactText`` form.
+    var knowledge: String
+    var lastSync: Int64
+
+    init(row: Row) {
+        name = row[Columns.name]
+        replica = row[Columns.replica]
+        knowledge = row[Columns.knowledge]
+        lastSync = row[Columns.lastSync]
+    }
+}
+
+/// An `own_digest` row: the digest of a change made here that is no longer live.
+private struct OwnDigestRow: FetchableRecord {
+    enum Columns {
+        static let counter = Column("counter")
+        static let digest = Column("digest")
+    }
+
+    var counter: UInt64
+    var digest: UInt64
+
+    init(row: Row) {
+        counter = UInt64(row[Columns.counter] as Int64)
+        digest = UInt64(bitPattern: row[Columns.digest] as Int64)
     }
 }

@@ -68,24 +68,24 @@ extension ReplicaStore {
         let lastSeq = max(
             try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0,
             try Meta.get("seq", db).flatMap { Int64($0) } ?? 0)
-        let rows: [Row]
-        let columns = "id, json_extract(json, '$.url'), normalized_url, visible"
+        let rows: [VariantRow]
+        let columns = "id, json_extract(json, '$.url') AS url, normalized_url, visible"
         if let mark {
             guard mark < lastSeq else { return [] }
-            rows = try Row.fetchAll(db, sql: """
+            rows = try VariantRow.fetchAll(db, sql: """
                 SELECT \(columns) FROM article WHERE id IN (SELECT DISTINCT article_id FROM change_log WHERE seq > ? AND article_id IS NOT NULL)
                 """, arguments: [mark])
         } else {
-            rows = try Row.fetchAll(db, sql: "SELECT \(columns) FROM article")
+            rows = try VariantRow.fetchAll(db, sql: "SELECT \(columns) FROM article")
         }
         var pairs: [(old: ArticleID, canonical: ArticleID)] = []
         var rematerialized = false
         for row in rows {
-            guard let text = row[1] as String?, let url = try? NormalizedURL(text) else { continue }
-            let id = ArticleID(unchecked: row[0])
+            guard let text = row.url, let url = try? NormalizedURL(text) else { continue }
+            let id = ArticleID(unchecked: row.id)
             let canonical = ArticleID(url: url)
-            if canonical != id, row[3] as Bool { pairs.append((id, canonical)) }
-            if (row[2] as String?) != url.string {
+            if canonical != id, row.visible { pairs.append((id, canonical)) }
+            if row.normalizedURL != url.string {
                 try tx.rematerialize(id)
                 rematerialized = true
             }
@@ -207,5 +207,28 @@ extension ReplicaStore {
               try Bool.fetchOne(db.cachedStatement(sql: "SELECT visible FROM article WHERE id = ?"), arguments: [canonical.rawValue]) == true
         else { return nil }
         return canonical
+    }
+}
+
+/// An `article` row as the URL-variant pass reads it: the saved URL (from
+/// its JSON) beside the normalised one it was materialised with.
+private struct VariantRow: FetchableRecord {
+    enum Columns {
+        static let id = Column("id")
+        static let url = Column("url")
+        static let normalizedURL = Column("normalized_url")
+        static let visible = Column("visible")
+    }
+
+    var id: String
+    var url: String?
+    var normalizedURL: String?
+    var visible: Bool
+
+    init(row: Row) {
+        id = row[Columns.id]
+        url = row[Columns.url]
+        normalizedURL = row[Columns.normalizedURL]
+        visible = row[Columns.visible]
     }
 }

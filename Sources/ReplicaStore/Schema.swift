@@ -115,10 +115,10 @@ enum Schema {
             // beside the clock and the sequence: every write transaction updates
             // all three, and one small table is one page to write, not two.
             var counters: [String] = []
-            for row in try Row.fetchAll(db, sql: "SELECT replica, counter FROM version_vector WHERE counter > 0 ORDER BY replica") {
+            for row in try VersionVectorRow.fetchAll(db, sql: "SELECT replica, counter FROM version_vector WHERE counter > 0 ORDER BY replica") {
                 // (The version 3 reader skipped a row whose id is not one; so does the move.)
-                guard let replica = ReplicaID(row[0] as String) else { continue }
-                counters.append("\(replica.rawValue):\(row[1] as Int64)")
+                guard let replica = ReplicaID(row.replica) else { continue }
+                counters.append("\(replica.rawValue):\(row.counter)")
             }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO replica_meta (key, value) VALUES ('knowledge', ?)", arguments: [counters.joined(separator: ",")])
@@ -185,5 +185,21 @@ enum Schema {
             try SearchIndex.dropCopyTriggers(db)
         }
         return migrator
+    }
+}
+
+/// A row of version 3's `version_vector` table (read once, by the v4 migration).
+private struct VersionVectorRow: FetchableRecord {
+    enum Columns {
+        static let replica = Column("replica")
+        static let counter = Column("counter")
+    }
+
+    var replica: String
+    var counter: Int64
+
+    init(row: Row) {
+        replica = row[Columns.replica]
+        counter = row[Columns.counter]
     }
 }

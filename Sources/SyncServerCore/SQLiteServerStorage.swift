@@ -147,9 +147,7 @@ public final class SQLiteServerStorage: ServerStorage {
     public func users() async throws(ServerError) -> [ServerUser] {
         try await offload { [users] in
             try users.read { db in
-                try Row.fetchAll(db, sql: "SELECT id, name, created_at, revoked_at FROM user ORDER BY name").map {
-                    ServerUser(id: $0[0], name: $0[1], createdAt: $0[2], revokedAt: $0[3])
-                }
+                try UserRow.fetchAll(db, sql: "SELECT \(UserRow.columns) FROM user ORDER BY name").map(\.user)
             }
         }
     }
@@ -186,8 +184,9 @@ public final class SQLiteServerStorage: ServerStorage {
     public func user(tokenHash: String) async throws(ServerError) -> ServerUser? {
         try inline { [users] in
             try users.readOneStatement { db in
-                try Row.fetchOne(db.cachedStatement(sql: "SELECT id, name, created_at FROM user WHERE token_hash = ? AND revoked_at IS NULL"), arguments: [tokenHash]
-                ).map { ServerUser(id: $0[0], name: $0[1], createdAt: $0[2]) }
+                try UserRow.fetchOne(
+                    db.cachedStatement(sql: "SELECT \(UserRow.columns) FROM user WHERE token_hash = ? AND revoked_at IS NULL"), arguments: [tokenHash]
+                )?.user
             }
         }
     }
@@ -422,10 +421,10 @@ struct SQLiteSpace: SyncSpace {
     }
 
     static func collections(after seq: Int64?, userID: Int64, _ db: Database) throws -> [CollectedArticle] {
-        try Row.fetchAll(
+        try CollectedRow.fetchAll(
             db.cachedStatement(sql: "SELECT seq, article, horizon FROM collected WHERE user_id = ? AND seq > ? ORDER BY seq"),
             arguments: [userID, seq ?? 0]
-        ).map { CollectedArticle(seq: $0[0], article: $0[1], horizon: try StoredVector.decode($0[2])) }
+        ).map { CollectedArticle(seq: $0.seq, article: $0.article, horizon: try StoredVector.decode($0.horizon)) }
     }
 }
 
@@ -565,5 +564,44 @@ extension Bool {
         // Atomically (a rename into the folder): what the server's watch of the folder sees on every platform.
         if self { try? Data("\(Date().timeIntervalSince1970)\n".utf8).write(to: URL(fileURLWithPath: path), options: .atomic) }
         return self
+    }
+}
+
+/// A `user` row.
+private struct UserRow: FetchableRecord {
+    /// The columns a query selects for this record.
+    static let columns = "id, name, created_at, revoked_at"
+
+    enum Columns {
+        static let id = Column("id")
+        static let name = Column("name")
+        static let createdAt = Column("created_at")
+        static let revokedAt = Column("revoked_at")
+    }
+
+    var user: ServerUser
+
+    init(row: Row) {
+        user = ServerUser(id: row[Columns.id], name: row[Columns.name], createdAt: row[Columns.createdAt], revokedAt: row[Columns.revokedAt])
+    }
+}
+
+/// A `collected` row: an article garbage collection forgot, with the horizon it was forgotten at.
+private struct CollectedRow: FetchableRecord {
+    enum Columns {
+        static let seq = Column("seq")
+        static let article = Column("article")
+        static let horizon = Column("horizon")
+    }
+
+    var seq: Int64
+    var article: String
+    /// As ``StoredVector`` writes it.
+    var horizon: String
+
+    init(row: Row) {
+        seq = row[Columns.seq]
+        article = row[Columns.article]
+        horizon = row[Columns.horizon]
     }
 }
