@@ -72,7 +72,7 @@ public final class ReplicaStore: Sendable {
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
             throw .notAReplica(path: path, reason: "not an SQLite database")
         } catch {
-            throw .database(Cause(path, error))
+            throw StoreError.database(error, path: path)
         }
     }
 
@@ -252,7 +252,7 @@ public final class ReplicaStore: Sendable {
         } catch let error as ModelError {
             throw .invalidInput(error)
         } catch {
-            throw .database(Cause(error))
+            throw StoreError.database(error, path: path)
         }
     }
 

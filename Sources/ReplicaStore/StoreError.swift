@@ -1,9 +1,22 @@
+import GRDB
 import ReadingListModel
 import SyncCore
 
 /// Errors of the replica store, each with the context a user needs. A store
 /// operation that throws has changed nothing.
 public enum StoreError: Error, Sendable, CustomStringConvertible {
+    /// The error for a failure of SQLite on the file at `path`: a damaged or
+    /// unwritable file named as such, anything else as ``database(_:)``.
+    static func database(_ error: any Error, path: String?) -> StoreError {
+        let cause = path.map { Cause($0, error) } ?? Cause(error)
+        guard let path, let sqlite = error as? DatabaseError else { return .database(cause) }
+        switch sqlite.resultCode.primaryResultCode {
+        case .SQLITE_CORRUPT: return .damaged(path: path, cause)
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM: return .notWritable(path: path, cause)
+        default: return .database(cause)
+        }
+    }
+
     /// The file exists but is not a reading-list replica database.
     case notAReplica(path: String, reason: String)
     /// The file was written by a newer version of this program.
@@ -22,9 +35,14 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case invalidOperation(String)
     /// A sync batch or session was refused.
     case sync(SyncError)
-    /// SQLite failed (disk full, file locked, corrupted...); the cause keeps GRDB's `DatabaseError`
+    /// SQLite failed (disk full, file locked...); the cause keeps GRDB's `DatabaseError`
     /// where there is one (its `resultCode` says which).
     case database(Cause)
+    /// The file is damaged (truncated or corrupt: SQLite's `SQLITE_CORRUPT`); the cause keeps SQLite's error.
+    case damaged(path: String, Cause)
+    /// The file, or the folder it is to be made in, cannot be written (SQLite's
+    /// `SQLITE_READONLY`, `SQLITE_CANTOPEN` or `SQLITE_PERM`); the cause keeps SQLite's error.
+    case notWritable(path: String, Cause)
     /// A text value larger than its field takes (`FieldLimits`); `entity` names the article or highlight.
     case tooLarge(entity: EntityRef, field: String, bytes: Int, limit: Int)
     /// A text value that is empty or only whitespace: text fields hold text, and clearing one is explicit (null).
@@ -46,6 +64,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .invalidOperation(message): message
         case let .sync(error): error.description
         case let .database(cause): "database error: \(cause)"
+        case let .damaged(path, _):
+            "'\(path)' is damaged (truncated or corrupt): restore it from a backup, or move it away and sync again to get the list back from the server or another replica"
+        case let .notWritable(path, _):
+            "cannot write '\(path)': the file or its folder is read-only or not yours (a replica records its state whenever it is opened, so even reading it needs write access)"
         case let .tooLarge(entity, field, bytes, limit):
             "\(entity.articleID.map { "article \($0.rawValue.prefix(8))" } ?? "\(entity.type) \(entity.id)"): the \(field) is \(Self.size(bytes, beside: limit)); a \(field) holds at most \(FieldLimits.describe(bytes: limit))"
         case let .controlCharacter(field, scalar):
