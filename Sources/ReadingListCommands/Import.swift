@@ -61,7 +61,7 @@ package struct Import: ReplicaCommand {
         print("imported \(count(report.files.count, "file")): \(count(report.rows, "row")), \(count(articles, "article")) "
               + "(\(report.created) new, \(report.updated) updated, \(report.unchanged) unchanged), \(count(report.merged, "row")) merged, "
               + "\(count(report.highlights, "highlight")), \(count(report.skipped.count, "row")) skipped", to: &output)
-        for issue in report.skipped { print(issue.description, to: &output) }
+        for issue in report.skipped { print("\(issue.location): skipped: \(issue.reason)", to: &output) }
         for issue in report.warnings { print("\(issue.location): warning: \(issue.reason)", to: &output) }
     }
 

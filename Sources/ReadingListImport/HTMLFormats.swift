@@ -183,7 +183,7 @@ enum HTMLFormats {
             var builder = RowBuilder(location)
             let attributes = entry.attributes
             if let problem = RowBuilder.urlProblem(attributes["href"]) {
-                parsed.skipped.append(ImportIssue(location, "skipped: \(problem)"))
+                parsed.skipped.append(ImportIssue(location, problem))
                 description = nil
                 return
             }
@@ -191,7 +191,7 @@ enum HTMLFormats {
             var addedAt: Int64?
             if let date = attributes["add_date"], !date.isEmpty {
                 guard let time = DateParse.unix(date) else {
-                    parsed.skipped.append(ImportIssue(location, "skipped: unreadable date '\(date)' in ADD_DATE"))
+                    parsed.skipped.append(ImportIssue(location, "unreadable date '\(date)' in ADD_DATE"))
                     description = nil
                     return
                 }
@@ -298,14 +298,14 @@ enum HTMLFormats {
                     let location = SourceLocation(file: file, line: open.line)
                     var builder = RowBuilder(location)
                     if let problem = RowBuilder.urlProblem(open.attributes["href"]) {
-                        parsed.skipped.append(ImportIssue(location, "skipped: \(problem)"))
+                        parsed.skipped.append(ImportIssue(location, problem))
                         continue
                     }
                     let url = open.attributes["href"]!.trimmed
                     var addedAt: Int64?
                     if let date = open.attributes["time_added"], !date.isEmpty {
                         guard let time = DateParse.unix(date) else {
-                            parsed.skipped.append(ImportIssue(location, "skipped: unreadable date '\(date)' in time_added"))
+                            parsed.skipped.append(ImportIssue(location, "unreadable date '\(date)' in time_added"))
                             continue
                         }
                         addedAt = time

@@ -35,7 +35,7 @@ public struct ImportIssue: Sendable, Hashable, CustomStringConvertible {
         self.reason = reason
     }
 
-    /// `pocket.csv:12: skipped: a javascript: URL`.
+    /// `pocket.csv:12: a javascript: URL`.
     public var description: String { "\(location): \(reason)" }
 }
 
@@ -87,7 +87,7 @@ struct ParsedFile: Sendable {
             var builder = RowBuilder(location)
             let article = build(row, &builder)
             if let reason = builder.skipReason {
-                parsed.skipped.append(ImportIssue(location, "skipped: \(reason)"))
+                parsed.skipped.append(ImportIssue(location, reason))
                 continue
             }
             parsed.warnings += builder.warnings

@@ -16,7 +16,8 @@ public struct ImportProgress: Sendable, Hashable {
 public struct ImportReport: Sendable, Hashable {
     /// The files read (entries of a ZIP as `archive.zip/entry`).
     public var files: [String] = []
-    /// Rows (or items) read that named a page.
+    /// Rows (or items) read, skipped ones included: the articles written (`created`, `updated`,
+    /// `unchanged`) plus `merged` plus `skipped`.
     public var rows = 0
     /// Rows that named a page an earlier row of the import named, merged into it.
     public var merged = 0
@@ -252,7 +253,8 @@ public enum Importer {
     static func merge(_ parsed: ParsedFile, files: [String]) -> Plan {
         var plan = Plan()
         plan.report.files = files
-        plan.report.rows = parsed.rows.count
+        // Every row read, skipped ones included: rows = articles written + merged + skipped.
+        plan.report.rows = parsed.rows.count + parsed.skipped.count
         plan.report.skipped = parsed.skipped
         plan.report.warnings = parsed.warnings
         // By normalised URL (what an article id is derived from), not by id: one digest less per row.
@@ -262,8 +264,7 @@ public enum Importer {
         for row in parsed.rows {
             let id: String
             do { id = try NormalizedURL(row.article.request.url).string } catch {
-                plan.report.rows -= 1
-                plan.report.skipped.append(ImportIssue(row.location, "skipped: \(error.description)"))
+                plan.report.skipped.append(ImportIssue(row.location, error.description))
                 continue
             }
             if let existing = index[id] {
@@ -339,7 +340,7 @@ public enum Importer {
                         report.updated += 1
                         report.highlights += highlights
                     case .unchanged: report.unchanged += 1
-                    case let .refused(reason): report.skipped.append(ImportIssue(plan.locations[range.lowerBound + offset], "skipped: \(reason)"))
+                    case let .refused(reason): report.skipped.append(ImportIssue(plan.locations[range.lowerBound + offset], reason))
                     }
                 }
                 start = range.upperBound

@@ -150,12 +150,17 @@ func snapshot(_ store: ReplicaStore) throws -> [ListEntry] {
         let big = String(repeating: "x", count: 70_000)
         let json = #"{"format": "readinglist-export", "version": 1, "articles": ["#
             + #"{"url": "https://ok.example.com/", "title": "fine", "tags": []},"#
-            + #"{"url": "https://big.example.com/", "note": "\#(big)", "tags": []}]}"#
+            + #"{"url": "https://big.example.com/", "note": "\#(big)", "tags": []},"#
+            + #"{"url": "javascript:alert(1)", "tags": []}]}"#
         let path = try write(json, "list.json", in: folder)
         let store = try makeStore()
         let report = try Importer.importFiles([path], into: store)
         #expect(report.created == 1)
-        #expect(report.skipped.count == 1)
+        #expect(report.skipped.count == 2)
+        // Every row read is counted once: written, merged or skipped (whether the reading or the list refused it).
+        #expect(report.rows == 3)
+        #expect(report.rows == report.created + report.updated + report.unchanged + report.merged + report.skipped.count)
+        #expect(report.skipped.allSatisfy { !$0.reason.hasPrefix("skipped") })
         #expect(report.skipped.first?.location.line == 2)
         #expect(report.skipped.first?.reason.contains("more than the 64.0 KB") == true)
         #expect(try store.articles().map(\.url) == ["https://ok.example.com/"])
