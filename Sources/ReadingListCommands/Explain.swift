@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ReadingListModel
 import ReplicaStore
+import SyncCore
 
 /// `readinglist explain ARTICLE [FIELD]`: why a field shows what it shows.
 package struct Explain: ReplicaCommand {
@@ -43,9 +44,13 @@ package struct Explain: ReplicaCommand {
     static func text(_ explanation: Explanation) -> String {
         var out = ""
         func line(_ text: String) { out += text + "\n" }
+        // Values as canonical JSON (escapes included), times with their ISO 8601 form beside the milliseconds.
+        func shown(_ value: JSONValue, _ field: String) -> String {
+            field == Fields.addedAt || field == Fields.createdAt ? Format.value(value, field: field) : value.canonicalText
+        }
         func describe(_ write: Explanation.Write) -> String {
             let context = write.context.sorted { $0.key < $1.key }.map { "\($0.key.prefix(8)):\($0.value)" }.joined(separator: ", ")
-            return "\(write.dot)\(write.local ? " (this replica)" : "") = \(write.value.canonicalText), clock \(write.clock) +\(write.clockLogical), had seen {\(context)}"
+            return "\(write.dot)\(write.local ? " (this replica)" : "") = \(shown(write.value, write.field)), clock \(write.clock) +\(write.clockLogical), had seen {\(context)}"
         }
         let visibility = explanation.visibility
         line("\(explanation.url ?? "(no URL)") (\(explanation.article.prefix(8))): \(visibility.visible ? "in the list" : "not in the list")")
@@ -56,12 +61,12 @@ package struct Explain: ReplicaCommand {
             line("  kept by \(write.entity == "article" ? "" : "highlight ")\(write.field): \(describe(write))")
         }
         for field in explanation.fields {
-            line("\(field.field): \(field.shown?.canonicalText ?? "(never written)")")
+            line("\(field.field): \(field.shown.map { shown($0, field.field) } ?? "(never written)")")
             line("  rule: \(field.rule)")
             for (index, write) in field.siblings.enumerated() { line("  \(index == 0 ? "shown " : "sibling") \(describe(write))") }
             for text in field.concurrency { line("  \(text)") }
             if !field.siblings.isEmpty { line("  replaced: each live write replaced the earlier writes of this field it had seen (the log keeps only their dots)") }
-            if !field.conflict.isEmpty { line("  conflict: \(field.conflict.map(\.canonicalText).joined(separator: ", "))") }
+            if !field.conflict.isEmpty { line("  conflict: \(field.conflict.map { shown($0, field.field) }.joined(separator: ", "))") }
         }
         return out
     }

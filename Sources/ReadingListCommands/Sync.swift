@@ -37,6 +37,8 @@ package struct Sync: AsyncParsableCommand {
         guard pageSize >= 1 else { throw CLIError(message: "--page-size must be at least 1, not \(pageSize)") }
         if let attempts, attempts < 1 { throw CLIError(message: "--attempts must be at least 1, not \(attempts)") }
         if peer != nil && (server != nil || token != nil) { throw CLIError(message: "use either --peer or --server, not both") }
+        if let token, token.allSatisfy(\.isWhitespace) { throw CLIError(message: "--token is empty: give the token 'readinglist-server user add' printed") }
+        if peer != nil && noSnapshot { throw CLIError(message: "--no-snapshot is for a sync with a server; a sync with --peer never uses a snapshot") }
     }
 
     /// The server's address, checked completely (scheme, host, port, no query), or one line saying what is wrong.
@@ -225,7 +227,13 @@ package struct Sync: AsyncParsableCommand {
         if let here = Self.fileIdentity(database.path), here == Self.fileIdentity(peerPath) {
             throw CLIError(message: "'\(peerPath)' is this replica's own file (--db \(database.path)): a replica cannot sync with itself; give --peer another replica's file")
         }
-        let remote = try ReplicaStore.open(path: peerPath, create: false)
+        let remote: ReplicaStore
+        do {
+            remote = try ReplicaStore.open(path: peerPath, create: false)
+        } catch {
+            guard case .missingFile = error else { throw error }
+            throw CLIError(message: "no replica database at '\(peerPath)' to sync with: --peer takes another replica's existing file")
+        }
         defer { try? remote.close() }
         let report = try database.with(create: true) { local in
             try Self.syncPeers(local: local, remote: remote, localName: local.path, remoteName: peerPath, pageSize: pageSize)
