@@ -223,7 +223,7 @@ extension ReplicaStore {
         if try source.map({ knowledge[$0] > 0 }) ?? true || Bool.fetchOne(db, sql: "SELECT 1 FROM own_digest LIMIT 1") == true {
             throw StoreError.invalidOperation("the snapshot is a replica that wrote changes itself, not a server's copy")
         }
-        for row in try HighestCounterRow.fetchAll(db, sql: """
+        for row in try ReplicaCounterRow.fetchAll(db, sql: """
             SELECT replica, max(counter) AS counter FROM change_log GROUP BY replica
             UNION ALL SELECT replica, max(to_counter) FROM replaced_range GROUP BY replica
             """) {
@@ -367,22 +367,6 @@ extension ReplicaStore {
         case .byPass: done += try materializePending(while: proceed)
         }
         return done
-    }
-}
-
-/// A replica's highest counter in the change log or the replaced ranges.
-private struct HighestCounterRow: FetchableRecord {
-    enum Columns {
-        static let replica = Column("replica")
-        static let counter = Column("counter")
-    }
-
-    var replica: String
-    var counter: Int64
-
-    init(row: Row) {
-        replica = row[Columns.replica]
-        counter = row[Columns.counter]
     }
 }
 

@@ -115,7 +115,7 @@ enum Schema {
             // beside the clock and the sequence: every write transaction updates
             // all three, and one small table is one page to write, not two.
             var counters: [String] = []
-            for row in try VersionVectorRow.fetchAll(db, sql: "SELECT replica, counter FROM version_vector WHERE counter > 0 ORDER BY replica") {
+            for row in try ReplicaCounterRow.fetchAll(db, sql: "SELECT replica, counter FROM version_vector WHERE counter > 0 ORDER BY replica") {
                 // (The version 3 reader skipped a row whose id is not one; so does the move.)
                 guard let replica = ReplicaID(row.replica) else { continue }
                 counters.append("\(replica.rawValue):\(row.counter)")
@@ -188,8 +188,9 @@ enum Schema {
     }
 }
 
-/// A row of version 3's `version_vector` table (read once, by the v4 migration).
-private struct VersionVectorRow: FetchableRecord {
+/// A replica and a counter: a row of version 3's `version_vector` table (read once, by
+/// the v4 migration), or a replica's highest counter in the log (a snapshot's check).
+struct ReplicaCounterRow: FetchableRecord {
     enum Columns {
         static let replica = Column("replica")
         static let counter = Column("counter")
