@@ -13,21 +13,38 @@ package enum Format {
         flags += article.conflicts.isEmpty ? "-" : "!"
         let progress = article.progress.position > 0 ? String(format: " %3d%%", Int((article.progress.position * 100).rounded())) : ""
         let tags = article.tags.isEmpty ? "" : "  " + article.tags.map(Tag.displayed).joined(separator: " ")
-        return "\(article.id.rawValue.prefix(8))  \(flags)\(progress)  \(article.title ?? article.url)\(tags)"
+        return "\(article.id.rawValue.prefix(8))  \(flags)\(progress)  \(shown(article.title ?? article.url))\(tags)"
+    }
+
+    /// Saved text as a terminal line shows it: bidirectional embedding,
+    /// override and isolate controls (U+202A-U+202E, U+2066-U+2069) as
+    /// `\u{..}`, so that a title cannot make the rest of its line read
+    /// backwards. Other characters, emoji joiners included, are left alone.
+    package static func shown(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isBidiControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if isBidiControl(scalar) { out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
+    private static func isBidiControl(_ scalar: Unicode.Scalar) -> Bool {
+        (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
     }
 
     package static func details(_ article: Article) -> String {
         var lines = [
             "id          \(article.id.rawValue)",
             "url         \(article.url)",
-            "title       \(article.title ?? "-")",
+            "title       \(article.title.map(shown) ?? "-")",
         ]
         let optional: [(String, String?)] = [
             ("excerpt", article.excerpt), ("author", article.author), ("site", article.siteName),
             ("image", article.imageURL), ("language", article.language), ("note", article.note),
             ("words", article.wordCount.map { "\($0) (\(ReadableText.readingMinutes(wordCount: $0)) min read)" }),
         ]
-        for (label, value) in optional { if let value { lines.append(label.padding(toLength: 12, withPad: " ", startingAt: 0) + value) } }
+        for (label, value) in optional { if let value { lines.append(label.padding(toLength: 12, withPad: " ", startingAt: 0) + shown(value)) } }
         lines.append("tags        \(article.tags.isEmpty ? "-" : article.tags.map(Tag.displayed).joined(separator: " "))")
         lines.append("state       \(article.isRead ? "read" : "unread")\(article.isArchived ? ", archived" : "")\(article.isFavorite ? ", favourite" : "")")
         // (Read-throughs are numbered from 0, as `readEpoch` in `show --json` and `epoch` in the log.)
@@ -35,7 +52,7 @@ package enum Format {
         lines.append("added       \(Timestamp.iso8601(article.addedAt))")
         lines.append("updated     \(Timestamp.iso8601(article.updatedAt))")
         if let content = article.content { lines.append("content     \(content.count) characters") }
-        for highlight in article.highlights { lines.append("highlight   \(highlight.id)  \"\(highlight.quote)\"") }
+        for highlight in article.highlights { lines.append("highlight   \(highlight.id)  \"\(shown(highlight.quote))\"") }
         for conflict in article.conflicts {
             lines.append("CONFLICT    \(conflict.field): " + conflict.values.map(value).joined(separator: " | "))
         }

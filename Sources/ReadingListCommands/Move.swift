@@ -25,6 +25,7 @@ package struct Move: AsyncParsableCommand {
     package init() {}
 
     package func run() async throws {
+        if token.allSatisfy(\.isWhitespace) { throw CLIError(message: "--token is empty: give a token of the account that receives the list") }
         let address = try ServerAddress(validating: server)
         let store = try database.open()
         defer { try? store.close() }
@@ -40,12 +41,16 @@ package struct Move: AsyncParsableCommand {
                 """)
             return
         }
-        let transport = HTTPSyncTransport(server: address.url, token: token)
+        // As a first sync: a server that never answers is reported at once, not retried for half a minute.
+        let transport = HTTPSyncTransport(address: address, token: token, retriesConnections: false)
         var sync = ServerSync()
         sync.moving = true
+        sync.retrying = { attempt, most, error in
+            FileHandle.standardError.write(Data("\(error.description); retrying (attempt \(attempt) of \(most))\n".utf8))
+        }
         let report: ServerSync.Report
         do {
-            report = try await sync.run(store: store, transport: transport, partner: address.url)
+            report = try await sync.run(store: store, transport: FirstContact(transport, final: true), partner: address.url)
         } catch {
             await transport.shutdown()
             throw CLIError(message: error.description)

@@ -89,6 +89,10 @@ struct ListAndInputTests {
         try cli.on("me.sqlite", "add", "https://example.com/a", "--note", "two\nlines\tare fine in a note")
         let empty = try cli.run(["--db", "", "add", "https://example.com/z"])
         #expect(empty.status != 0 && empty.stderr.contains("the replica's path is empty"))
+        // A right-to-left override is kept (it is text), but shown escaped: it cannot turn the rest of a line around.
+        try cli.on("me.sqlite", "add", "https://example.com/rtl", "--title", "txt.\u{202E}exe.doc 👨‍👩‍👧")
+        let list = try cli.on("me.sqlite", "list")
+        #expect(list.contains("txt.\\u{202E}exe.doc 👨‍👩‍👧") && !list.unicodeScalars.contains("\u{202E}"))
     }
 
     @Test func theServerRefusesMissingFoldersAndOtherFilesLeavingNothing() throws {
