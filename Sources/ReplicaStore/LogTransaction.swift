@@ -474,6 +474,11 @@ struct LogTransaction {
     mutating func commit() throws {
         guard dirty else { return }
         if marksPending, let first = touched.min() { try PendingMaterialization.mark(before: first, db) }
+        // The articles are computed from their live changes alone, so a batch
+        // (an import, a large save) computes them on the other cores while
+        // this one writes its log rows; only the writes are sequential.
+        let preparing = materializes ? try startPreparing() : nil
+        defer { preparing?.group.wait() }
         try flushRows()
         openRun = nil
         // Clock and sequence (and knowledge, when it moved) in one statement.
@@ -486,18 +491,10 @@ struct LogTransaction {
                 .execute(arguments: [String(clock.last.rawValue), String(nextSeq - 1)])
         }
         knowledgeChanged = false
-        if materializes {
-            // A fresh article has no row to compare with (a save, a first pull):
-            // no lookup, unless a deferred pass may have left rows behind.
-            let rowsMayLinger = !fresh.isEmpty && passPending
-            // The articles are computed from their live changes alone, so a
-            // batch (an import, a large save) computes them on every core
-            // first, as a pull's pass does; only the writes are sequential.
-            var items: [(id: ArticleID, changes: [Change])] = []
-            items.reserveCapacity(touched.count)
-            for id in touched { items.append((id, try liveChanges(ofArticle: id))) }
-            let fresh = self.fresh
-            for prepared in Materializer.prepareAll(items, searchText: { !rowsMayLinger && fresh.contains($0) }) {
+        if let preparing {
+            let rowsMayLinger = preparing.rowsMayLinger
+            preparing.group.wait()
+            for prepared in preparing.results.withLock({ $0 }) {
                 let id = prepared.id
                 let article = try Materializer.write(
                     prepared, db, known: rowsMayLinger || !fresh.contains(id),
@@ -509,6 +506,42 @@ struct LogTransaction {
             }
         }
     }
+
+    /// The touched articles being prepared (``Materializer/prepareAll(_:searchText:cores:)``).
+    private final class Preparing: Sendable {
+        let group = DispatchGroup()
+        let results = Mutex<[Materializer.Prepared]>([])
+        /// Whether a deferred pass may have left rows of fresh articles behind.
+        let rowsMayLinger: Bool
+        init(rowsMayLinger: Bool) { self.rowsMayLinger = rowsMayLinger }
+    }
+
+    /// Starts preparing every touched article: on the other cores while
+    /// ``commit()`` writes the log rows when there are many (a batch), here
+    /// and now when there are few (one save: no hand-over to wait for).
+    private mutating func startPreparing() throws -> Preparing {
+        // A fresh article has no row to compare with (a save, a first pull):
+        // no lookup, unless a deferred pass may have left rows behind.
+        let preparing = Preparing(rowsMayLinger: !fresh.isEmpty && passPending)
+        var items: [(id: ArticleID, changes: [Change])] = []
+        items.reserveCapacity(touched.count)
+        for id in touched { items.append((id, try liveChanges(ofArticle: id))) }
+        let (fresh, rowsMayLinger) = (self.fresh, preparing.rowsMayLinger)
+        @Sendable func searchText(_ id: ArticleID) -> Bool { !rowsMayLinger && fresh.contains(id) }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard items.count >= Self.preparedApart, cores > 1 else {
+            preparing.results.withLock { $0 = Materializer.prepareAll(items, searchText: searchText) }
+            return preparing
+        }
+        DispatchQueue.global().async(group: preparing.group) { [items] in
+            let prepared = Materializer.prepareAll(items, searchText: searchText, cores: cores - 1)
+            preparing.results.withLock { $0 = prepared }
+        }
+        return preparing
+    }
+
+    /// From how many touched articles ``commit()`` prepares them beside its log writes.
+    static let preparedApart = 256
 
     // MARK: Encoding
 

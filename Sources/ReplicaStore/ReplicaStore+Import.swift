@@ -136,6 +136,12 @@ extension ReplicaStore {
         let size = max(1, batchSize)
         let ranges = stride(from: 0, to: items.count, by: size).map { $0..<min($0 + size, items.count) }
         guard let first = ranges.first else { return }
+        // A bulk load: the write-ahead log is checkpointed every 40 MB rather
+        // than every 4 MB, so that an index page every batch writes again
+        // reaches the file fewer times (the default is restored at the end).
+        let bulk = ranges.count > 1 && !bulkLoading.withLock({ $0 })
+        if bulk { try bulkCheckpointing() }
+        defer { if bulk { try? restoreCheckpointing() } }
         var checked = Self.checkAll(Array(items[first]))
         for (number, range) in ranges.enumerated() {
             let next = CheckedBatch()

@@ -52,11 +52,15 @@ extension ReplicaStore {
         // A bulk load: checkpoint the write-ahead log every 40 MB rather than
         // every 4 MB, so that a page the pull writes again and again reaches
         // the file fewer times (`materializePending` restores the default).
-        if !bulkLoading.withLock({ $0 }) {
-            try mapErrors { try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.bulkCheckpointPages)") } }
-            bulkLoading.withLock { $0 = true }
-        }
+        if !bulkLoading.withLock({ $0 }) { try bulkCheckpointing() }
         return try apply(entries, materializing: false)
+    }
+
+    /// Checkpoints the write-ahead log every ``bulkCheckpointPages`` pages
+    /// until ``restoreCheckpointing()``.
+    func bulkCheckpointing() throws(StoreError) {
+        try mapErrors { try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.bulkCheckpointPages)") } }
+        bulkLoading.withLock { $0 = true }
     }
 
     static let bulkCheckpointPages = 10_000
@@ -66,7 +70,7 @@ extension ReplicaStore {
 
     /// SQLite's default checkpoint interval again, and the write-ahead log
     /// (grown by the bulk load) checkpointed and truncated.
-    private func restoreCheckpointing() throws(StoreError) {
+    func restoreCheckpointing() throws(StoreError) {
         try mapErrors {
             try writer.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.defaultCheckpointPages)")
