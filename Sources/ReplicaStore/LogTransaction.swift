@@ -128,17 +128,11 @@ struct LogTransaction {
         guard !writes.isEmpty else { return [] }
         // What enters the list here is bounded and never blank (see FieldLimits and StoreError.blank).
         for (field, value) in writes where checksInput {
-            guard case let .string(text) = value else { continue }
-            if let limit = FieldLimits.maxBytes(of: field), text.utf8.count > limit {
-                throw StoreError.tooLarge(entity: entity, field: field, bytes: text.utf8.count, limit: limit)
-            }
-            if text.allSatisfy(\.isWhitespace) { throw StoreError.blank(field: field) }
-            // No terminal escapes or other control characters; line breaks and tabs only in multi-line text.
-            let multiline = field == Fields.note || field == Fields.content || field == Fields.excerpt || field == Fields.quote
-            if let bad = text.unicodeScalars.first(where: { scalar in
-                (scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)) && !(multiline && (scalar == "\n" || scalar == "\t" || scalar == "\r"))
-            }) {
-                throw StoreError.controlCharacter(field: field, scalar: bad.value)
+            guard case let .string(text) = value, let violation = InputRules.violation(field, text) else { continue }
+            switch violation {
+            case let .tooLarge(bytes, limit): throw StoreError.tooLarge(entity: entity, field: field, bytes: bytes, limit: limit)
+            case .blank: throw StoreError.blank(field: field)
+            case let .controlCharacter(scalar): throw StoreError.controlCharacter(field: field, scalar: scalar)
             }
         }
         let hlc = clock.tick(now: now)

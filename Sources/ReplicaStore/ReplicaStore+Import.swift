@@ -261,17 +261,13 @@ extension ReplicaStore {
 
     /// Why `text` may not be written into `field` (the rules ``LogTransaction`` enforces), or nil.
     static func textProblem(_ field: String, _ text: String) -> String? {
-        if let limit = FieldLimits.maxBytes(of: field), text.utf8.count > limit {
-            return "the \(field) holds \(FieldLimits.describe(bytes: text.utf8.count)), more than the \(FieldLimits.describe(bytes: limit)) it may"
+        switch InputRules.violation(field, text) {
+        case nil: nil
+        case let .tooLarge(bytes, limit):
+            "the \(field) holds \(FieldLimits.describe(bytes: bytes)), more than the \(FieldLimits.describe(bytes: limit)) it may"
+        case .blank: "the \(field) is empty or only spaces"
+        case let .controlCharacter(scalar): "the \(field) holds the control character U+\(String(scalar, radix: 16, uppercase: true))"
         }
-        if text.allSatisfy(\.isWhitespace) { return "the \(field) is empty or only spaces" }
-        let multiline = field == Fields.note || field == Fields.content || field == Fields.excerpt || field == Fields.quote
-        if let bad = text.unicodeScalars.first(where: { scalar in
-            (scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)) && !(multiline && (scalar == "\n" || scalar == "\t" || scalar == "\r"))
-        }) {
-            return "the \(field) holds the control character U+\(String(bad.value, radix: 16, uppercase: true))"
-        }
-        return nil
     }
 
     /// ENRICHMENT CALL SITE: the one place an import enriches an article from
