@@ -61,7 +61,10 @@ let package = Package(
         // The SQLite replica: change log, materialised articles, conflicts.
         .target(
             name: "ReplicaStore",
-            dependencies: ["SyncCore", "ReadingListModel", "ReadableText", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "SyncCore", "ReadingListModel", "ReadableText", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: strict),
         // Import from other reading apps' exports (Pocket, Instapaper, Omnivore...) and export (JSON, Netscape, CSV, Markdown).
         .target(

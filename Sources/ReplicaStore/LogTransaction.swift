@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ReadableText
 import ReadingListModel
 import SyncCore
 import Synchronization
@@ -8,7 +9,17 @@ import Synchronization
 /// and local sequence are read once, updated in memory, and written back in
 /// `commit()`, together with the materialised articles the transaction touched.
 struct LogTransaction {
-    let db: Database
+    /// The connection, in its write transaction; nil while the transaction
+    /// is built apart (``init(detachedAt:replica:now:)``).
+    private var connection: Database?
+    /// The connection; a transaction built apart throws ``Detached`` instead
+    /// of reading or writing (its builder then leaves the batch to a normal one).
+    var db: Database {
+        get throws {
+            guard let connection else { throw Detached() }
+            return connection
+        }
+    }
     let replica: ReplicaID
     let now: Int64
     var knowledge: VersionVector
@@ -60,7 +71,7 @@ struct LogTransaction {
     }
 
     init(db: Database, replica: ReplicaID, now: Int64) throws {
-        self.db = db
+        self.connection = db
         self.replica = replica
         self.now = now
         // Knowledge, clock and sequence, and whether a deferred pass is
@@ -78,6 +89,7 @@ struct LogTransaction {
         // size of the log on every write).
         let maxChange = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
         nextSeq = max(maxChange, Int64(state["seq"] ?? "0") ?? 0) + 1
+        start = passPending ? nil : Start(knowledge: knowledge, clock: clock, nextSeq: nextSeq)
     }
 
     /// A `replica_meta` row.
@@ -94,6 +106,112 @@ struct LogTransaction {
             key = row[Columns.key]
             value = row[Columns.value]
         }
+    }
+
+    // MARK: Built apart
+
+    /// What a transaction started from: equal starts mean that nothing was
+    /// written to the log in between (every write takes a sequence number and
+    /// moves the clock or knowledge).
+    struct Start: Sendable, Equatable {
+        var knowledge: VersionVector
+        var clock: HybridClock
+        var nextSeq: Int64
+    }
+
+    /// Where this transaction started (``Start``); nil once a pass is pending
+    /// or materialisation is deferred, which a transaction built apart does not model.
+    let start: Start?
+
+    /// Where this transaction ends if it commits: the start of the next one.
+    var end: Start { Start(knowledge: knowledge, clock: clock, nextSeq: nextSeq) }
+
+    /// A transaction built apart from the database, on another thread, from
+    /// `start` (see ``ReplicaStore/importArticles(_:batchSize:batchWritten:)``):
+    /// it may only touch articles ``assumeFresh(_:)`` enters, and any read or
+    /// write of the database throws ``Detached``. ``attached(to:)`` hands it
+    /// to the write transaction whose start is `start`.
+    init(detachedAt start: Start, replica: ReplicaID, now: Int64) {
+        self.connection = nil
+        self.replica = replica
+        self.now = now
+        self.knowledge = start.knowledge
+        self.clock = start.clock
+        self.nextSeq = start.nextSeq
+        self.passPending = false
+        self.start = start
+    }
+
+    /// A read or write of the database by a transaction built apart.
+    struct Detached: Error {}
+
+    /// Enters articles the caller knows have no row in the log (as
+    /// ``preload(_:)`` enters them when it finds none).
+    mutating func assumeFresh(_ ids: some Sequence<ArticleID>) {
+        for id in ids where working[id] == nil {
+            working[id] = []
+            fresh.insert(id)
+        }
+    }
+
+    /// Computes, here and now, what ``commit()`` will write (the log rows'
+    /// text and the materialised articles), so that the write transaction
+    /// only executes statements. Done only when every pending row is new (a
+    /// transaction built apart from fresh articles); otherwise ``commit()``
+    /// computes them itself.
+    ///
+    /// `readable`: the readable text of articles whose content this
+    /// transaction wrote as given, extracted already (an import's checks).
+    mutating func prepareWrites(cores: Int = 1, readable: [ArticleID: ReadableDocument] = [:]) {
+        guard connection == nil, materializes, !marksPending, storedFirst.isEmpty else { return }
+        // One pass over each article's live changes (in id order, see
+        // ``startPreparing(_:)``), copying each once: a row is a stretch of them that share a seq.
+        var rows: [PreparedRow] = []
+        rows.reserveCapacity(pendingRows.count)
+        var items: [(id: ArticleID, changes: [Change])] = []
+        items.reserveCapacity(touched.count)
+        for id in touched.sorted() {
+            let live = working[id] ?? []
+            let changes = live.map(\.change)
+            items.append((id, changes))
+            var start = 0
+            while start < live.count {
+                let seq = live[start].seq
+                var end = start + 1
+                while end < live.count && live[end].seq == seq { end += 1 }
+                guard pendingRows[seq] == id else { return }
+                let (field, value) = Self.rowText(changes[start..<end])
+                rows.append(PreparedRow(seq: seq, first: changes[start], article: id, field: field, value: value, context: Self.encode(changes[start].context)))
+                start = end
+            }
+        }
+        // (A row whose changes are not side by side would count twice: then commit() computes them.)
+        guard rows.count == pendingRows.count else { return }
+        rows.sort { $0.seq < $1.seq }
+        let fresh = self.fresh
+        preparedRows = rows
+        preparedArticles = Materializer.prepareAll(items, searchText: { fresh.contains($0) }, readable: readable, cores: cores)
+    }
+
+    /// A log row ``prepareWrites(cores:)`` computed.
+    struct PreparedRow {
+        var seq: Int64
+        var first: Change
+        var article: ArticleID
+        var field: String?
+        var value: String
+        var context: String
+    }
+
+    private var preparedRows: [PreparedRow]?
+    private var preparedArticles: [Materializer.Prepared]?
+
+    /// This transaction built apart, handed to `db`'s write transaction.
+    /// The caller has checked that the write transaction's ``start`` is this one's.
+    func attached(to db: Database) -> LogTransaction {
+        var attached = self
+        attached.connection = db
+        return attached
     }
 
     static let stateQuery = "SELECT key, value FROM replica_meta WHERE key IN ('knowledge', 'hlc', 'seq', '\(PendingMaterialization.key)')"
@@ -257,6 +375,15 @@ struct LogTransaction {
     /// share its seq (one change, or a run), or goes when none is left.
     mutating func flushRows() throws {
         guard !pendingRows.isEmpty else { return }
+        if let rows = preparedRows {
+            preparedRows = nil
+            for row in rows {
+                try writeRow(seq: row.seq, first: row.first, article: row.article, field: row.field, value: row.value, context: row.context)
+                storedFirst[row.seq] = row.first.dot.counter
+            }
+            pendingRows.removeAll(keepingCapacity: true)
+            return
+        }
         for (seq, article) in pendingRows.sorted(by: { $0.key < $1.key }) {
             let members = Array((working[article] ?? []).lazy.filter { $0.seq == seq }.map(\.change))
             guard let first = members.first else {
@@ -284,21 +411,37 @@ struct LogTransaction {
     /// of changes (field NULL, value `[[counter, field, value], ...]`). The
     /// context is the first change's; a run's later changes differ from it
     /// only in their own replica's entry, the previous counter.
-    private func writeRow(seq: Int64, _ changes: [Change], article: ArticleID?, text: (field: String?, value: String)? = nil) throws {
-        let first = changes[0]
+    private mutating func writeRow(seq: Int64, _ changes: [Change], article: ArticleID?, text: (field: String?, value: String)? = nil) throws {
         let (field, value) = text ?? Self.rowText(changes)
-        try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [
-                seq, first.dot.replica.rawValue, Int64(first.dot.counter), first.entity.type, first.entity.id,
-                field, value, Self.encode(first.context), Int64(bitPattern: first.hlc.rawValue), article?.rawValue,
-            ])
+        try writeRow(seq: seq, first: changes[0], article: article, field: field, value: value, context: Self.encode(changes[0].context))
     }
 
+    private mutating func writeRow(seq: Int64, first: Change, article: ArticleID?, field: String?, value: String, context: String) throws {
+        if inserts == nil { inserts = RawInserts(try db) }
+        try inserts!.insert(into: "change_log", """
+            INSERT OR REPLACE INTO change_log (seq, replica, counter, entity_type, entity_id, field, value, context, hlc, article_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """) { row in
+            row.bind(seq)
+            row.bind(first.dot.replica.rawValue)
+            row.bind(Int64(first.dot.counter))
+            row.bind(first.entity.type)
+            row.bind(first.entity.id)
+            row.bind(field)
+            row.bind(value)
+            row.bind(context)
+            row.bind(Int64(bitPattern: first.hlc.rawValue))
+            row.bind(article?.rawValue)
+        }
+    }
+
+    /// The inserts this transaction made through SQLite's C API (``RawInserts``):
+    /// ``commit()`` tells the observers.
+    private var inserts: RawInserts?
+
     /// The `field` and `value` columns of a row holding `changes`.
-    private static func rowText(_ changes: [Change]) -> (field: String?, value: String) {
-        if changes.count == 1 { return (changes[0].field, changes[0].value.canonicalText) }
+    private static func rowText(_ changes: some Collection<Change>) -> (field: String?, value: String) {
+        if changes.count == 1, let only = changes.first { return (only.field, only.value.canonicalText) }
         var text = "["
         // Room for every write, so that appending never reallocates (an excerpt alone is hundreds of bytes).
         var room = 2
@@ -471,7 +614,7 @@ struct LogTransaction {
         // The articles are computed from their live changes alone, so a batch
         // (an import, a large save) computes them on the other cores while
         // this one writes its log rows; only the writes are sequential.
-        let preparing = materializes ? try startPreparing() : nil
+        let preparing = materializes ? try startPreparing(preparedArticles.take()) : nil
         defer { preparing?.group.wait() }
         try flushRows()
         openRun = nil
@@ -485,13 +628,14 @@ struct LogTransaction {
                 .execute(arguments: [String(clock.last.rawValue), String(nextSeq - 1)])
         }
         knowledgeChanged = false
+        if inserts == nil { inserts = RawInserts(try db) }
         if let preparing {
             let rowsMayLinger = preparing.rowsMayLinger
             preparing.group.wait()
             for prepared in preparing.results.withLock({ $0 }) {
                 let id = prepared.id
                 let article = try Materializer.write(
-                    prepared, db, known: rowsMayLinger || !fresh.contains(id),
+                    prepared, &inserts!, known: rowsMayLinger || !fresh.contains(id),
                     // (While a pass is pending a row may be older than the
                     // log, its tags too: the pass leaves a row this commit
                     // brought up to date alone, so its tags are compared now.)
@@ -499,6 +643,7 @@ struct LogTransaction {
                 if id == keeping { materialized = article }
             }
         }
+        try inserts?.notifyObservers()
     }
 
     /// The touched articles being prepared (``Materializer/prepareAll(_:searchText:cores:)``).
@@ -513,13 +658,19 @@ struct LogTransaction {
     /// Starts preparing every touched article: on the other cores while
     /// ``commit()`` writes the log rows when there are many (a batch), here
     /// and now when there are few (one save: no hand-over to wait for).
-    private mutating func startPreparing() throws -> Preparing {
+    /// (`prepared`: what ``prepareWrites(cores:)`` computed, if it did.)
+    private mutating func startPreparing(_ prepared: [Materializer.Prepared]?) throws -> Preparing {
         // A fresh article has no row to compare with (a save, a first pull):
         // no lookup, unless a deferred pass may have left rows behind.
         let preparing = Preparing(rowsMayLinger: !fresh.isEmpty && passPending)
+        if let prepared {
+            preparing.results.withLock { $0 = prepared }
+            return preparing
+        }
         var items: [(id: ArticleID, changes: [Change])] = []
         items.reserveCapacity(touched.count)
-        for id in touched { items.append((id, try liveChanges(ofArticle: id))) }
+        // In id order: consecutive inserts into the indexes on the id meet the same pages.
+        for id in touched.sorted() { items.append((id, try liveChanges(ofArticle: id))) }
         let (fresh, rowsMayLinger) = (self.fresh, preparing.rowsMayLinger)
         @Sendable func searchText(_ id: ArticleID) -> Bool { !rowsMayLinger && fresh.contains(id) }
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -744,6 +895,7 @@ enum Materializer {
     /// compared with `values[i]` (the two lists are one table's header and
     /// row), so that a changed value names its column without a lookup.
     static let columns = ["visible", "normalized_url", "is_read", "is_archived", "is_favorite", "added_at", "conflict_count", "json"]
+    static let insertion = "INSERT INTO article (id, \(columns.joined(separator: ", "))) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     /// The position of `visible` in ``columns``.
     private static let visibleColumn = 0
 
@@ -765,7 +917,8 @@ enum Materializer {
     }
 
     /// `searchText`: derive the searched text too (for an article with no row yet).
-    static func prepare(_ id: ArticleID, changes: [Change], searchText: Bool = false) -> Prepared {
+    /// `readable`: the readable text of the article's content, when the caller extracted it already.
+    static func prepare(_ id: ArticleID, changes: [Change], searchText: Bool = false, readable: ReadableDocument? = nil) -> Prepared {
         guard let (article, visible) = ArticleMaterializer.materialize(id: id, changes: changes) else {
             return Prepared(id: id, article: nil, visible: false, values: [], tags: [], document: nil)
         }
@@ -776,7 +929,7 @@ enum Materializer {
         ]
         return Prepared(
             id: id, article: article, visible: visible, values: values, tags: visible ? article.tags : [],
-            document: searchText && visible ? SearchIndex.Document(article) : nil)
+            document: searchText && visible ? SearchIndex.Document(article, readable: readable) : nil)
     }
 
     /// Prepares every article of `items`, spread over the processor's cores
@@ -784,14 +937,17 @@ enum Materializer {
     /// `searchText` says which have no row yet (see ``prepare(_:changes:searchText:)``).
     static func prepareAll(
         _ items: [(id: ArticleID, changes: [Change])], searchText: @Sendable (ArticleID) -> Bool = { _ in false },
-        cores: Int = ProcessInfo.processInfo.activeProcessorCount
+        readable: [ArticleID: ReadableDocument] = [:], cores: Int = ProcessInfo.processInfo.activeProcessorCount
     ) -> [Prepared] {
+        @Sendable func prepare(_ item: (id: ArticleID, changes: [Change])) -> Prepared {
+            Self.prepare(item.id, changes: item.changes, searchText: searchText(item.id), readable: readable[item.id])
+        }
         let parts = min(cores, items.count / 64)
-        guard parts > 1 else { return items.map { prepare($0.id, changes: $0.changes, searchText: searchText($0.id)) } }
+        guard parts > 1 else { return items.map(prepare) }
         let results = Mutex([[Prepared]](repeating: [], count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let range = (items.count * part / parts)..<(items.count * (part + 1) / parts)
-            let prepared = items[range].map { prepare($0.id, changes: $0.changes, searchText: searchText($0.id)) }
+            let prepared = items[range].map(prepare)
             results.withLock { $0[part] = prepared }
         }
         return results.withLock { $0.flatMap { $0 } }
@@ -812,6 +968,17 @@ enum Materializer {
     /// and compared, unless its visibility changed (only a visible article has tag rows).
     @discardableResult
     static func write(_ prepared: Prepared, _ db: Database, known: Bool = true, tagsMayChange: Bool = true) throws -> Article? {
+        var inserts = RawInserts(db)
+        let article = try write(prepared, &inserts, known: known, tagsMayChange: tagsMayChange)
+        try inserts.notifyObservers()
+        return article
+    }
+
+    /// ``write(_:_:known:tagsMayChange:)`` for a caller that makes many: its
+    /// new rows go through `inserts`, whose observers the caller tells before it commits.
+    @discardableResult
+    static func write(_ prepared: Prepared, _ inserts: inout RawInserts, known: Bool = true, tagsMayChange: Bool = true) throws -> Article? {
+        let db = inserts.db
         let id = prepared.id
         let stored = known ? try Row.fetchOne(
             db.cachedStatement(sql: "SELECT \(columns.joined(separator: ", ")) FROM article WHERE id = ?"),
@@ -825,13 +992,17 @@ enum Materializer {
         }
         let (values, tags, visible) = (prepared.values, prepared.tags, prepared.visible)
         guard let stored else {
-            try db.cachedStatement(
-                sql: "INSERT INTO article (id, \(columns.joined(separator: ", "))) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ).execute(arguments: [id.rawValue, values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7]])
-            for tag in tags {
-                try db.cachedStatement(sql: "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)").execute(arguments: [id.rawValue, tag])
+            try inserts.insert(into: "article", Self.insertion) { row in
+                row.bind(id.rawValue)
+                for value in values { row.bind(value) }
             }
-            try SearchIndex.write(prepared, db, known: false)
+            for tag in tags {
+                try inserts.insert(into: "article_tag", "INSERT INTO article_tag (article_id, tag) VALUES (?, ?)") { row in
+                    row.bind(id.rawValue)
+                    row.bind(tag)
+                }
+            }
+            try SearchIndex.write(prepared, &inserts, known: false)
             return visible ? article : nil
         }
         let changed = values.indices.filter { stored[$0] != values[$0] }
@@ -841,7 +1012,7 @@ enum Materializer {
             for index in changed { arguments += [values[index]] }
             arguments += [id.rawValue]
             try db.cachedStatement(sql: "UPDATE article SET \(assignments) WHERE id = ?").execute(arguments: arguments)
-            try SearchIndex.write(prepared, db, known: true)
+            try SearchIndex.write(prepared, &inserts, known: true)
             // Tags change only with the article (its JSON holds them), and
             // only through a tag field or the article's visibility.
             guard tagsMayChange || changed.contains(visibleColumn) else { return visible ? article : nil }

@@ -128,8 +128,14 @@ extension ReplicaStore {
     /// outcomes once it is committed. A database error stops the import at
     /// the batch it happened in: the batches before it stay written.
     ///
-    /// While a batch is written, the checks of the next one that need no
-    /// database (URL, id, tags, limits) run on another core.
+    /// While a batch is written, the next one is built on another core: its
+    /// checks that need no database (URL, id, tags, limits) and, when none of
+    /// its articles is in the log yet (an import into a new list), its whole
+    /// transaction (the changes, the log rows' text, the materialised
+    /// articles), built apart from where the batch before it ends. Its write
+    /// transaction then only executes the statements, once it has checked
+    /// that it starts where the build did (else the batch is written as any
+    /// other: nothing another process wrote meanwhile is overlooked).
     package func importArticles(
         _ items: [ImportedArticle], batchSize: Int, batchWritten: (Range<Int>, [ImportOutcome]) -> Void
     ) throws(StoreError) {
@@ -142,34 +148,89 @@ extension ReplicaStore {
         let bulk = ranges.count > 1 && !bulkLoading.withLock({ $0 })
         if bulk { try bulkCheckpointing() }
         defer { if bulk { try? restoreCheckpointing() } }
-        var checked = Self.checkAll(Array(items[first]))
+        // Where the first batch starts, and which of the articles the log has:
+        // batches are built apart only while none of theirs is there.
+        let (replica, start, inLog) = ranges.count > 1 && materializes ? try buildStart(items) : (replicaID, nil, [])
+        var building = BatchBuild.start(Array(items[first]), from: start, inLog: inLog, replica: replica, now: now)
         for (number, range) in ranges.enumerated() {
-            let next = CheckedBatch()
-            let checking = DispatchGroup()
+            let build = building
+            build.wait()
             if number + 1 < ranges.count {
-                let batch = Array(items[ranges[number + 1]])
-                // One core: the other writes this batch.
-                DispatchQueue.global().async(group: checking) {
-                    let results = Self.checkAll(batch, cores: 1)
-                    next.results.withLock { $0 = results }
-                }
+                // On every core: while this batch's statements run, the
+                // writing core is often waiting for the disk, and pages'
+                // readable text (an import of pages) is most of a build.
+                building = BatchBuild.start(Array(items[ranges[number + 1]]), from: build.end, inLog: inLog, replica: replica, now: now)
             }
             let outcomes: [ImportOutcome]
             do {
-                outcomes = try importChecked(Array(items[range]), checked)
+                outcomes = try importBuilt(Array(items[range]), build)
             } catch {
-                checking.wait()
+                building.wait()
                 throw error
             }
-            checking.wait()
             batchWritten(range, outcomes)
-            checked = next.results.withLock { $0 }
+            // The batch's transaction (every change of thousands of articles) is freed on another core.
+            DispatchQueue.global().async { build.discard() }
         }
     }
 
-    /// Writes `items` in one transaction, `checked` being ``checkAll(_:cores:)`` of them.
-    private func importChecked(_ items: [ImportedArticle], _ checked: [Result<Checked, Refusal>]) throws(StoreError) -> [ImportOutcome] {
-        var outcomes = [ImportOutcome](repeating: .unchanged, count: items.count)
+    /// The replica, where its log's next transaction starts, and which of
+    /// `items`' articles the log has rows of (read together, in one snapshot).
+    private func buildStart(_ items: [ImportedArticle]) throws(StoreError) -> (ReplicaID, LogTransaction.Start?, Set<ArticleID>) {
+        let (replica, time) = (replicaID, now())
+        return try read { db in
+            let tx = try LogTransaction(db: db, replica: replica, now: time)
+            // A new list (the usual first import) has no article in its log: no ids to compute.
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM change_log WHERE article_id IS NOT NULL LIMIT 1") != nil else {
+                return (replica, tx.start, [])
+            }
+            let ids = Self.articleIDs(items)
+            var inLog = Set<ArticleID>()
+            let rows = try String.fetchCursor(
+                db, sql: "SELECT DISTINCT article_id FROM change_log WHERE article_id IN (SELECT value FROM json_each(?))",
+                arguments: [JSONValue.array(ids.map { .string($0.rawValue) }).canonicalText])
+            while let text = try rows.next() { inLog.insert(try ArticleID(validating: text)) }
+            return (replica, tx.start, inLog)
+        }
+    }
+
+    /// The article ids of `items` with a valid URL, computed on every core.
+    private static func articleIDs(_ items: [ImportedArticle]) -> [ArticleID] {
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, items.count / 1024))
+        let results = Mutex([[ArticleID]](repeating: [], count: parts))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let ids = items[(items.count * part / parts)..<(items.count * (part + 1) / parts)].compactMap { item in
+                (try? NormalizedURL(item.request.url)).map(ArticleID.init(url:))
+            }
+            results.withLock { $0[part] = ids }
+        }
+        return results.withLock { $0.flatMap { $0 } }
+    }
+
+    /// Writes one batch: as ``BatchBuild`` built it when its transaction
+    /// starts where the build did, else as ``importChecked(_:_:)`` writes it.
+    private func importBuilt(_ items: [ImportedArticle], _ build: BatchBuild) throws(StoreError) -> [ImportOutcome] {
+        let built = build.built
+        guard let detached = built.transaction, let outcomes = built.outcomes else { return try importChecked(items, built.checked) }
+        var result = outcomes
+        let accepted = Self.accepted(items, built.checked, into: &result)
+        let written: [(Int, ImportOutcome)]? = try transaction { tx in
+            guard let start = tx.start, start == detached.start else {
+                // Someone wrote to the log since the build began: build it here.
+                return try Self.importAccepted(accepted, in: &tx)
+            }
+            tx = detached.attached(to: try tx.db)
+            return nil
+        }
+        if written == nil { importBatchesBuiltApart.withLock { $0 += 1 } }
+        for (index, outcome) in written ?? [] { result[index] = outcome }
+        return written == nil ? outcomes : result
+    }
+
+    /// The accepted items of a batch with their checks; `outcomes` gets the refused ones' reasons.
+    private static func accepted(
+        _ items: [ImportedArticle], _ checked: [Result<Checked, Refusal>], into outcomes: inout [ImportOutcome]
+    ) -> [(index: Int, item: ImportedArticle, checked: Checked)] {
         var accepted: [(index: Int, item: ImportedArticle, checked: Checked)] = []
         accepted.reserveCapacity(items.count)
         for (index, checked) in checked.enumerated() {
@@ -178,16 +239,93 @@ extension ReplicaStore {
             case let .failure(problem): outcomes[index] = .refused(problem.reason)
             }
         }
+        return accepted
+    }
+
+    /// Writes `items` in one transaction, `checked` being ``checkAll(_:cores:)`` of them.
+    private func importChecked(_ items: [ImportedArticle], _ checked: [Result<Checked, Refusal>]) throws(StoreError) -> [ImportOutcome] {
+        var outcomes = [ImportOutcome](repeating: .unchanged, count: items.count)
+        let accepted = Self.accepted(items, checked, into: &outcomes)
         guard !accepted.isEmpty else { return outcomes }
-        let written: [(Int, ImportOutcome)] = try transaction { tx in
-            // A batch asks the log about all its articles in one query, not one each.
-            try tx.preload(Set(accepted.map(\.checked.id)))
-            return try accepted.map { entry in
-                (entry.index, try Self.importOne(entry.item, entry.checked, in: &tx))
-            }
-        }
+        let written = try transaction { tx in try Self.importAccepted(accepted, in: &tx) }
         for (index, outcome) in written { outcomes[index] = outcome }
         return outcomes
+    }
+
+    /// The body of a batch's transaction: each accepted item through ``importOne(_:_:in:)``.
+    private static func importAccepted(
+        _ accepted: [(index: Int, item: ImportedArticle, checked: Checked)], in tx: inout LogTransaction
+    ) throws -> [(Int, ImportOutcome)] {
+        // A batch asks the log about all its articles in one query, not one each.
+        try tx.preload(Set(accepted.map(\.checked.id)))
+        return try accepted.map { entry in (entry.index, try importOne(entry.item, entry.checked, in: &tx)) }
+    }
+
+    /// One batch being checked, and built when it can be, on another thread.
+    private final class BatchBuild: @unchecked Sendable {
+        // (Unchecked: `result` is written once, on the building thread, and
+        // read only after `group.wait()`; its transaction is detached, holding
+        // no connection.)
+        struct Built {
+            var checked: [Result<Checked, Refusal>]
+            /// The batch's transaction built apart, when it could be (its
+            /// articles all fresh, and nothing in it needed the database).
+            var transaction: LogTransaction?
+            /// Every item's outcome in that transaction (refused ones included).
+            var outcomes: [ImportOutcome]?
+        }
+
+        private let group = DispatchGroup()
+        private var result: Built?
+
+        /// Checks `batch` and, from `start` (nil: do not build), builds its transaction.
+        static func start(
+            _ batch: [ImportedArticle], from start: LogTransaction.Start?, inLog: Set<ArticleID>, replica: ReplicaID,
+            now: @escaping @Sendable () -> Int64
+        ) -> BatchBuild {
+            let build = BatchBuild()
+            DispatchQueue.global().async(group: build.group) {
+                let checked = checkAll(batch)
+                var result = Built(checked: checked)
+                if let start {
+                    var outcomes = [ImportOutcome](repeating: .unchanged, count: batch.count)
+                    // In id order, so are the log rows: consecutive inserts into the indexes on the id meet the same pages.
+                    let accepted = ReplicaStore.accepted(batch, checked, into: &outcomes)
+                    if !accepted.contains(where: { inLog.contains($0.checked.id) }) {
+                        var tx = LogTransaction(detachedAt: start, replica: replica, now: now())
+                        tx.assumeFresh(accepted.map(\.checked.id))
+                        // A write that needs the database (or breaks a rule) leaves
+                        // the batch to its write transaction, which meets it again.
+                        let order = accepted.indices.map { (accepted[$0].checked.id, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+                        if let written = try? order.map({ position in
+                            let entry = accepted[position]
+                            return (entry.index, try importOne(entry.item, entry.checked, in: &tx))
+                        }) {
+                            for (index, outcome) in written { outcomes[index] = outcome }
+                            // A page's readable text, extracted by the checks, is not extracted again for the index.
+                            var readable: [ArticleID: ReadableDocument] = [:]
+                            for entry in accepted { if let document = entry.checked.document { readable[entry.checked.id] = document } }
+                            tx.prepareWrites(cores: ProcessInfo.processInfo.activeProcessorCount, readable: readable)
+                            (result.transaction, result.outcomes) = (tx, outcomes)
+                        }
+                    }
+                }
+                build.result = result
+            }
+            return build
+        }
+
+        /// Waits until the batch is checked (and built).
+        func wait() { group.wait() }
+
+        /// What the build found; after ``wait()``.
+        var built: Built { result! }
+
+        /// Where the built transaction ends (nil: not built); after ``wait()``.
+        var end: LogTransaction.Start? { result?.transaction?.end }
+
+        /// Frees what the build holds (once the batch is written).
+        func discard() { result = nil }
     }
 
     private struct Refusal: Error { var reason: String }
@@ -201,10 +339,6 @@ extension ReplicaStore {
         var document: ReadableDocument?
     }
 
-    /// The checks of the next batch, handed over from the core that ran them.
-    private final class CheckedBatch: Sendable {
-        let results = Mutex<[Result<Checked, Refusal>]>([])
-    }
 
     /// Each item's id, validated tags and readable text, or why it is
     /// refused: the work that needs no database (URL normalisation, the id's
@@ -421,3 +555,4 @@ extension ReplicaStore {
         }
     }
 }
+

@@ -139,9 +139,11 @@ extension ReplicaStore {
                     // by now, so every core prepares a batch, then the one writer writes it
                     // (a batch, not the chunk, in memory: articles may carry their full text).
                     var batch: [(id: ArticleID, changes: [Change])] = []
+                    // New rows go through SQLite's C API; the observers are told once, below.
+                    var inserts = RawInserts(db)
                     func flush() throws {
                         for prepared in Materializer.prepareAll(batch, searchText: { [stored] in !stored.contains($0.rawValue) }) {
-                            try Materializer.write(prepared, db, known: stored.contains(prepared.id.rawValue))
+                            try Materializer.write(prepared, &inserts, known: stored.contains(prepared.id.rawValue))
                         }
                         batch.removeAll(keepingCapacity: true)
                     }
@@ -157,6 +159,7 @@ extension ReplicaStore {
                         batch[batch.count - 1].changes += try LogTransaction.decodeRow(row, contexts: false)
                     }
                     try flush()
+                    try inserts.notifyObservers()
                     try Meta.set(PendingMaterialization.key, last, db)
                     if last == nil { try Meta.set(PendingMaterialization.ownerKey, nil, db) }
                     return ids.count

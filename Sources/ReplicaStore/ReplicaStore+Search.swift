@@ -368,10 +368,17 @@ enum SearchIndex {
                 (digest, title, excerpt, body, notes, highlights, tags)
         }
 
-        /// Derives it (the body is the expensive part: computed only when the digest says so).
-        init(_ article: Article) {
+        /// Binds the searched columns, in the index's order.
+        func bindText(_ row: inout RawInserts.Binder) {
+            for text in [title, excerpt, body, notes, highlights, tags] { row.bind(text) }
+        }
+
+        /// Derives it (the body is the expensive part: computed only when the
+        /// digest says so); `readable`: the readable text of `article.content`,
+        /// when the caller extracted it already.
+        init(_ article: Article, readable: ReadableDocument? = nil) {
             let (title, excerpt, notes, highlights, tags) = Self.fields(article)
-            let body = article.content.map { ReadableText.extract($0).body } ?? ""
+            let body = article.content.map { readable?.body ?? ReadableText.extract($0).body } ?? ""
             self.init(digest: Self.digest(article), title: title, excerpt: excerpt, body: body, notes: notes, highlights: highlights, tags: tags)
         }
 
@@ -407,7 +414,9 @@ enum SearchIndex {
         guard let row = try TextDigestRow.fetchOne(
             db.cachedStatement(sql: "SELECT id, digest FROM article_text WHERE article_id = ?"), arguments: [article.id.rawValue])
         else {
-            try insert(article, db)
+            var inserts = RawInserts(db)
+            try insert(article, &inserts)
+            try inserts.notifyObservers()
             return true
         }
         let rowid = row.id
@@ -423,8 +432,8 @@ enum SearchIndex {
     /// Brings the searched text of one article in step with its materialised
     /// row: called by the materialiser after it wrote the row of `prepared`
     /// (`known: false`: the article had no row, so it has no text row either).
-    static func write(_ prepared: Materializer.Prepared, _ db: Database, known: Bool) throws {
-        let id = prepared.id.rawValue
+    static func write(_ prepared: Materializer.Prepared, _ inserts: inout RawInserts, known: Bool) throws {
+        let (db, id) = (inserts.db, prepared.id.rawValue)
         guard let article = prepared.article, prepared.visible else {
             if known { try remove(articleID: id, db) }
             return
@@ -434,19 +443,27 @@ enum SearchIndex {
             if row.digest == Document.digest(article) { return }
             rowid = row.id
         }
-        if let rowid { try update(rowid: rowid, prepared.document ?? Document(article), db) } else { try insert(article, db, prepared.document) }
+        if let rowid { try update(rowid: rowid, prepared.document ?? Document(article), db) } else { try insert(article, &inserts, prepared.document) }
     }
 
     /// Writes the text row of `article`, which has none, and indexes it
     /// (`document`: its ``Document``, when the caller derived it already).
-    private static func insert(_ article: Article, _ db: Database, _ document: Document? = nil) throws {
+    private static func insert(_ article: Article, _ inserts: inout RawInserts, _ document: Document? = nil) throws {
         let document = document ?? Document(article)
-        try db.cachedStatement(sql: """
+        try inserts.insert(into: "article_text", """
             INSERT INTO article_text (article_id, digest, title, excerpt, body, notes, highlights, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [
-                article.id.rawValue, document.digest, document.title, document.excerpt, document.body, document.notes, document.highlights, document.tags,
-            ])
-        try index(rowid: db.lastInsertedRowID, document, db)
+            """) { row in
+            row.bind(article.id.rawValue)
+            row.bind(document.digest)
+            document.bindText(&row)
+        }
+        let rowid = inserts.db.lastInsertedRowID
+        try inserts.insert(into: "article_search", """
+            INSERT INTO article_search (rowid, title, excerpt, body, notes, highlights, tags) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """) { row in
+            row.bind(rowid)
+            document.bindText(&row)
+        }
     }
 
     /// Replaces the text row `rowid` with `document`, in the index too.

@@ -319,10 +319,12 @@ extension ReplicaStore {
                         }
                         mark = row.seq
                     }
+                    var inserts = RawInserts(db)
                     for text in ids.sorted() {
                         let id = try ArticleID(validating: text)
-                        try Materializer.rematerialize(id, changes: LogTransaction.liveChanges(ofArticle: id, db), db)
+                        try Materializer.write(Materializer.prepare(id, changes: LogTransaction.liveChanges(ofArticle: id, db)), &inserts)
                     }
+                    try inserts.notifyObservers()
                     try Meta.set(Self.materializedSeqKey, String(mark), db)
                     return ids.count
                 }

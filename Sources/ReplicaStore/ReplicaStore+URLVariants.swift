@@ -68,7 +68,7 @@ extension ReplicaStore {
     /// visible one whose URL has another id is returned with it; a row whose
     /// `normalized_url` an earlier normaliser wrote is re-materialised.
     private static func variantCandidates(_ tx: inout LogTransaction) throws -> [(old: ArticleID, canonical: ArticleID)] {
-        let db = tx.db
+        let db = try tx.db
         let mark = try Meta.get(variantPassKey, db).flatMap { Int64($0) }
         let lastSeq = max(
             try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0,

@@ -39,6 +39,9 @@ public final class ReplicaStore: Sendable {
     let bulkLoading = Mutex(false)
     /// Whether ``mergeURLVariants()`` runs (off only to play a `url-v1` replica in tests).
     let mergesURLVariants = Mutex(true)
+    /// How many batches imports wrote as they were built apart
+    /// (`importArticles(_:batchSize:batchWritten:)`): for tests and the benchmark.
+    package let importBatchesBuiltApart = Mutex(0)
 
     /// The current wall clock in milliseconds since 1970.
     public static let wallClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }

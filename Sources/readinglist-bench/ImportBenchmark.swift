@@ -39,7 +39,11 @@ enum ImportBenchmark {
         let path = folder.file("w9-pocket.csv")
         try Data(csv.utf8).write(to: URL(fileURLWithPath: path))
         var ours: [Double] = [], baseline: [Double] = [], reading: [Double] = [], writing: [Double] = []
+        var builtApart = 0
         for round in 0..<repetitions {
+            // Each round starts with the disk caught up: the files of the
+            // round before (hundreds of MB) are gone, none left to write back meanwhile.
+            settleDisk()
             let rawTable = try RawTable(path: folder.file("w9-raw-\(round).sqlite"))
             baseline.append(try seconds { try rawTable.queue.write { db in for row in raw { try RawTable.insert(row, db) } } }.1)
             try rawTable.queue.close()
@@ -52,6 +56,7 @@ enum ImportBenchmark {
                 let (report, written) = try seconds {
                     let store = try ReplicaStore.open(path: replica)
                     let report = try Importer.write(plan, into: store)
+                    builtApart = store.importBatchesBuiltApart.withLock { $0 }
                     try store.close()
                     return report
                 }
@@ -70,6 +75,8 @@ enum ImportBenchmark {
                 try store.close()
                 guard again.unchanged == rows else { throw BenchError("W9: a second import changed \(rows - again.unchanged) articles") }
             }
+            removeDatabase(replica)
+            removeDatabase(folder.file("w9-raw-\(round).sqlite"))
         }
         report.add(Measurement(
             id: "W9", name: "import of a \(rows)-row Pocket CSV (end to end, into a new replica)", value: median(ours), unit: "s",
@@ -79,6 +86,7 @@ enum ImportBenchmark {
                 "rows": "\(rows)", "csv_bytes": "\(csv.utf8.count)", "repetitions": "\(repetitions)",
                 "rows_per_second": String(format: "%.0f", Double(rows) / median(ours)),
                 "read_merge_seconds": String(format: "%.3f", median(reading)), "write_seconds": String(format: "%.3f", median(writing)),
+                "batches_built_apart": "\(builtApart)",
             ]))
     }
 }
@@ -125,6 +133,7 @@ enum ContentImportBenchmark {
         try Data(json.utf8).write(to: URL(fileURLWithPath: path))
         var ours: [Double] = [], extraction: [Double] = [], inserts: [Double] = []
         for round in 0..<repetitions {
+            settleDisk()
             extraction.append(seconds { for row in rows { _ = ReadableText.extract(row.page) } }.1)
             let rawTable = try RawTable(path: folder.file("w9c-raw-\(round).sqlite"))
             inserts.append(try seconds {
@@ -147,6 +156,8 @@ enum ContentImportBenchmark {
             guard imported.created == entries, imported.skipped.isEmpty else {
                 throw BenchError("W9c: the import created \(imported.created) of \(entries) articles, skipped \(imported.skipped.count)")
             }
+            removeDatabase(replica)
+            removeDatabase(folder.file("w9c-raw-\(round).sqlite"))
         }
         let baseline = median(extraction) + median(inserts)
         report.add(Measurement(
@@ -166,3 +177,12 @@ extension String {
     /// The text with its first character upper-cased.
     fileprivate var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
 }
+
+/// Removes a database file and its write-ahead log.
+func removeDatabase(_ path: String) {
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+}
+
+/// Writes every dirty page to disk, so that a measurement does not share the
+/// cores with the kernel writing back what the one before it wrote.
+func settleDisk() { sync() }

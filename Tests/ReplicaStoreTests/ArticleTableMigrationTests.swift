@@ -128,7 +128,8 @@ struct SearchMigrationTests {
             #expect(try !db.tableExists("article_text"))
             // The materialiser needs the index the migration creates: without it, writing the text fails (it is not skipped).
             let changes = try source.liveChanges().filter { $0.entity.articleID == expected[0].id }
-            #expect(throws: DatabaseError.self) { try SearchIndex.write(Materializer.prepare(expected[0].id, changes: changes), db, known: false) }
+            var inserts = RawInserts(db)
+            #expect(throws: DatabaseError.self) { try SearchIndex.write(Materializer.prepare(expected[0].id, changes: changes), &inserts, known: false) }
         }
 
         let store = try ReplicaStore.open(path: path)

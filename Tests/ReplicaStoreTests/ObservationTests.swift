@@ -127,6 +127,29 @@ struct ObservationTests {
         #expect(try a.syncState() == synced)
     }
 
+    /// An import's batches built apart write their rows through SQLite's C
+    /// API (`RawInserts`), past GRDB's statement hooks: they tell the
+    /// observers themselves, and a list and a search see every batch.
+    @Test func anImportIsSeenBatchByBatch() async throws {
+        let store = try makeReplica(1, clock: clock)
+        let list = Observed(store.observeArticles())
+        let search = Observed(store.observeSearch("lighthouse", limit: 1000))
+        #expect(try await list.wait(for: 1) == [[]])
+        #expect(try await search.wait(for: 1) == [[]])
+        let items = (0..<300).map { index in
+            ImportedArticle(request: SaveRequest(url: "https://example.com/imported-\(index)", title: "The lighthouse, part \(index)", tags: ["coast"]))
+        }
+        try store.importArticles(items, batchSize: 100) { _, _ in }
+        #expect(store.importBatchesBuiltApart.withLock { $0 } == 3)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while list.values.last?.count != 300 || search.values.last?.count != 300, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(list.values.last?.count == 300)
+        #expect(search.values.last?.count == 300)
+        #expect(list.values.last?.allSatisfy { $0.tags == ["coast"] } == true)
+    }
+
     @Test func aSearchFollowsSavesEditsDeletesAndSyncs() async throws {
         let a = try makeReplica(1, clock: clock), b = try makeReplica(2, clock: clock)
         try b.save(SaveRequest(url: pageA, title: "The harbour at dawn"))
