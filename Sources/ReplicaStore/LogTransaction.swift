@@ -119,12 +119,16 @@ struct LogTransaction {
         var nextSeq: Int64
     }
 
-    /// Where this transaction started (``Start``); nil once a pass is pending
-    /// or materialisation is deferred, which a transaction built apart does not model.
+    /// Where this transaction started (``Start``); nil while a deferred
+    /// materialisation pass is pending, which a transaction built apart does not model.
     let start: Start?
 
     /// Where this transaction ends if it commits: the start of the next one.
     var end: Start { Start(knowledge: knowledge, clock: clock, nextSeq: nextSeq) }
+
+    /// Where a committed transaction started and ended.
+    typealias Span = (start: Start?, end: Start)
+    var span: Span { (start, end) }
 
     /// A transaction built apart from the database, on another thread, from
     /// `start` (see ``ReplicaStore/importArticles(_:batchSize:batchWritten:)``):

@@ -96,6 +96,5 @@ struct RawInserts {
         }
 
         private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-
     }
 }

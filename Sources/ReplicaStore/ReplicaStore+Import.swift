@@ -119,7 +119,7 @@ extension ReplicaStore {
     /// rule is `refused` (with the reason) and the rest of the batch goes on.
     @discardableResult
     package func importArticles(_ items: [ImportedArticle]) throws(StoreError) -> [ImportOutcome] {
-        try importChecked(items, Self.checkAll(items))
+        try importChecked(items, Self.checkAll(items)).outcomes
     }
 
     /// Imports `items` in batches of `batchSize`, each as
@@ -149,25 +149,34 @@ extension ReplicaStore {
         if bulk { try bulkCheckpointing() }
         defer { if bulk { try? restoreCheckpointing() } }
         // Where the first batch starts, and which of the articles the log has:
-        // batches are built apart only while none of theirs is there.
+        // a batch is built apart only when none of its articles is there.
         let (replica, start, inLog) = ranges.count > 1 && materializes ? try buildStart(items) : (replicaID, nil, [])
+        // Where the next write starts if nothing but this import wrote to the
+        // log since `start` was read (nil once something else did: no more builds).
+        var chain = start
         var building = BatchBuild.start(Array(items[first]), from: start, inLog: inLog, replica: replica, now: now)
         for (number, range) in ranges.enumerated() {
             let build = building
             build.wait()
-            if number + 1 < ranges.count {
-                // On every core: while this batch's statements run, the
-                // writing core is often waiting for the disk, and pages'
-                // readable text (an import of pages) is most of a build.
-                building = BatchBuild.start(Array(items[ranges[number + 1]]), from: build.end, inLog: inLog, replica: replica, now: now)
-            }
+            let next = number + 1 < ranges.count ? Array(items[ranges[number + 1]]) : nil
+            // The next batch is built (or, with no start to build from, only
+            // checked) while this one is written, on every core: the writing
+            // core often waits for the disk, and pages' readable text (an
+            // import of pages) is most of a build. When this batch was not
+            // built but the log is still this import's alone, the next one
+            // waits for where this one ends, to be built from there.
+            let ahead = next != nil && (build.end != nil || chain == nil)
+            if let next, ahead { building = BatchBuild.start(next, from: build.end, inLog: inLog, replica: replica, now: now) }
             let outcomes: [ImportOutcome]
             do {
-                outcomes = try importBuilt(Array(items[range]), build)
+                let span: LogTransaction.Span?
+                (outcomes, span) = try importBuilt(Array(items[range]), build)
+                if let span { chain = chain != nil && span.start == chain ? span.end : nil }
             } catch {
                 building.wait()
                 throw error
             }
+            if let next, !ahead { building = BatchBuild.start(next, from: chain, inLog: inLog, replica: replica, now: now) }
             batchWritten(range, outcomes)
             // The batch's transaction (every change of thousands of articles) is freed on another core.
             DispatchQueue.global().async { build.discard() }
@@ -209,22 +218,26 @@ extension ReplicaStore {
 
     /// Writes one batch: as ``BatchBuild`` built it when its transaction
     /// starts where the build did, else as ``importChecked(_:_:)`` writes it.
-    private func importBuilt(_ items: [ImportedArticle], _ build: BatchBuild) throws(StoreError) -> [ImportOutcome] {
+    /// Returns where its transaction started and ended (nil: it wrote nothing).
+    private func importBuilt(_ items: [ImportedArticle], _ build: BatchBuild) throws(StoreError) -> ([ImportOutcome], LogTransaction.Span?) {
         let built = build.built
-        guard let detached = built.transaction, let outcomes = built.outcomes else { return try importChecked(items, built.checked) }
-        var result = outcomes
-        let accepted = Self.accepted(items, built.checked, into: &result)
-        let written: [(Int, ImportOutcome)]? = try transaction { tx in
+        guard let detached = built.transaction, var outcomes = built.outcomes else { return try importChecked(items, built.checked) }
+        let (written, span): ([(Int, ImportOutcome)]?, LogTransaction.Span) = try transaction({ tx in
             guard let start = tx.start, start == detached.start else {
-                // Someone wrote to the log since the build began: build it here.
-                return try Self.importAccepted(accepted, in: &tx)
+                // Someone wrote to the log since the build began: build it here
+                // (the refused items' outcomes are in `outcomes` already).
+                var refused = outcomes
+                return try Self.importAccepted(Self.accepted(items, built.checked, into: &refused), in: &tx)
             }
             tx = detached.attached(to: try tx.db)
             return nil
+        }, then: { written, tx in (written, tx.span) })
+        guard let written else {
+            importBatchesBuiltApart.withLock { $0 += 1 }
+            return (outcomes, span)
         }
-        if written == nil { importBatchesBuiltApart.withLock { $0 += 1 } }
-        for (index, outcome) in written ?? [] { result[index] = outcome }
-        return written == nil ? outcomes : result
+        for (index, outcome) in written { outcomes[index] = outcome }
+        return (outcomes, span)
     }
 
     /// The accepted items of a batch with their checks; `outcomes` gets the refused ones' reasons.
@@ -242,14 +255,17 @@ extension ReplicaStore {
         return accepted
     }
 
-    /// Writes `items` in one transaction, `checked` being ``checkAll(_:cores:)`` of them.
-    private func importChecked(_ items: [ImportedArticle], _ checked: [Result<Checked, Refusal>]) throws(StoreError) -> [ImportOutcome] {
+    /// Writes `items` in one transaction, `checked` being ``checkAll(_:cores:)`` of them;
+    /// returns where the transaction started and ended (nil: none was needed).
+    private func importChecked(
+        _ items: [ImportedArticle], _ checked: [Result<Checked, Refusal>]
+    ) throws(StoreError) -> (outcomes: [ImportOutcome], span: LogTransaction.Span?) {
         var outcomes = [ImportOutcome](repeating: .unchanged, count: items.count)
         let accepted = Self.accepted(items, checked, into: &outcomes)
-        guard !accepted.isEmpty else { return outcomes }
-        let written = try transaction { tx in try Self.importAccepted(accepted, in: &tx) }
+        guard !accepted.isEmpty else { return (outcomes, nil) }
+        let (written, span) = try transaction({ tx in try Self.importAccepted(accepted, in: &tx) }, then: { written, tx in (written, tx.span) })
         for (index, outcome) in written { outcomes[index] = outcome }
-        return outcomes
+        return (outcomes, span)
     }
 
     /// The body of a batch's transaction: each accepted item through ``importOne(_:_:in:)``.
@@ -289,13 +305,13 @@ extension ReplicaStore {
                 var result = Built(checked: checked)
                 if let start {
                     var outcomes = [ImportOutcome](repeating: .unchanged, count: batch.count)
-                    // In id order, so are the log rows: consecutive inserts into the indexes on the id meet the same pages.
                     let accepted = ReplicaStore.accepted(batch, checked, into: &outcomes)
                     if !accepted.contains(where: { inLog.contains($0.checked.id) }) {
                         var tx = LogTransaction(detachedAt: start, replica: replica, now: now())
                         tx.assumeFresh(accepted.map(\.checked.id))
                         // A write that needs the database (or breaks a rule) leaves
                         // the batch to its write transaction, which meets it again.
+                        // In id order, and so are the log rows: consecutive inserts into the indexes on the id meet the same pages.
                         let order = accepted.indices.map { (accepted[$0].checked.id, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
                         if let written = try? order.map({ position in
                             let entry = accepted[position]
@@ -338,7 +354,6 @@ extension ReplicaStore {
         /// The readable text of its content (nil without content).
         var document: ReadableDocument?
     }
-
 
     /// Each item's id, validated tags and readable text, or why it is
     /// refused: the work that needs no database (URL normalisation, the id's
@@ -555,4 +570,3 @@ extension ReplicaStore {
         }
     }
 }
-

@@ -191,7 +191,7 @@ public final class ReplicaStore: Sendable {
 
     /// The one place a write transaction on the change log is opened and committed;
     /// `then` reads what it needs from the committed transaction.
-    private func transaction<T, R>(
+    func transaction<T, R>(
         materializing: Bool = true, _ body: (inout LogTransaction) throws -> T, then: (T, LogTransaction) -> R
     ) throws(StoreError) -> R {
         let replica = replicaID
