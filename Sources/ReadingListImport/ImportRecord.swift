@@ -60,6 +60,17 @@ public struct ImportError: Error, Sendable, Hashable, CustomStringConvertible {
 struct ParsedRow: Sendable {
     var article: ImportedArticle
     var location: SourceLocation
+    /// The page the row names: its URL normalised (what an article id is
+    /// derived from), or why it does not normalise. Worked out where the row
+    /// is built, so that the rows of a large CSV get theirs on every core
+    /// (``CSVFormats/read(_:cores:_:)``) rather than one by one in the merge.
+    let page: Result<String, ModelError>
+
+    init(article: ImportedArticle, location: SourceLocation) {
+        self.article = article
+        self.location = location
+        do { page = .success(try NormalizedURL(article.request.url).string) } catch { page = .failure(error) }
+    }
 }
 
 /// What parsing one file gave: its rows, the rows it skipped and the
@@ -70,7 +81,8 @@ struct ParsedFile: Sendable {
     var warnings: [ImportIssue] = []
 
     mutating func append(_ other: ParsedFile) {
-        rows += other.rows
+        // Taking the first file's (or part's) rows whole shares their storage instead of copying every row.
+        if rows.isEmpty { rows = other.rows } else { rows += other.rows }
         skipped += other.skipped
         warnings += other.warnings
     }
@@ -130,6 +142,7 @@ struct RowBuilder {
     /// it is cut at a character boundary (with a warning).
     mutating func line(_ raw: String?, field: String, limit: Int) -> String? {
         guard let raw else { return nil }
+        if Self.isOneLine(raw) { return cut(raw, field: field, limit: limit) }
         var out = ""
         out.reserveCapacity(raw.utf8.count)
         var space = false
@@ -144,6 +157,25 @@ struct RowBuilder {
         }
         guard !out.isEmpty else { return nil }
         return cut(out, field: field, limit: limit)
+    }
+
+    /// Whether `text` is already what ``line(_:field:limit:)`` makes of it:
+    /// printable ASCII, single spaces between words. Most titles are; the
+    /// check is one pass over the bytes where cleaning is a pass over the
+    /// scalars building a copy.
+    static func isOneLine(_ text: String) -> Bool {
+        var afterSpace = true
+        for byte in text.utf8 {
+            if byte == 0x20 {
+                if afterSpace { return false }
+                afterSpace = true
+            } else if byte < 0x21 || byte > 0x7E {
+                return false
+            } else {
+                afterSpace = false
+            }
+        }
+        return !afterSpace
     }
 
     /// Multi-line text: control characters other than line breaks and tabs

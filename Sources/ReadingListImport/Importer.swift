@@ -261,19 +261,22 @@ public enum Importer {
         var index: [String: Int] = [:]
         index.reserveCapacity(parsed.rows.count)
         plan.articles.reserveCapacity(parsed.rows.count)
-        for row in parsed.rows {
+        // By index rather than `for row in`, which copies each row (every string of it retained) once more.
+        for position in parsed.rows.indices {
             let id: String
-            do { id = try NormalizedURL(row.article.request.url).string } catch {
-                plan.report.skipped.append(ImportIssue(row.location, error.description))
+            switch parsed.rows[position].page {
+            case let .success(page): id = page
+            case let .failure(error):
+                plan.report.skipped.append(ImportIssue(parsed.rows[position].location, error.description))
                 continue
             }
             if let existing = index[id] {
-                merge(&plan.articles[existing], row.article)
+                merge(&plan.articles[existing], parsed.rows[position].article)
                 plan.report.merged += 1
             } else {
                 index[id] = plan.articles.count
-                plan.articles.append(row.article)
-                plan.locations.append(row.location)
+                plan.articles.append(parsed.rows[position].article)
+                plan.locations.append(parsed.rows[position].location)
             }
         }
         return plan
