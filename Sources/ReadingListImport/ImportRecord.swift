@@ -60,16 +60,17 @@ public struct ImportError: Error, Sendable, Hashable, CustomStringConvertible {
 struct ParsedRow: Sendable {
     var article: ImportedArticle
     var location: SourceLocation
-    /// The page the row names: its URL normalised (what an article id is
-    /// derived from), or why it does not normalise. Worked out where the row
-    /// is built, so that the rows of a large CSV get theirs on every core
-    /// (``CSVFormats/read(_:cores:_:)``) rather than one by one in the merge.
-    let page: Result<String, ModelError>
+    /// The page the row names: the article id of its URL, or why the URL
+    /// does not normalise. Worked out where the row is built, so that the
+    /// rows of a large CSV get theirs on every core
+    /// (``CSVFormats/read(_:cores:_:)``) rather than one by one in the merge,
+    /// and handed to the store with the article (``ImportedArticle/knownID``).
+    let page: Result<ArticleID, ModelError>
 
     init(article: ImportedArticle, location: SourceLocation) {
         self.article = article
         self.location = location
-        do { page = .success(try NormalizedURL(article.request.url).string) } catch { page = .failure(error) }
+        do { page = .success(ArticleID(url: try NormalizedURL(article.request.url))) } catch { page = .failure(error) }
     }
 }
 

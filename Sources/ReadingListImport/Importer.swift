@@ -257,13 +257,13 @@ public enum Importer {
         plan.report.rows = parsed.rows.count + parsed.skipped.count
         plan.report.skipped = parsed.skipped
         plan.report.warnings = parsed.warnings
-        // By normalised URL (what an article id is derived from), not by id: one digest less per row.
-        var index: [String: Int] = [:]
+        // By article id: rows whose URLs normalise alike name one page.
+        var index: [ArticleID: Int] = [:]
         index.reserveCapacity(parsed.rows.count)
         plan.articles.reserveCapacity(parsed.rows.count)
         // By index rather than `for row in`, which copies each row (every string of it retained) once more.
         for position in parsed.rows.indices {
-            let id: String
+            let id: ArticleID
             switch parsed.rows[position].page {
             case let .success(page): id = page
             case let .failure(error):
@@ -276,6 +276,7 @@ public enum Importer {
             } else {
                 index[id] = plan.articles.count
                 plan.articles.append(parsed.rows[position].article)
+                plan.articles[plan.articles.count - 1].knownID = id
                 plan.locations.append(parsed.rows[position].location)
             }
         }

@@ -55,6 +55,11 @@ package struct ImportedArticle: Sendable, Hashable {
     /// The read-through `progress` belongs to (this app's export says; nil: the current one).
     package var readEpoch: Int?
     package var highlights: [ImportedHighlight]
+    /// The id of `request.url` (`ArticleID(url: NormalizedURL(request.url))`)
+    /// when the caller has worked it out already, as the importer does for
+    /// every row on every core; nil: the store works it out. A URL with an id
+    /// here normalises.
+    package var knownID: ArticleID?
 
     package init(
         request: SaveRequest, author: String? = nil, siteName: String? = nil, imageURL: String? = nil, language: String? = nil,
@@ -155,6 +160,12 @@ extension ReplicaStore {
         // log since `start` was read (nil once something else did: no more builds).
         var chain = start
         var building = BatchBuild.start(Array(items[first]), from: start, inLog: inLog, replica: replica, now: now)
+        // The last batch written, whose build (every change of thousands of
+        // articles) the next build frees before it starts: on the building
+        // core, into the allocator's arenas the building threads use. Freed
+        // on a core of its own, it made the threads wait on the allocator's
+        // locks (0.65 s of futex calls in W9).
+        var written: BatchBuild?
         for (number, range) in ranges.enumerated() {
             let build = building
             build.wait()
@@ -166,7 +177,9 @@ extension ReplicaStore {
             // built but the log is still this import's alone, the next one
             // waits for where this one ends, to be built from there.
             let ahead = next != nil && (build.end != nil || chain == nil)
-            if let next, ahead { building = BatchBuild.start(next, from: build.end, inLog: inLog, replica: replica, now: now) }
+            if let next, ahead {
+                building = BatchBuild.start(next, from: build.end, inLog: inLog, replica: replica, now: now, freeing: written.take())
+            }
             let outcomes: [ImportOutcome]
             do {
                 let span: LogTransaction.Span?
@@ -176,10 +189,12 @@ extension ReplicaStore {
                 building.wait()
                 throw error
             }
-            if let next, !ahead { building = BatchBuild.start(next, from: chain, inLog: inLog, replica: replica, now: now) }
+            if let next, !ahead {
+                building = BatchBuild.start(next, from: chain, inLog: inLog, replica: replica, now: now, freeing: written.take())
+            }
             batchWritten(range, outcomes)
-            // The batch's transaction (every change of thousands of articles) is freed on another core.
-            DispatchQueue.global().async { build.discard() }
+            written?.discard()
+            written = build
         }
     }
 
@@ -209,7 +224,7 @@ extension ReplicaStore {
         let results = Mutex([[ArticleID]](repeating: [], count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let ids = items[(items.count * part / parts)..<(items.count * (part + 1) / parts)].compactMap { item in
-                (try? NormalizedURL(item.request.url)).map(ArticleID.init(url:))
+                item.knownID ?? (try? NormalizedURL(item.request.url)).map(ArticleID.init(url:))
             }
             results.withLock { $0[part] = ids }
         }
@@ -294,13 +309,15 @@ extension ReplicaStore {
         private let group = DispatchGroup()
         private var result: Built?
 
-        /// Checks `batch` and, from `start` (nil: do not build), builds its transaction.
+        /// Checks `batch` and, from `start` (nil: do not build), builds its
+        /// transaction, after freeing what `written` (a batch written) holds.
         static func start(
             _ batch: [ImportedArticle], from start: LogTransaction.Start?, inLog: Set<ArticleID>, replica: ReplicaID,
-            now: @escaping @Sendable () -> Int64
+            now: @escaping @Sendable () -> Int64, freeing written: BatchBuild? = nil
         ) -> BatchBuild {
             let build = BatchBuild()
             DispatchQueue.global().async(group: build.group) {
+                written?.discard()
                 let checked = checkAll(batch)
                 var result = Built(checked: checked)
                 if let start {
@@ -366,10 +383,12 @@ extension ReplicaStore {
     ) -> [Result<Checked, Refusal>] {
         @Sendable func check(_ item: ImportedArticle) -> Result<Checked, Refusal> {
             do {
-                let url = try NormalizedURL(item.request.url)
+                // (Not `??`: its autoclosure would lose the typed throw.)
+                let id: ArticleID
+                if let known = item.knownID { id = known } else { id = ArticleID(url: try NormalizedURL(item.request.url)) }
                 let tags = try item.request.tags.map { tag throws(ModelError) in try Tag.validated(tag) }
                 if let problem = importProblem(item) { return .failure(Refusal(reason: problem)) }
-                return .success(Checked(id: ArticleID(url: url), tags: tags, document: item.request.readableDocument))
+                return .success(Checked(id: id, tags: tags, document: item.request.readableDocument))
             } catch {
                 return .failure(Refusal(reason: error.description))
             }
