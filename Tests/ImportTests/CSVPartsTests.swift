@@ -74,6 +74,26 @@ import Testing
         #expect(sequential.skipped.count == 2 * 500)
     }
 
+    /// Each row's page is worked out on the core that read it, and the
+    /// importer hands it to the store as the article's id: it must be the id
+    /// the store would derive from the URL.
+    @Test func eachArticleCarriesTheIDOfItsURL() throws {
+        let path = try Self.file()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let plan = try Importer.read([path], format: .pocket)
+        #expect(plan.articles.count > 3000)
+        for article in plan.articles {
+            #expect(article.knownID == ArticleID(url: try NormalizedURL(article.request.url)), "\(article.request.url)")
+        }
+    }
+
+    /// ``text`` in a file of its own.
+    static func file() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("parts-\(UUID().uuidString).csv").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
     @Test func aSmallFileIsReadWhole() throws {
         let table = try CSVTable(text: "title,url\nA,https://example.com/a\n", file: "small.csv")
         #expect(table.parts(4) == nil)
