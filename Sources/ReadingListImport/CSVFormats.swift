@@ -176,6 +176,54 @@ enum CSVFormats {
         }
     }
 
+    // MARK: This app's CSV
+
+    /// This app's CSV export (`url,title,tags,added,read,archived,favorite,progress,note`,
+    /// ``Exporter``): `|`-separated tags, ISO 8601 times, `true`/`false`
+    /// states, progress 0-1. A field the export defused for spreadsheets
+    /// (a leading `=`, `+`, `-` or `@` behind a `'`) is read without the `'`.
+    static func ownCSV(_ table: inout CSVTable) throws(ImportError) -> ParsedFile {
+        guard table.has("url", "added") else {
+            throw ImportError(file: table.file, "not this app's CSV export: its header has no 'url' and 'added' columns (it has \(table.header.joined(separator: ",")))")
+        }
+        return read(&table) { row, builder in
+            guard let url = url(row["url"], &builder) else { return nil }
+            var addedAt: Int64?
+            if let text = row["added"] {
+                guard let time = DateParse.any(text) else { builder.skip("unreadable date '\(text)' in added"); return nil }
+                addedAt = time
+            }
+            var states: [Bool] = []
+            for column in ["read", "archived", "favorite"] {
+                switch row[column]?.trimmed.lowercased() {
+                case nil, "false"?, "0"?, "no"?: states.append(false)
+                case "true"?, "1"?, "yes"?: states.append(true)
+                case let other?: builder.skip("'\(other)' in \(column) is not true or false"); return nil
+                }
+            }
+            var progress: Double?
+            if let text = row["progress"] {
+                guard let value = Double(text.trimmed), value.isFinite, (0...1).contains(value) else {
+                    builder.skip("progress '\(text)' is not a fraction from 0 to 1")
+                    return nil
+                }
+                progress = value > 0 ? value : nil
+            }
+            let titleText = undefused(row["title"])
+            return ImportedArticle(
+                request: SaveRequest(
+                    url: url, title: title(titleText, url: url, &builder), tags: builder.tags(FieldParse.split(undefused(row["tags"]), by: "|")),
+                    note: builder.text(undefused(row["note"]), field: "note", limit: FieldLimits.note)),
+                addedAt: addedAt, isRead: states[0], isArchived: states[1], isFavorite: states[2], progress: progress)
+        }
+    }
+
+    /// `text` without the `'` ``Exporter/csvField(_:)`` puts before a leading `=`, `+`, `-` or `@`.
+    static func undefused(_ text: String?) -> String? {
+        guard let text, text.hasPrefix("'"), let second = text.dropFirst().first, "=+-@".contains(second) else { return text }
+        return String(text.dropFirst())
+    }
+
     // MARK: Wallabag
 
     /// Wallabag's CSV (`;`-separated: `Title;URL;Content;Tags;MIME

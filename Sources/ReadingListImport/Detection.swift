@@ -34,6 +34,7 @@ enum Detection {
         if semicolon.contains("url") && semicolon.contains("title") { return (.wallabag, nil) }
         let comma = Set(headerLine.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \"")).lowercased() })
         if comma.contains("time_added") && comma.contains("url") { return (.pocket, nil) }
+        if ["url", "added", "read", "archived", "favorite"].allSatisfy(comma.contains) { return (.csv, nil) }
         if comma.contains("folder") && comma.contains("url") { return (.instapaper, nil) }
         if comma.contains("document tags") || (comma.contains("location") && comma.contains("seen")) || comma.contains("highlight") {
             return (.readwise, nil)

@@ -20,4 +20,8 @@ public enum ImportFormat: String, Sendable, CaseIterable, Hashable {
     case karakeep
     /// This app's own lossless JSON export.
     case json
+    /// This app's own CSV export (`export --format csv`): what a spreadsheet
+    /// holds (URL, title, tags, added time, states, progress, note); the JSON
+    /// export is the lossless one.
+    case csv
 }

@@ -154,6 +154,9 @@ public enum Importer {
         case .omnivore: return try JSONFormats.omnivore(decoded(), file: name)
         case .karakeep: return try JSONFormats.karakeep(decoded(), file: name)
         case .json: return try Exporter.parseJSON(decoded(), file: name)
+        case .csv:
+            var table = try CSVTable(text: text, file: name)
+            return try CSVFormats.ownCSV(&table)
         // Forced, the doctype is required (a clear error for a wrong --format); detected from `<DT>` tags, it is not.
         case .netscape: return try HTMLFormats.netscape(text, file: name, strict: format == .netscape)
         case .pocketHTML: return try HTMLFormats.pocket(text, file: name)

@@ -19,7 +19,7 @@ import Testing
 
     @Test func formatNamesAreTheCommandLineNames() {
         #expect(ImportFormat(rawValue: "pocket-html") == .pocketHTML)
-        #expect(ImportFormat.allCases.map(\.rawValue) == ["auto", "pocket", "pocket-html", "instapaper", "omnivore", "wallabag", "netscape", "readwise", "karakeep", "json"])
+        #expect(ImportFormat.allCases.map(\.rawValue) == ["auto", "pocket", "pocket-html", "instapaper", "omnivore", "wallabag", "netscape", "readwise", "karakeep", "json", "csv"])
     }
 
     @Test func pocketVariantAWithByteOrderMarkCRLFAndMergedRows() throws {
