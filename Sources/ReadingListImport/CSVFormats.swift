@@ -181,7 +181,9 @@ enum CSVFormats {
     /// This app's CSV export (`url,title,tags,added,read,archived,favorite,progress,note`,
     /// ``Exporter``): `|`-separated tags, ISO 8601 times, `true`/`false`
     /// states, progress 0-1. A field the export defused for spreadsheets
-    /// (a leading `=`, `+`, `-` or `@` behind a `'`) is read without the `'`.
+    /// (a leading `=`, `+`, `-`, `@` or `'` behind a `'`) is read without that `'`.
+    /// Tags are joined with `|`, so a tag that holds a `|` comes back as
+    /// two (the JSON export is the lossless one).
     static func ownCSV(_ table: inout CSVTable) throws(ImportError) -> ParsedFile {
         guard table.has("url", "added") else {
             throw ImportError(file: table.file, "not this app's CSV export: its header has no 'url' and 'added' columns (it has \(table.header.joined(separator: ",")))")
@@ -218,9 +220,9 @@ enum CSVFormats {
         }
     }
 
-    /// `text` without the `'` ``Exporter/csvField(_:)`` puts before a leading `=`, `+`, `-` or `@`.
+    /// `text` without the `'` ``Exporter/csvField(_:)`` puts before a leading `=`, `+`, `-`, `@` or `'`.
     static func undefused(_ text: String?) -> String? {
-        guard let text, text.hasPrefix("'"), let second = text.dropFirst().first, "=+-@".contains(second) else { return text }
+        guard let text, text.hasPrefix("'"), let second = text.dropFirst().first, "=+-@'".contains(second) else { return text }
         return String(text.dropFirst())
     }
 

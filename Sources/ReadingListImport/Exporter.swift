@@ -155,10 +155,12 @@ public enum Exporter {
     }
 
     /// RFC 4180: quoted when it holds a comma, a quote or a line break (quotes doubled);
-    /// a leading `=`, `+`, `-` or `@` is prefixed with `'` so that spreadsheets do not run it as a formula.
+    /// a leading `=`, `+`, `-` or `@` is prefixed with `'` so that spreadsheets do not run it as a formula,
+    /// and so is a leading `'` (which spreadsheets would hide), so that an import takes one `'` off exactly
+    /// where one was put on (``CSVFormats/undefused(_:)``).
     static func csvField(_ text: String) -> String {
         var value = text
-        if let first = value.first, "=+-@".contains(first) { value = "'" + value }
+        if let first = value.first, "=+-@'".contains(first) { value = "'" + value }
         guard value.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

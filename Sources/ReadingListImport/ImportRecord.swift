@@ -341,7 +341,7 @@ enum DateParse {
         }
         guard let year = number(4), take(45), let month = number(2), take(45), let day = number(2) else { return nil }
         var hour = 0, minute = 0, second = 0
-        var fraction = 0.0
+        var millis = 0
         var offset = 0
         if i < scalars.count {
             guard take(84) || take(32) || take(116) else { return nil }
@@ -351,12 +351,15 @@ enum DateParse {
                 guard let s = number(2) else { return nil }
                 second = s
                 if take(46) || take(44) {
-                    var scale = 0.1
+                    // Milliseconds from the first three digits, in integers (0.035 summed
+                    // as 0.03 + 0.005 is just under it, and came out a millisecond early).
+                    var digits = 0
                     while i < scalars.count, scalars[i] >= 48 && scalars[i] <= 57 {
-                        fraction += Double(scalars[i] - 48) * scale
-                        scale /= 10
+                        if digits < 3 { millis = millis * 10 + Int(scalars[i] - 48) }
+                        digits += 1
                         i += 1
                     }
+                    for _ in digits..<max(digits, 3) { millis *= 10 }
                 }
             }
             if take(90) || take(122) {
@@ -374,7 +377,7 @@ enum DateParse {
         guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
         guard let days = daysFromCivil(year: year, month: month, day: day) else { return nil }
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset
-        return Int64(seconds) * 1000 + Int64((fraction * 1000).rounded(.down))
+        return Int64(seconds) * 1000 + Int64(millis)
     }
 
     /// Wallabag's CSV date `d/m/Y h:i:s`: 12-hour without AM/PM (lossy: read as given, UTC).

@@ -340,7 +340,7 @@ func snapshot(_ store: ReplicaStore) throws -> [ListEntry] {
         try original.setRead("https://csv.example.com/a", true)
         try original.setProgress("https://csv.example.com/a", 0.4)
         try original.save(SaveRequest(url: "https://csv.example.com/b?q=1", title: "Plain"))
-        try original.save(SaveRequest(url: "https://csv.example.com/c"))
+        try original.save(SaveRequest(url: "https://csv.example.com/c", title: "'=not a formula", note: "'quoted'"))
         let path = try write(try Exporter.export(original, format: .csv), "export.csv", in: folder)
         let copy = try makeStore()
         let report = try Importer.importFiles([path], into: copy)
@@ -405,6 +405,13 @@ func snapshot(_ store: ReplicaStore) throws -> [ListEntry] {
         #expect(DateParse.iso("2016-09-08T11:55:58+0200") == 1_473_328_558_000)
         #expect(DateParse.iso("2026-03-14 23:55:23.291000+00:00") == DateParse.iso("2026-03-14T23:55:23.291Z"))
         #expect(DateParse.iso("2024-02-30T00:00:00Z") == nil)
+        // Every millisecond reads back exactly (summed digit by digit in floating point, .035 came out as 34).
+        for millis in 0..<1000 {
+            let digits = String(String(millis + 1000).dropFirst())
+            #expect(DateParse.iso("2024-10-29T16:30:11.\(digits)Z") == 1_730_219_411_000 + Int64(millis), "\(digits)")
+        }
+        #expect(DateParse.iso("2024-10-29T16:30:11.5Z") == 1_730_219_411_500)
+        #expect(DateParse.iso("2024-10-29T16:30:11.123999Z") == 1_730_219_411_123)
         #expect(DateParse.unix("1600322788") == 1_600_322_788_000)
         #expect(DateParse.unix("1600322788123") == 1_600_322_788_123)
         #expect(DateParse.wallabagCSV("08/09/2016 11:55:58") == DateParse.iso("2016-09-08T11:55:58Z"))
