@@ -101,7 +101,7 @@ extension ReplicaStore {
         while proceed() {
             let (last, count): (String?, Int) = try transaction { tx in
                 let rows = try ArticleJSONRow.fetchAll(
-                    tx.db.cachedStatement(sql: "SELECT id, json FROM article WHERE visible = 1 AND id > ? ORDER BY id LIMIT ?"),
+                    tx.db.cachedStatement(sql: Self.rederiveChunkSQL),
                     arguments: [after, max(1, chunk)])
                 var count = 0
                 for row in rows {
@@ -130,6 +130,12 @@ extension ReplicaStore {
         }
         return changed
     }
+
+    /// A chunk of the pass: the next visible articles after an id, by the id
+    /// index (`+visible`). Left to itself the planner took `article_listing`
+    /// (visible) and sorted every visible article for each chunk of 500:
+    /// quadratic, 30 s of reads for the 100 000 articles of a snapshot.
+    static let rederiveChunkSQL = "SELECT id, json FROM article WHERE +visible = 1 AND id > ? ORDER BY id LIMIT ?"
 
     /// Package-only, for tests: what the search index should hold and does
     /// not (an empty list when it is in step with the visible articles), and

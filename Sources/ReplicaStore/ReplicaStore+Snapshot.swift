@@ -145,17 +145,20 @@ extension ReplicaStore {
         // Checked and brought to this schema version first, through a connection of its own.
         try Self.checkWhole(snapshot)
         let copy = try Self.open(path: snapshot, create: false, now: now, materializes: false)
-        let read: (VersionVector, String?, String?, String?)
+        let read: (VersionVector, String?, String?, String?, String?)
         do {
             read = try copy.read { db in
-                (try Self.checkedSnapshotKnowledge(db, expecting: expected), try Meta.get("hlc", db), try Meta.get("seq", db), try Meta.get(PendingMaterialization.key, db))
+                (
+                    try Self.checkedSnapshotKnowledge(db, expecting: expected), try Meta.get("hlc", db), try Meta.get("seq", db),
+                    try Meta.get(PendingMaterialization.key, db), try Meta.get(SearchIndex.rulesKey, db)
+                )
             }
         } catch {
             try? copy.close()
             throw error
         }
         try copy.close()
-        let (knowledge, clock, seq, pending) = read
+        let (knowledge, clock, seq, pending, rules) = read
         // This replica's own changes known elsewhere (a copied or restored file):
         // taking them as its own would write the next ones under dots in use.
         if knowledge[replicaID] > 0 {
@@ -180,6 +183,9 @@ extension ReplicaStore {
                     try Meta.set("hlc", String(max(ownClock, clock.flatMap(Int64.init) ?? 0)), db)
                     if let seq { try Meta.set("seq", seq, db) }
                     if let pending { try Meta.set(PendingMaterialization.key, pending, db) }
+                    // The text rows are the snapshot's, derived under its rules: re-derived
+                    // (``rederiveReadableText``) unless it says they are this version's.
+                    try Meta.set(SearchIndex.rulesKey, rules, db)
                     try Self.rememberSnapshot(partner: partner, knowledge: knowledge, time: time, db)
                     adopted = true
                     return .commit
