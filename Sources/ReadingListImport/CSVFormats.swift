@@ -58,11 +58,7 @@ enum CSVFormats {
         }
         return read(&table) { row, builder in
             guard let url = url(row["url"], &builder) else { return nil }
-            var addedAt: Int64?
-            if let text = row["time_added"] {
-                guard let time = DateParse.unix(text) else { builder.skip("unreadable date '\(text)' in time_added"); return nil }
-                addedAt = time
-            }
+            let addedAt = builder.time(row["time_added"], in: "time_added", DateParse.unix)
             let status = row["status"]?.lowercased()
             let done = status == "archive" || status == "archived" || status == "read"
             return ImportedArticle(
@@ -83,11 +79,7 @@ enum CSVFormats {
         }
         return read(&table) { row, builder in
             guard let url = url(row["url"], &builder) else { return nil }
-            var addedAt: Int64?
-            if let text = row["timestamp"] {
-                guard let time = DateParse.unix(text) else { builder.skip("unreadable date '\(text)' in Timestamp"); return nil }
-                addedAt = time
-            }
+            let addedAt = builder.time(row["timestamp"], in: "Timestamp", DateParse.unix)
             var tagNames: [String] = []
             if let text = row["tags"] {
                 guard let names = FieldParse.jsonStringArray(text) else { builder.skip("Tags is not a JSON array: \(text.prefix(40))"); return nil }
@@ -121,11 +113,7 @@ enum CSVFormats {
         return read(&table) { row, builder in
             if row["location"]?.lowercased() == "feed" { builder.skip("a feed item (Location 'feed'), never saved"); return nil }
             guard let url = url(row["url"], &builder) else { return nil }
-            var addedAt: Int64?
-            if let text = row["saved date"] {
-                guard let time = DateParse.any(text) else { builder.skip("unreadable date '\(text)' in Saved date"); return nil }
-                addedAt = time
-            }
+            let addedAt = builder.time(row["saved date"], in: "Saved date", DateParse.any)
             guard let tagNames = FieldParse.pythonStringList(row["document tags"]) else {
                 builder.skip("Document tags is not a list: \(row["document tags"]!.prefix(40))")
                 return nil
@@ -156,11 +144,7 @@ enum CSVFormats {
         }
         return read(&table) { row, builder in
             guard let url = url(row["url"], &builder) else { return nil }
-            var createdAt: Int64?
-            if let text = row["highlighted at"] ?? row["date"] {
-                guard let time = DateParse.any(text) else { builder.skip("unreadable date '\(text)' in Highlighted at"); return nil }
-                createdAt = time
-            }
+            let createdAt = builder.time(row["highlighted at"] ?? row["date"], in: "Highlighted at", DateParse.any)
             let titleText = row["book title"] ?? row["title"]
             let tagNames = (FieldParse.pythonStringList(row["document tags"]) ?? [])
                 + FieldParse.split(row["tags"], by: ",").filter { !$0.hasPrefix(".") }
@@ -190,11 +174,7 @@ enum CSVFormats {
         }
         return read(&table) { row, builder in
             guard let url = url(row["url"], &builder) else { return nil }
-            var addedAt: Int64?
-            if let text = row["added"] {
-                guard let time = DateParse.any(text) else { builder.skip("unreadable date '\(text)' in added"); return nil }
-                addedAt = time
-            }
+            let addedAt = builder.time(row["added"], in: "added", DateParse.any)
             var states: [Bool] = []
             for column in ["read", "archived", "favorite"] {
                 switch row[column]?.trimmed.lowercased() {
@@ -238,11 +218,7 @@ enum CSVFormats {
         }
         return read(&table) { row, builder in
             guard let url = url(row["url"], &builder) else { return nil }
-            var addedAt: Int64?
-            if let text = row["creation date"] {
-                guard let time = DateParse.wallabagCSV(text) ?? DateParse.any(text) else { builder.skip("unreadable date '\(text)' in Creation date"); return nil }
-                addedAt = time
-            }
+            let addedAt = builder.time(row["creation date"], in: "Creation date", { DateParse.wallabagCSV($0) ?? DateParse.any($0) })
             return ImportedArticle(
                 request: SaveRequest(
                     url: url, title: title(row["title"], url: url, &builder), tags: builder.tags(FieldParse.split(row["tags"], by: ",")),

@@ -138,6 +138,18 @@ struct RowBuilder {
         return nil
     }
 
+    /// The time `text` gives, read by `parse`; nil when there is none. A
+    /// text `parse` cannot read skips the row (the article built after it
+    /// is not kept).
+    mutating func time(_ text: String?, in column: String, _ parse: (String) -> Int64?) -> Int64? {
+        guard let text else { return nil }
+        guard let time = parse(text) else {
+            skip("unreadable date '\(text)' in \(column)")
+            return nil
+        }
+        return time
+    }
+
     /// One-line text: trimmed, control characters and line breaks made
     /// spaces, runs of spaces collapsed; nil when blank. Over `limit` bytes
     /// it is cut at a character boundary (with a warning).
